@@ -1,0 +1,31 @@
+# Two entry points on a fresh machine (Python >= 3.11 and make are all they need):
+#   make demo   set everything up, then run the embedded demo study end to end
+#   make test   set everything up, then run ruff and the test suite
+PYTHON ?= python3
+VENV ?= .venv
+CORES ?= all
+STAMP := $(VENV)/.bergforge-installed
+
+.PHONY: demo test setup lint clean-results
+
+setup: $(STAMP)
+
+$(STAMP): envs/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r envs/requirements.txt
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(VENV)/bin/python -c "import torchvision; torchvision.models.alexnet(); print('environment ready:', torchvision.__version__)"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/snakemake --cores $(CORES)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks workflow/scripts
+	$(VENV)/bin/snakemake --lint
+
+test: $(STAMP) lint
+	$(VENV)/bin/python -m pytest
+
+clean-results:
+	rm -rf results resources/raw logs .snakemake

@@ -1,0 +1,3 @@
+"""The package version (also the default release version)."""
+
+__version__ = "0.1.0"

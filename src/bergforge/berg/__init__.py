@@ -1,0 +1,1 @@
+"""berg stage of bergforge."""

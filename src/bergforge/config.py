@@ -1,0 +1,94 @@
+"""Loading and validating the workflow configuration against its JSON schema.
+
+The schema lives in ``workflow/schemas/config.schema.yaml``. Validation reports the first problem
+as one line that names the key path and what was expected, before Snakemake plans any job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from bergforge.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _key_path(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """One line naming the key and what was expected."""
+    where = _key_path(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        return f"config: unknown key(s) {extra} under {where}; expected one of {allowed}"
+    if error.validator == "required":
+        return f"config: {where} is missing a required key: {error.message.split(' ')[0]}"
+    if error.validator == "enum":
+        return f"config: {where} = {error.instance!r}; expected one of {error.validator_value}"
+    if error.validator == "type":
+        return (
+            f"config: {where} = {error.instance!r} has the wrong type; "
+            f"expected {error.validator_value}"
+        )
+    return f"config: {where}: {error.message}"
+
+
+def _relevance(error: jsonschema.ValidationError):
+    # the deepest error names the most specific key
+    return (-len(error.absolute_path), error.validator != "additionalProperties")
+
+
+def validate_config(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Raise :class:`ConfigError` with one clear line if ``config`` does not match the schema."""
+    with open(schema_path) as fh:
+        schema = yaml.safe_load(fh)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=_relevance)
+    if errors:
+        raise ConfigError(_describe(errors[0]))
+    _check_semantics(config)
+    return config
+
+
+def _check_semantics(config: dict[str, Any]) -> None:
+    """Cross-field rules a JSON schema cannot state clearly."""
+    for name, ds in config["datasets"].items():
+        if ds["source"] == "simulated" and "simulation" not in ds:
+            raise ConfigError(
+                f"config: datasets.{name} has source 'simulated' but no 'simulation' section "
+                "(expected at least simulation.seed)"
+            )
+        if ds["source"] != "simulated" and "simulation" in ds:
+            raise ConfigError(
+                f"config: datasets.{name}.simulation is only allowed with source 'simulated'"
+            )
+
+
+def load_config(path: Path | str) -> dict[str, Any]:
+    """Read a YAML config file and validate it."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    with open(path) as fh:
+        config = yaml.safe_load(fh) or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(config).__name__}")
+    return validate_config(config)
+
+
+def datasets_where(config: dict[str, Any], **criteria: str) -> list[str]:
+    """Names of the datasets whose entries match every ``key=value`` of ``criteria``."""
+    return [
+        name
+        for name, ds in config["datasets"].items()
+        if all(ds.get(k) == v for k, v in criteria.items())
+    ]

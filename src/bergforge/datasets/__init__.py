@@ -1,0 +1,1 @@
+"""Dataset facts (channel names, layouts) and readers of the raw formats."""

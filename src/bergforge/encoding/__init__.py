@@ -1,0 +1,1 @@
+"""encoding stage of bergforge."""

@@ -1,0 +1,1 @@
+"""fmri stage of bergforge."""

@@ -1,0 +1,24 @@
+"""Logging set-up shared by the workflow scripts: messages go to the job's log file and stderr."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+
+def setup_logging(log_file: str | Path | None, level: int = logging.INFO) -> None:
+    """Send bergforge's log records (and Python warnings) to ``log_file`` and to stderr."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    logging.captureWarnings(True)
+    warnings.simplefilter("default")

@@ -1,0 +1,140 @@
+"""Ground truth of a simulated study: image latents and each subject's linear response model.
+
+The true response of subject ``s`` to image ``i`` at channel ``c`` and time ``t`` is
+
+    R_i(c, t) = sum_j z_ij * a_j * S_j(c) * T_j(t) + b * E(c) * T_E(t)
+
+where ``z`` are the image latents (top principal components of the standardised backbone features,
+unit variance), ``S_j`` smooth spatial patterns, ``T_j`` temporal bumps, and ``E``/``T_E`` an
+image-independent evoked response. Trials add band-limited Gaussian noise of known std per channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bergforge.simulate.signals import (
+    noise_ceiling,
+    smooth_spatial_patterns,
+    temporal_shape,
+)
+
+
+def image_latents(features: np.ndarray, n_latents: int) -> np.ndarray:
+    """Top ``n_latents`` principal component scores of standardised features, each with unit variance.
+
+    Computed exactly (SVD) over all images; component signs are fixed so the result is deterministic.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    sd = x.std(axis=0)
+    keep = sd > 1e-12 * max(sd.max(), 1e-30)
+    x = (x[:, keep] - x[:, keep].mean(axis=0)) / sd[keep]
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    scores = u[:, :n_latents] * s[:n_latents]
+    signs = np.sign(vt[:n_latents, np.argmax(np.abs(vt[:n_latents]), axis=1)].diagonal())
+    scores *= np.where(signs == 0, 1.0, signs)
+    return scores / scores.std(axis=0)
+
+
+@dataclass
+class SubjectTruth:
+    """One subject's linear response model (see module docstring)."""
+
+    channels: list[str]
+    spatial: np.ndarray  # (n_latents, n_channels), amplitude included
+    latency: np.ndarray  # (n_latents,) s
+    width: np.ndarray  # (n_latents,) s
+    evoked_spatial: np.ndarray  # (n_channels,), amplitude included
+    evoked_latency: float
+    evoked_width: float
+    noise_sd: np.ndarray  # (n_channels,)
+
+    @classmethod
+    def draw(
+        cls,
+        rng: np.random.Generator,
+        channels: list[str],
+        positions: np.ndarray,
+        n_latents: int,
+        noise_sd: float,
+        snr: float,
+        latency_range: tuple[float, float],
+    ) -> SubjectTruth:
+        """Draw patterns whose peak single-trial signal std is about ``snr`` times the noise std."""
+        sd = noise_sd * rng.uniform(0.7, 1.3, size=len(channels))
+        amplitude = snr * noise_sd * rng.uniform(0.6, 1.0, size=n_latents) / np.sqrt(n_latents) * 2
+        spatial = smooth_spatial_patterns(positions, n_latents, rng) * amplitude[:, None]
+        width = rng.uniform(0.04, 0.12, size=n_latents)
+        # every bump starts at least 20 ms after onset, so the pre-stimulus window holds no signal
+        latency = np.maximum(rng.uniform(*latency_range, size=n_latents), width + 0.02)
+        evoked = smooth_spatial_patterns(positions, 1, rng)[0] * snr * noise_sd
+        return cls(
+            channels=list(channels),
+            spatial=spatial,
+            latency=latency,
+            width=width,
+            evoked_spatial=evoked,
+            evoked_latency=float(latency_range[0]),
+            evoked_width=0.05,
+            noise_sd=sd,
+        )
+
+    def kernels(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-latent response kernels (n_latents, n_channels, n_times) and the evoked (n_ch, n_t)."""
+        temporal = temporal_shape(times, self.latency, self.width)
+        evoked_t = temporal_shape(times, [self.evoked_latency], [self.evoked_width])[0]
+        return (
+            self.spatial[:, :, None] * temporal[:, None, :],
+            self.evoked_spatial[:, None] * evoked_t[None, :],
+        )
+
+    def responses(self, latents: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """True responses (n_images, n_channels, n_times) to images with ``latents`` (n_images, m)."""
+        kernels, evoked = self.kernels(times)
+        return np.tensordot(latents, kernels, axes=(1, 0)) + evoked[None]
+
+    def save(self, path: Path, **extra: np.ndarray) -> None:
+        """Write the model plus ``extra`` arrays as an uncompressed, byte-reproducible ``.npz``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            np.savez(
+                fh,
+                channels=np.asarray(self.channels),
+                spatial=self.spatial,
+                latency=self.latency,
+                width=self.width,
+                evoked_spatial=self.evoked_spatial,
+                evoked_latency=self.evoked_latency,
+                evoked_width=self.evoked_width,
+                noise_sd=self.noise_sd,
+                **extra,
+            )
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[SubjectTruth, dict[str, np.ndarray]]:
+        """Read a saved model; returns it with the extra arrays."""
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        fields = {
+            "channels": [str(c) for c in arrays.pop("channels")],
+            "spatial": arrays.pop("spatial"),
+            "latency": arrays.pop("latency"),
+            "width": arrays.pop("width"),
+            "evoked_spatial": arrays.pop("evoked_spatial"),
+            "evoked_latency": float(arrays.pop("evoked_latency")),
+            "evoked_width": float(arrays.pop("evoked_width")),
+            "noise_sd": arrays.pop("noise_sd"),
+        }
+        return cls(**fields), arrays
+
+    def analytic_noise_ceiling(
+        self, true_test: np.ndarray, n_reps: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(ncsnr, NC in percent) per channel × time from the true test responses and noise std."""
+        signal_var = true_test.var(axis=0, ddof=1)
+        noise_var = (self.noise_sd**2)[:, None]
+        ncsnr = np.sqrt(signal_var / noise_var)
+        return ncsnr, noise_ceiling(signal_var, noise_var, n_reps)

@@ -1,0 +1,104 @@
+"""Shared fixtures: tiny simulated studies and a runner for real Snakemake on tiny configs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bergforge.simulate.study import simulate_images, simulate_latents, simulate_subject
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+TINY_MEG = {
+    "format": "things_meg1",
+    "source": "simulated",
+    "subjects": [1],
+    "simulation": {
+        "seed": 7,
+        "n_sessions": 3,
+        "runs_per_session": 1,
+        "n_train_concepts": 10,
+        "images_per_concept": 3,
+        "n_test_images": 30,
+        "catch_per_run": 2,
+        "image_size": 64,
+        "n_latents": 4,
+    },
+}
+TINY_EEG = {
+    "format": "things_eeg2",
+    "source": "simulated",
+    "subjects": [1],
+    "simulation": {
+        "seed": 8,
+        "n_sessions": 4,
+        "n_train_concepts": 6,
+        "images_per_concept": 2,
+        "n_test_images": 30,
+        "test_reps_per_session": 3,
+        "targets_per_session": 4,
+        "image_size": 64,
+        "n_latents": 4,
+    },
+}
+
+
+def simulate_study(cfg: dict, raw_dir: Path) -> Path:
+    """Run the simulator for every subject of a dataset entry, as the workflow rules do."""
+    fmt, sim = cfg["format"], cfg["simulation"]
+    table = raw_dir / "ground_truth" / "images.tsv"
+    latents = raw_dir / "ground_truth" / "latents.npz"
+    simulate_images(fmt, sim, "tiny", raw_dir, table)
+    simulate_latents(fmt, sim, "tiny", raw_dir, table, latents)
+    for subject in cfg["subjects"]:
+        simulate_subject(fmt, sim, "tiny", raw_dir, table, latents, subject)
+    return raw_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_meg(tmp_path_factory) -> Path:
+    return simulate_study(TINY_MEG, tmp_path_factory.mktemp("tiny_meg"))
+
+
+@pytest.fixture(scope="session")
+def tiny_eeg(tmp_path_factory) -> Path:
+    return simulate_study(TINY_EEG, tmp_path_factory.mktemp("tiny_eeg"))
+
+
+def make_workdir(tmp_path: Path, config: dict) -> Path:
+    """A fresh copy of the workflow (as a clean clone has it) with ``config`` as its config."""
+    for item in ("Snakefile", "workflow", "profiles", "envs"):
+        src = REPO / item
+        if src.is_dir():
+            shutil.copytree(src, tmp_path / item, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, tmp_path / item)
+    (tmp_path / "config").mkdir(exist_ok=True)
+    with open(tmp_path / "config" / "config.yaml", "w") as fh:
+        yaml.safe_dump(config, fh, sort_keys=False)
+    return tmp_path
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real ``snakemake`` CLI in ``workdir`` and return the finished process."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.run(
+        [SNAKEMAKE, *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc

@@ -1,0 +1,87 @@
+"""Config validation: bad configs stop before any job with one line naming the key."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from bergforge.config import REPO_ROOT, load_config, validate_config
+from bergforge.errors import ConfigError
+from conftest import TINY_MEG, make_workdir, run_snakemake
+
+GOOD = {"datasets": {"tiny_meg": copy.deepcopy(TINY_MEG)}}
+
+
+def bad(mutate):
+    cfg = copy.deepcopy(GOOD)
+    mutate(cfg)
+    return cfg
+
+
+CASES = [
+    (
+        bad(lambda c: c.update(colour="blue")),
+        "config: unknown key(s) ['colour'] under <top level>; expected one of ['datasets'",
+    ),
+    (
+        bad(lambda c: c["datasets"]["tiny_meg"].update(subject=[1])),
+        "config: unknown key(s) ['subject'] under datasets.tiny_meg; expected one of ['format'",
+    ),
+    (
+        bad(lambda c: c["datasets"]["tiny_meg"].update(subjects="one")),
+        "config: datasets.tiny_meg.subjects = 'one' has the wrong type; expected array",
+    ),
+    (
+        bad(lambda c: c["datasets"]["tiny_meg"]["simulation"].update(n_sessions=2.5)),
+        "config: datasets.tiny_meg.simulation.n_sessions = 2.5 has the wrong type; expected integer",
+    ),
+    (
+        bad(lambda c: c["datasets"]["tiny_meg"].pop("format")),
+        "config: datasets.tiny_meg is missing a required key: 'format'",
+    ),
+    (
+        bad(lambda c: c["datasets"]["tiny_meg"].update(format="things_meg2")),
+        "config: datasets.tiny_meg.format = 'things_meg2'; expected one of ['things_meg1', 'things_eeg2']",
+    ),
+    (
+        bad(lambda c: c["datasets"]["tiny_meg"].pop("simulation")),
+        "config: datasets.tiny_meg has source 'simulated' but no 'simulation' section",
+    ),
+]
+
+
+def test_demo_config_is_valid():
+    cfg = load_config(REPO_ROOT / "config" / "config.yaml")
+    assert set(cfg["datasets"]) == {"demo_meg", "demo_eeg"}
+
+
+@pytest.mark.parametrize(("cfg", "message"), CASES)
+def test_bad_config_gets_one_clear_message(cfg, message):
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(("cfg", "message"), CASES[:3] + CASES[4:5])
+def test_snakemake_stops_before_any_job(tmp_path, cfg, message):
+    workdir = make_workdir(tmp_path, cfg)
+    proc = run_snakemake(workdir, "--cores", "1", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr + proc.stdout
+    assert not (workdir / "resources" / "raw").exists(), "no job may run on a bad config"
+    assert "Building DAG" not in proc.stderr + proc.stdout
+
+
+def test_config_file_roundtrip(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    assert load_config(path) == GOOD

@@ -1,0 +1,19 @@
+# Shared set-up: config validation (before any job is planned), wildcard sets and the software
+# environment of every rule. Helper logic lives in the package (bergforge.config, bergforge.targets).
+
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from bergforge.config import datasets_where, validate_config
+from bergforge.targets import all_targets, alternation
+
+validate_config(config, schema_path=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+validate(config, schema="../schemas/config.schema.yaml")
+
+# the conda environment of every rule (for --software-deployment-method conda), relative to rules/
+BERGFORGE_ENV = "../../envs/bergforge.yaml"
+
+SIMULATED_MEG = alternation(datasets_where(config, source="simulated", format="things_meg1"))
+SIMULATED_EEG = alternation(datasets_where(config, source="simulated", format="things_eeg2"))
+SIMULATED = alternation(datasets_where(config, source="simulated"))

@@ -1,0 +1,80 @@
+# Stage 1 for the embedded demo: the simulator writes raw files in the real formats, plus the
+# ground truth the tests compare against. Real datasets get their raw files from download.smk.
+
+
+rule simulate_meg_images:
+    output:
+        images=directory("resources/raw/{dataset}/images"),
+        table="resources/raw/{dataset}/ground_truth/images.tsv",
+    wildcard_constraints:
+        dataset=SIMULATED_MEG,
+    params:
+        format=lookup(dpath="datasets/{dataset}/format", within=config),
+        simulation=lookup(dpath="datasets/{dataset}/simulation", within=config),
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/simulate/{dataset}/images.log",
+    script:
+        "../scripts/simulate_images.py"
+
+
+use rule simulate_meg_images as simulate_eeg_images with:
+    output:
+        images=directory("resources/raw/{dataset}/image_set"),
+        table="resources/raw/{dataset}/ground_truth/images.tsv",
+    wildcard_constraints:
+        dataset=SIMULATED_EEG,
+
+
+rule simulate_latents:
+    input:
+        table="resources/raw/{dataset}/ground_truth/images.tsv",
+    output:
+        "resources/raw/{dataset}/ground_truth/latents.npz",
+    wildcard_constraints:
+        dataset=SIMULATED,
+    params:
+        format=lookup(dpath="datasets/{dataset}/format", within=config),
+        simulation=lookup(dpath="datasets/{dataset}/simulation", within=config),
+    threads: 2
+    resources:
+        mem_mb=4000,
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/simulate/{dataset}/latents.log",
+    script:
+        "../scripts/simulate_latents.py"
+
+
+rule simulate_meg_subject:
+    input:
+        table="resources/raw/{dataset}/ground_truth/images.tsv",
+        latents="resources/raw/{dataset}/ground_truth/latents.npz",
+    output:
+        raw=directory("resources/raw/{dataset}/sub-BIGMEG{subject}"),
+        truth="resources/raw/{dataset}/ground_truth/sub-BIGMEG{subject}_truth.npz",
+    wildcard_constraints:
+        dataset=SIMULATED_MEG,
+        subject=r"\d+",
+    params:
+        format=lookup(dpath="datasets/{dataset}/format", within=config),
+        simulation=lookup(dpath="datasets/{dataset}/simulation", within=config),
+    resources:
+        mem_mb=3000,
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/simulate/{dataset}/sub-{subject}.log",
+    script:
+        "../scripts/simulate_subject.py"
+
+
+use rule simulate_meg_subject as simulate_eeg_subject with:
+    output:
+        raw=directory("resources/raw/{dataset}/raw_data/sub-{subject}"),
+        truth="resources/raw/{dataset}/ground_truth/sub-{subject}_truth.npz",
+    wildcard_constraints:
+        dataset=SIMULATED_EEG,
+        subject=r"\d\d",

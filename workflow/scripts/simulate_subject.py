@@ -1,0 +1,18 @@
+"""Snakemake entry point of rules simulate_{meg,eeg}_subject."""
+
+from pathlib import Path
+
+from bergforge.logs import setup_logging
+from bergforge.simulate.study import simulate_subject
+
+setup_logging(snakemake.log[0])
+table = Path(snakemake.input.table)
+simulate_subject(
+    snakemake.params.format,
+    snakemake.params.simulation,
+    snakemake.wildcards.dataset,
+    table.parent.parent,
+    table,
+    Path(snakemake.input.latents),
+    int(snakemake.wildcards.subject),
+)
