@@ -29,5 +29,7 @@ def simulated_raw_targets(config: dict[str, Any]) -> list[str]:
 
 
 def all_targets(config: dict[str, Any]) -> list[str]:
-    """What `rule all` builds: every stage output that exists so far."""
-    return simulated_raw_targets(config)
+    """What `rule all` builds: every stage output that exists so far (one line per stage)."""
+    targets: list[str] = []
+    targets += simulated_raw_targets(config)
+    return targets
