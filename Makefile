@@ -10,9 +10,9 @@ STAMP := $(VENV)/.bergforge-installed
 
 setup: $(STAMP)
 
-$(STAMP): envs/requirements.txt pyproject.toml
+$(STAMP): envs/requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r envs/requirements.txt
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r envs/requirements.lock
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	$(VENV)/bin/python -c "import torchvision; torchvision.models.alexnet(); print('environment ready:', torchvision.__version__)"
 	touch $(STAMP)
