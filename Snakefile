@@ -6,11 +6,21 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+report: "workflow/report/workflow.rst"
+
+
 configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/encode.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/export.smk"
+include: "workflow/rules/fmri.smk"
+include: "workflow/rules/release.smk"
 
 
 rule all:

@@ -23,7 +23,7 @@ def bad(mutate):
 CASES = [
     (
         bad(lambda c: c.update(colour="blue")),
-        "config: unknown key(s) ['colour'] under <top level>; expected one of ['datasets'",
+        "config: unknown key(s) ['colour'] under <top level>; expected one of ['backbones', ",
     ),
     (
         bad(lambda c: c["datasets"]["tiny_meg"].update(subject=[1])),

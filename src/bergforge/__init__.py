@@ -3,4 +3,13 @@
 from bergforge._version import __version__
 from bergforge.errors import BergforgeError, ConfigError, DataError
 
-__all__ = ["BergforgeError", "ConfigError", "DataError", "__version__"]
+__all__ = ["BERG", "BergforgeError", "ConfigError", "DataError", "__version__"]
+
+
+def __getattr__(name: str):
+    """Import the BERG loader (torch, sklearn) only when it is first used."""
+    if name == "BERG":
+        from bergforge.berg.api import BERG
+
+        return BERG
+    raise AttributeError(f"module 'bergforge' has no attribute {name!r}")

@@ -73,6 +73,27 @@ def _check_semantics(config: dict[str, Any]) -> None:
             )
 
 
+def canonical(obj: Any) -> Any:
+    """A copy of ``obj`` with every mapping's keys sorted, recursively.
+
+    Rules receive config sections as params; Snakemake compares params by their text, so sorting
+    makes a reordered (but otherwise equal) config trigger no rerun.
+    """
+    if isinstance(obj, dict):
+        return {k: canonical(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list):
+        return [canonical(v) for v in obj]
+    return obj
+
+
+def gpu_request(config: dict[str, Any], dpath: str) -> int:
+    """GPUs a rule asks the scheduler for: 1 when the config entry at ``dpath`` says ``cuda``."""
+    node: Any = config
+    for key in dpath.split("/"):
+        node = node.get(key) if isinstance(node, dict) else None
+    return 1 if node == "cuda" else 0
+
+
 def load_config(path: Path | str) -> dict[str, Any]:
     """Read a YAML config file and validate it."""
     path = Path(path)

@@ -28,8 +28,90 @@ def simulated_raw_targets(config: dict[str, Any]) -> list[str]:
     return targets
 
 
+def feature_targets(config: dict[str, Any]) -> list[str]:
+    """The feature manifest of every configured backbone of every dataset it is built for."""
+    from bergforge.features.registry import backbones_for
+
+    return [
+        f"results/features/{dataset}/{backbone}/features.json"
+        for dataset in config["datasets"]
+        for backbone in backbones_for(config, dataset)
+    ]
+
+
+PREPARED_FORMATS = ("things_meg1", "things_eeg2")
+
+
+def prepared_targets(config: dict[str, Any]) -> list[str]:
+    """The stimulus table and every subject's prepared store of each MEG/EEG dataset."""
+    targets = []
+    for name, ds in config["datasets"].items():
+        if ds["format"] in PREPARED_FORMATS:
+            targets.append(f"results/prepared/{name}/stimuli.tsv")
+            targets += [f"results/prepared/{name}/sub-{s:02d}.zarr" for s in ds["subjects"]]
+    return targets
+
+
+def _encoded_subjects(config: dict[str, Any]) -> list[str]:
+    """``{dataset}/{backbone}/sub-{subject}`` of every MEG/EEG subject × configured backbone."""
+    from bergforge.features.registry import backbones_for
+
+    return [
+        f"{name}/{backbone}/sub-{s:02d}"
+        for name, ds in config["datasets"].items()
+        if ds["format"] in PREPARED_FORMATS
+        for backbone in backbones_for(config, name)
+        for s in ds["subjects"]
+    ]
+
+
+def model_targets(config: dict[str, Any]) -> list[str]:
+    """model.json of every encoding model: dataset × backbone × subject × split."""
+    from bergforge.encoding.splits import SPLITS
+
+    return [
+        f"results/models/{sub}/split-{split}/model.json"
+        for sub in _encoded_subjects(config)
+        for split in SPLITS
+    ]
+
+
+def evaluation_targets(config: dict[str, Any]) -> list[str]:
+    """evaluation.npz of every MEG/EEG subject × backbone."""
+    return [f"results/evaluation/{sub}/evaluation.npz" for sub in _encoded_subjects(config)]
+
+
+def export_targets(config: dict[str, Any]) -> list[str]:
+    """The BERG tree of every MEG/EEG dataset × backbone: weights, metadata, plots, card."""
+    from bergforge.berg.rules import export_targets as berg_tree_targets
+
+    return berg_tree_targets(config)
+
+
+def release_targets(config: dict[str, Any]) -> list[str]:
+    """The release folder and archive of the configured version (target `release`)."""
+    from bergforge._version import __version__
+
+    version = config.get("release", {}).get("version", __version__)
+    stem = f"results/release/bergforge-models-{version}"
+    return [stem, f"{stem}.tar.gz"]
+
+
+def fmri_targets(config: dict[str, Any]) -> list[str]:
+    """The CNN8 model and training summary of every dataset under ``fmri.datasets``."""
+    from bergforge.fmri.rules import fmri_model_targets
+
+    return fmri_model_targets(config)
+
+
 def all_targets(config: dict[str, Any]) -> list[str]:
     """What `rule all` builds: every stage output that exists so far (one line per stage)."""
     targets: list[str] = []
     targets += simulated_raw_targets(config)
+    targets += prepared_targets(config)
+    targets += feature_targets(config)
+    targets += model_targets(config)
+    targets += evaluation_targets(config)
+    targets += export_targets(config)
+    targets += fmri_targets(config)
     return targets

@@ -5,11 +5,15 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from bergforge.config import datasets_where, validate_config
-from bergforge.targets import all_targets, alternation
+from bergforge.config import canonical, datasets_where, gpu_request, validate_config
+from bergforge.targets import all_targets, alternation, export_targets, release_targets
 
 validate_config(config, schema_path=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml")
+# sorted keys everywhere: reordering the YAML must not change any rule's params
+_canonical_config = canonical(config)
+config.clear()
+config.update(_canonical_config)
 
 # the conda environment of every rule (for --software-deployment-method conda), relative to rules/
 BERGFORGE_ENV = "../../envs/bergforge.yaml"

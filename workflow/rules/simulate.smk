@@ -11,6 +11,10 @@ rule simulate_meg_images:
     params:
         format=lookup(dpath="datasets/{dataset}/format", within=config),
         simulation=lookup(dpath="datasets/{dataset}/simulation", within=config),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     conda:
         BERGFORGE_ENV
     log:
@@ -40,6 +44,7 @@ rule simulate_latents:
     threads: 2
     resources:
         mem_mb=4000,
+        runtime=30,
     conda:
         BERGFORGE_ENV
     log:
@@ -63,6 +68,7 @@ rule simulate_meg_subject:
         simulation=lookup(dpath="datasets/{dataset}/simulation", within=config),
     resources:
         mem_mb=3000,
+        runtime=30,
     conda:
         BERGFORGE_ENV
     log:

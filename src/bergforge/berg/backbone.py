@@ -1,0 +1,49 @@
+"""The image-feature side of a loaded model: the backbone from the extraction registry.
+
+The loader must compute features exactly as the features stage did, so it builds the backbone
+with :func:`bergforge.features.models.build_backbone` from the same registry, applies the
+backbone's transform to PIL images (as the features stage does to decoded files; the preset's
+tensor path resizes differently) and reads the layers with the stage's own ``forward_layers``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bergforge.errors import BergforgeError, ModelLoadError
+
+
+@dataclass
+class FeatureExtractor:
+    """A built backbone and the device it runs on."""
+
+    backbone: object  # bergforge.features.models.Backbone
+    device: str
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """Features (batch, n_features) float32 of uint8 images ``[batch, 3, H, W]``."""
+        import torch
+        from PIL import Image
+
+        from bergforge.features.extract import forward_layers
+
+        batch = torch.stack(
+            [self.backbone.transform(Image.fromarray(im.transpose(1, 2, 0))) for im in images]
+        )
+        layers = forward_layers(self.backbone, batch.to(self.device))
+        feats = torch.cat([layers[k] for k in self.backbone.spec.layers], dim=1)
+        return feats.to("cpu").numpy().astype(np.float32)
+
+
+def build_feature_extractor(name: str, device: str) -> FeatureExtractor:
+    """Build registry backbone ``name``; an unknown or unavailable one is a ModelLoadError."""
+    from bergforge.features.models import build_backbone
+    from bergforge.features.registry import get_spec
+
+    try:
+        backbone = build_backbone(get_spec(name), device)
+    except (BergforgeError, KeyError, OSError) as err:
+        raise ModelLoadError(f"cannot build backbone {name!r} of this model: {err}") from err
+    return FeatureExtractor(backbone, device)

@@ -1,0 +1,50 @@
+"""The ``bergforge`` command line: utilities around the workflow (the workflow itself is Snakemake)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bergforge._version import __version__
+from bergforge.errors import BergforgeError
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from bergforge.release import verify_release
+
+    report = verify_release(Path(args.target))
+    for name in report.mismatched:
+        print(f"DIFFERS  {name}")
+    for name in report.missing:
+        print(f"MISSING  {name}")
+    for name in report.unlisted:
+        print(f"UNLISTED {name}")
+    if report.ok:
+        print(f"OK: {report.checked} files match {args.target}'s SHA256SUMS")
+        return 0
+    bad = len(report.mismatched) + len(report.missing) + len(report.unlisted)
+    print(f"FAILED: {bad} of {report.checked} files do not match the manifest", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bergforge`` console script."""
+    parser = argparse.ArgumentParser(prog="bergforge", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"bergforge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    verify = sub.add_parser(
+        "verify-release", help="check every file of a release folder or archive against SHA256SUMS"
+    )
+    verify.add_argument("target", help="release folder or .tar.gz archive")
+    verify.set_defaults(func=_verify)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except BergforgeError as err:
+        print(f"bergforge: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The shard job and the manifest job of the workflow, as plain functions (scripts stay thin)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bergforge.features.models import build_backbone, resolve_device
+from bergforge.features.plan import read_stimuli, shard_rows, write_json
+from bergforge.features.registry import get_spec
+from bergforge.features.store import FeatureStore
+from bergforge.features.writer import ExtractionSettings, write_shard
+
+log = logging.getLogger(__name__)
+
+
+def extract_shard(
+    stimuli: Path | str,
+    backbone: str,
+    overrides: dict[str, Any] | None,
+    features: dict[str, Any] | None,
+    shard: int,
+    n_shards: int,
+    out: Path | str,
+    threads: int = 1,
+    base_dir: Path | str = ".",
+) -> Path:
+    """Extract shard ``shard``-of-``n_shards`` of the images in ``stimuli`` into ``out``."""
+    settings = ExtractionSettings.from_config(features)
+    spec = get_spec(backbone, overrides)
+    table = read_stimuli(stimuli)
+    rows = shard_rows(shard, n_shards, len(table), settings.shard_size)
+    part = table.iloc[rows.start : rows.stop]
+    files = [Path(base_dir) / f for f in part["file"]]
+    torch.set_num_threads(max(1, threads))
+    device = resolve_device(settings.device)
+    log.info("%s shard %d-of-%d: rows %s on %s", backbone, shard, n_shards, rows, device)
+    model = build_backbone(spec, device)
+    workers = settings.workers or max(1, threads)
+    return write_shard(
+        model, files, list(part["image_id"]), rows, (shard, n_shards), Path(out), settings, workers
+    )
+
+
+def write_manifest(shards: list[Path | str], out: Path | str) -> dict[str, Any]:
+    """Check the shards form one complete matrix and list them in ``out`` (``features.json``)."""
+    out = Path(out)
+    store = FeatureStore.open(shards)
+    manifest = {
+        "backbone": store.attrs["backbone"],
+        "shape": list(store.shape),
+        "layers": store.layers,
+        "layer_sizes": [store.layer_sizes[k] for k in store.layers],
+        "dtype": store.attrs["dtype"],
+        "shards": [Path(s).relative_to(out.parent).as_posix() for s in shards],
+    }
+    write_json(out, manifest)
+    return manifest

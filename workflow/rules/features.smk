@@ -1,0 +1,71 @@
+# Stage 3: deep-network features of every stimulus image, sharded into Zarr stores.
+# How many shards a dataset has depends on its stimulus table (written by the preprocess stage),
+# so a per-dataset checkpoint reads stimuli.tsv and fixes the plan; the manifest rule then asks
+# for every planned shard of one backbone. Adding a backbone adds only its shard and manifest jobs.
+
+from bergforge.features.plan import shard_input_function
+from bergforge.features.registry import configured_backbones
+
+FEATURE_BACKBONES = alternation(list(configured_backbones(config)))
+FEATURE_DATASETS = alternation(list(config["datasets"]))
+
+
+checkpoint plan_feature_shards:
+    input:
+        stimuli="results/prepared/{dataset}/stimuli.tsv",
+    output:
+        "results/features/{dataset}/shard_plan.json",
+    wildcard_constraints:
+        dataset=FEATURE_DATASETS,
+    params:
+        shard_size=lookup(dpath="features/shard_size", within=config, default=1000),
+    localrule: True
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/features/{dataset}/shard_plan.log",
+    script:
+        "../scripts/plan_feature_shards.py"
+
+
+rule extract_feature_shard:
+    input:
+        stimuli="results/prepared/{dataset}/stimuli.tsv",
+    output:
+        directory("results/features/{dataset}/{backbone}/shard-{shard}-of-{n_shards}.zarr"),
+    wildcard_constraints:
+        dataset=FEATURE_DATASETS,
+        backbone=FEATURE_BACKBONES,
+        shard=r"\d+",
+        n_shards=r"\d+",
+    params:
+        backbone=lookup(dpath="backbones/{backbone}", within=config),
+        features=lookup(dpath="features", within=config, default={}),
+    threads: lookup(dpath="features/threads", within=config, default=2)
+    resources:
+        mem_mb=lookup(dpath="features/mem_mb", within=config, default=6000),
+        runtime=120,
+        gpu=gpu_request(config, "features/device"),
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/features/{dataset}/{backbone}/shard-{shard}-of-{n_shards}.log",
+    script:
+        "../scripts/extract_features.py"
+
+
+rule feature_manifest:
+    input:
+        shard_input_function(checkpoints.plan_feature_shards),
+    output:
+        "results/features/{dataset}/{backbone}/features.json",
+    wildcard_constraints:
+        dataset=FEATURE_DATASETS,
+        backbone=FEATURE_BACKBONES,
+    localrule: True
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/features/{dataset}/{backbone}/manifest.log",
+    script:
+        "../scripts/write_feature_manifest.py"

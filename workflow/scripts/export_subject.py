@@ -1,0 +1,21 @@
+"""Snakemake entry point of rules export_{meg,eeg}_subject."""
+
+from pathlib import Path
+
+from bergforge.berg.export import export_subject
+from bergforge.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+split_dirs = {}
+for f in snakemake.input.models:
+    folder = Path(f).parent
+    split_dirs[folder.name.removeprefix("split-")] = folder
+export_subject(
+    Path(snakemake.output.metadata).parent.parent,
+    snakemake.params.modality,
+    int(snakemake.wildcards.subject),
+    Path(snakemake.input.prepared),
+    Path(snakemake.input.stimuli),
+    split_dirs,
+    Path(snakemake.input.evaluation),
+)

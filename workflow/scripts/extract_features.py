@@ -1,0 +1,16 @@
+"""Snakemake entry point of rule extract_feature_shard."""
+
+from bergforge.features.job import extract_shard
+from bergforge.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+extract_shard(
+    snakemake.input.stimuli,
+    snakemake.wildcards.backbone,
+    snakemake.params.backbone,
+    snakemake.params.features,
+    int(snakemake.wildcards.shard),
+    int(snakemake.wildcards.n_shards),
+    snakemake.output[0],
+    threads=snakemake.threads,
+)

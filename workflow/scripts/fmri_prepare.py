@@ -1,0 +1,18 @@
+"""Snakemake entry point of rules fmri_stimuli and fmri_prepare_subject."""
+
+from pathlib import Path
+
+from bergforge.fmri.jobs import prepare_subject_job, stimuli_job
+from bergforge.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+if snakemake.rule == "fmri_stimuli":
+    stimuli_job([Path(p) for p in snakemake.input.betas], Path(snakemake.output.stimuli))
+else:
+    prepare_subject_job(
+        snakemake.wildcards.fmri_dataset,
+        int(snakemake.wildcards.subject),
+        Path(snakemake.input.betas),
+        Path(snakemake.input.stimuli),
+        Path(snakemake.output.store),
+    )

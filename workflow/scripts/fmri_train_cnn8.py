@@ -1,0 +1,19 @@
+"""Snakemake entry point of rule fmri_train_cnn8."""
+
+from pathlib import Path
+
+import torch
+
+from bergforge.fmri.jobs import train_cnn8_job
+from bergforge.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+train_cnn8_job(
+    Path(snakemake.input.stimuli_tsv),
+    Path(snakemake.input.stimuli_file),
+    dict(zip(snakemake.params.subjects, map(Path, snakemake.input.stores), strict=True)),
+    snakemake.params.cnn8,
+    Path(snakemake.output.model),
+    Path(snakemake.output.summary),
+)

@@ -1,0 +1,17 @@
+"""Snakemake entry point of rules plot_{meg,eeg}_accuracy."""
+
+from pathlib import Path
+
+from bergforge.berg.layout import ModelId
+from bergforge.berg.plots import plot_subject
+from bergforge.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+modality = snakemake.params.modality
+model_id = ModelId(modality, snakemake.wildcards.berg_dataset, snakemake.wildcards.backbone)
+plot_subject(
+    Path(snakemake.input[0]).parent.parent,
+    modality,
+    int(snakemake.wildcards.subject),
+    str(model_id),
+)

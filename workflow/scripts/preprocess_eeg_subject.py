@@ -1,0 +1,18 @@
+"""Snakemake entry point of rule preprocess_eeg_subject."""
+
+from pathlib import Path
+
+from bergforge.logs import setup_logging
+from bergforge.preprocess.design import eeg_design
+from bergforge.preprocess.eeg import prepare_subject
+from bergforge.preprocess.params import eeg_params
+
+setup_logging(snakemake.log[0])
+prepare_subject(
+    Path(snakemake.input.images).parent,
+    int(snakemake.wildcards.subject),
+    Path(snakemake.output[0]),
+    eeg_params(snakemake.params.preprocess),
+    n_sessions=eeg_design(snakemake.params.dataset),
+    dataset=snakemake.wildcards.dataset,
+)

@@ -1,0 +1,17 @@
+"""Snakemake entry point of rule preprocess_meg_subject_from_epochs."""
+
+from pathlib import Path
+
+from bergforge.logs import setup_logging
+from bergforge.preprocess.meg_epochs import prepare_subject_from_epochs
+from bergforge.preprocess.params import meg_params
+
+setup_logging(snakemake.log[0])
+prepare_subject_from_epochs(
+    Path(snakemake.input.epochs),
+    Path(snakemake.input.images).parent,
+    int(snakemake.wildcards.subject),
+    Path(snakemake.output[0]),
+    meg_params(snakemake.params.preprocess),
+    dataset=snakemake.wildcards.dataset,
+)

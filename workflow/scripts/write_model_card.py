@@ -1,0 +1,12 @@
+"""Snakemake entry point of rule model_card."""
+
+from pathlib import Path
+
+from bergforge.berg.cards import write_card
+from bergforge.berg.layout import ModelId
+from bergforge.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+w = snakemake.wildcards
+model_id = ModelId(w.modality, w.berg_dataset, w.backbone)
+write_card(Path(snakemake.output.card).parent, str(model_id), list(snakemake.params.subjects))
