@@ -18,6 +18,7 @@ from bergforge import __version__
 from bergforge.datasets import things_eeg2
 from bergforge.datasets.sensors import EEG_TARGET_CODE
 from bergforge.errors import DataError
+from bergforge.preprocess.epoching import apply_baseline, epoch_events
 from bergforge.preprocess.params import EegParams, as_record
 from bergforge.preprocess.stimuli import stimulus_table
 from bergforge.preprocess.store import (
@@ -57,33 +58,12 @@ def preprocess_epochs(raw, events: np.ndarray, params: EegParams, source: Path):
     """CSD epochs at ``params.sfreq`` with baseline of ``events`` in a prepared ``raw``."""
     import mne
 
-    epochs = mne.Epochs(
-        raw,
-        events,
-        event_id=None,
-        tmin=params.tmin,
-        tmax=params.tmax,
-        baseline=None,
-        preload=True,
-        verbose="error",
-    )
-    if len(epochs) != len(events):
-        raise DataError(
-            f"{source}: {len(events) - len(epochs)} of {len(events)} epochs fall outside the "
-            "recording; expected all inside"
-        )
+    epochs = epoch_events(raw, events, params, source)
     epochs = mne.preprocessing.compute_current_source_density(
         epochs, lambda2=params.csd_lambda2, stiffness=params.csd_stiffness, verbose="error"
     )
     epochs.resample(params.sfreq, verbose="error")
-    mne.baseline.rescale(
-        epochs.get_data(copy=False),
-        epochs.times,
-        params.baseline,
-        mode=params.mode,
-        copy=False,
-        verbose="error",
-    )
+    apply_baseline(epochs, params)
     return epochs
 
 

@@ -17,6 +17,7 @@ from bergforge import __version__
 from bergforge.datasets import things_meg
 from bergforge.datasets.sensors import sensor_metadata
 from bergforge.errors import DataError
+from bergforge.preprocess.epoching import apply_baseline, epoch_events
 from bergforge.preprocess.params import MegParams, as_record
 from bergforge.preprocess.stimuli import stimulus_table
 from bergforge.preprocess.store import (
@@ -45,7 +46,6 @@ def preprocess_run(raw, events: np.ndarray, params: MegParams, source: Path):
 
     ``raw`` may be unloaded: only the kept sensors are loaded (in place), so memory holds one
     copy of the run's MEG signal plus the filter's work space."""
-    import mne
 
     raw.drop_channels([c for c in params.drop_channels if c in raw.ch_names])
     raw.pick("mag")
@@ -54,30 +54,8 @@ def preprocess_run(raw, events: np.ndarray, params: MegParams, source: Path):
         raise DataError(f"{source}: no MEG sensors (channel type 'mag') in the run")
     decim = decimation_factor(raw.info["sfreq"], params.sfreq, source)
     raw.filter(params.l_freq, params.h_freq, verbose="error")
-    epochs = mne.Epochs(
-        raw,
-        events,
-        event_id=None,
-        tmin=params.tmin,
-        tmax=params.tmax,
-        baseline=None,
-        preload=True,
-        verbose="error",
-    )
-    if len(epochs) != len(events):
-        raise DataError(
-            f"{source}: {len(events) - len(epochs)} of {len(events)} epochs fall outside the "
-            f"recording ({params.tmin}…{params.tmax} s around the onsets); expected all inside"
-        )
-    # baseline in place on the epochs' own array (no copy), then keep every decim-th sample
-    mne.baseline.rescale(
-        epochs.get_data(copy=False),
-        epochs.times,
-        params.baseline,
-        mode=params.mode,
-        copy=False,
-        verbose="error",
-    )
+    epochs = epoch_events(raw, events, params, source)
+    apply_baseline(epochs, params)  # in place, then keep every decim-th sample
     return epochs.decimate(decim, verbose="error")
 
 
