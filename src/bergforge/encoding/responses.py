@@ -8,6 +8,7 @@ the targets flattened (channel-major for ``[channel, time]``).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -68,28 +69,59 @@ class PreparedResponses:
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(positions, y)``: positions into ``images`` and their mean response (m × T).
 
-        ``images`` must be sorted; every image needs at least one present repetition.
+        ``images`` must be sorted; every image needs at least one present repetition. The next
+        block is read from disk on a background thread while the caller uses the current one.
         """
         arr = self.group[split]
+        images = np.asarray(images)
+        repetitions = np.asarray(repetitions)
+        present = self.present(split)[np.ix_(images, repetitions)]
         chunk = int(arr.chunks[0])
         per_image = self.n_targets * int(arr.shape[1]) * 4
         step = chunk * max(1, BATCH_BYTES // max(1, per_image * chunk))
         bounds = np.searchsorted(images, np.arange(0, arr.shape[0] + step, step))
-        for k in range(len(bounds) - 1):
-            lo, hi = int(bounds[k]), int(bounds[k + 1])
-            if lo == hi:
-                continue
-            wanted = images[lo:hi]
-            block = np.asarray(arr[int(wanted[0]) : int(wanted[-1]) + 1])
-            block = block[wanted - wanted[0]][:, repetitions].reshape(hi - lo, len(repetitions), -1)
-            if np.isinf(block).any():
+        spans = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if a < b]
+
+        def read(span: tuple[int, int]) -> np.ndarray:
+            wanted = images[span[0] : span[1]]
+            return np.asarray(arr[int(wanted[0]) : int(wanted[-1]) + 1])
+
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            pending = reader.submit(read, spans[0]) if spans else None
+            for k, (lo, hi) in enumerate(spans):
+                block = pending.result()
+                pending = reader.submit(read, spans[k + 1]) if k + 1 < len(spans) else None
+                y = self._average(block, images[lo:hi], repetitions, present[lo:hi], split)
+                yield np.arange(lo, hi), y
+
+    def _average(
+        self,
+        block: np.ndarray,
+        wanted: np.ndarray,
+        repetitions: np.ndarray,
+        present: np.ndarray,
+        split: str,
+    ) -> np.ndarray:
+        """Mean over the present ``repetitions`` of the ``wanted`` rows of ``block`` (m × T)."""
+        m = len(wanted)
+        offsets = wanted - wanted[0]
+        if offsets[-1] + 1 != m:  # not one contiguous run of images
+            block = block[offsets]
+        if len(repetitions) == 1 and present.all():
+            y = block[:, int(repetitions[0])].reshape(m, -1)
+        else:
+            y = np.zeros((m, self.n_targets))
+            for j, rep in enumerate(repetitions):
+                rows = present[:, j]
+                y[rows] += block[rows, int(rep)].reshape(int(rows.sum()), -1)
+            y /= np.maximum(present.sum(axis=1), 1)[:, None]
+        finite = np.isfinite(y).all(axis=1)
+        if not finite.all():
+            img = int(wanted[~finite][0])
+            if np.isinf(y[~finite]).any():
                 raise DataError(f"{self.path}/{split} contains infinite values; expected finite")
-            with np.errstate(invalid="ignore"):
-                y = np.nanmean(block, axis=1, dtype=np.float64)
-            if np.isnan(y).any():
-                img = int(wanted[np.isnan(y).any(axis=1)][0])
-                raise DataError(
-                    f"{self.path}/{split}: image {img} has NaN responses in a present repetition; "
-                    "expected finite values (NaN only for whole missing repetitions)"
-                )
-            yield np.arange(lo, hi), y
+            raise DataError(
+                f"{self.path}/{split}: image {img} has NaN responses in a present repetition; "
+                "expected finite values (NaN only for whole missing repetitions)"
+            )
+        return y

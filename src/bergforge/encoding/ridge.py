@@ -51,18 +51,34 @@ class Stats:
     def zeros(cls, k: int, t: int) -> Stats:
         return cls(0, np.zeros(k), np.zeros((k, k)), np.zeros((k, t)), np.zeros(t), np.zeros(t))
 
-    def add(self, x: np.ndarray, y: np.ndarray, shift: np.ndarray | None = None) -> None:
-        """Add rows ``x`` (m × k) with targets ``y - shift`` (m × T), in float64 row chunks."""
+    def add(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        shift: np.ndarray | None = None,
+        buffer: np.ndarray | None = None,
+    ) -> None:
+        """Add rows ``x`` (m × k) with targets ``y - shift`` (m × T), in float64 row chunks.
+
+        ``buffer`` (≥ ROW_CHUNK × T float64) is reused for the chunks instead of new arrays.
+        """
         x = np.asarray(x, dtype=np.float64)
         self.n += len(x)
         self.sx += x.sum(axis=0)
         self.gxx += x.T @ x
+        t = self.cxy.shape[1]
+        if buffer is None or buffer.shape[0] < min(ROW_CHUNK, len(x)) or buffer.shape[1] != t:
+            buffer = np.empty((min(ROW_CHUNK, len(x)), t))
         for s in range(0, len(x), ROW_CHUNK):
-            yc = np.asarray(y[s : s + ROW_CHUNK], dtype=np.float64)
-            if shift is not None:
-                yc -= shift
-            self.cxy += x[s : s + ROW_CHUNK].T @ yc
-            self.sy += yc.sum(axis=0)
+            rows = y[s : s + ROW_CHUNK]
+            yc = buffer[: len(rows)]
+            if shift is None:
+                yc[:] = rows
+            else:
+                np.subtract(rows, shift, out=yc)
+            xc = x[s : s + ROW_CHUNK]
+            self.cxy += xc.T @ yc
+            self.sy += np.ones(len(rows)) @ yc
             self.syy += np.einsum("ij,ij->j", yc, yc)
 
     def targets(self, sl: slice) -> Stats:
@@ -99,16 +115,20 @@ class FoldStatistics:
         self.folds = [Stats.zeros(k, t) for _ in self.bounds]
         self.n, self.seen = n, 0
         self.shift = shift  # subtracted from y before accumulating (numerics); set on first batch
+        self._buffer: np.ndarray | None = None  # ROW_CHUNK × T float64, reused by every add
 
     def add(self, x: np.ndarray, y: np.ndarray) -> None:
         """Add the next ``len(x)`` rows (in training order)."""
         if self.shift is None:
             self.shift = np.asarray(y).mean(axis=0, dtype=np.float64)
         lo, hi = self.seen, self.seen + len(x)
+        t = self.folds[0].cxy.shape[1]
+        if self._buffer is None or self._buffer.shape[1] != t:
+            self._buffer = np.empty((ROW_CHUNK, t))
         for (a, b), stats in zip(self.bounds, self.folds, strict=True):
             s, e = max(a, lo), min(b, hi)
             if s < e:
-                stats.add(x[s - lo : e - lo], y[s - lo : e - lo], self.shift)
+                stats.add(x[s - lo : e - lo], y[s - lo : e - lo], self.shift, self._buffer)
         self.seen = hi
 
     def subset(self, targets: slice) -> FoldStatistics:
@@ -117,6 +137,7 @@ class FoldStatistics:
         sub.bounds, sub.n, sub.seen = self.bounds, self.n, self.seen
         sub.folds = [f.targets(targets) for f in self.folds]
         sub.shift = self.shift[targets]
+        sub._buffer = None
         return sub
 
     def total(self) -> Stats:
