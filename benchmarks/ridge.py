@@ -133,6 +133,10 @@ def part1(n: int, t: int, compare: int, threads: int) -> None:
         f"max {d_him.max():.1e}; vs scikit-learn (LOO picks its own alphas): 99th pct "
         f"{np.percentile(d_skl, 99):.1e}, max {d_skl.max():.1e}"
     )
+    print(
+        f"  targets with |Δr| ≤ 0.01: {100 * np.mean(d_him <= 0.01):.2f} % vs himalaya, "
+        f"{100 * np.mean(d_skl <= 0.01):.2f} % vs scikit-learn"
+    )
     print(f"  speed-up (wall): {t_him / t_ours:.1f}× himalaya, {t_skl / t_ours:.1f}× scikit-learn")
     print(f"  speed-up (CPU):  {c_him / c_ours:.1f}× himalaya, {c_skl / c_ours:.1f}× scikit-learn")
     checks = {

@@ -102,3 +102,59 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.C
             f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
         )
     return proc
+
+
+#: One tiny configuration built once per session through every stage (`all` and `release`):
+#: the workflow tests of the stages, the export, incremental rebuilds and releases share it.
+TINY_CHAIN = {
+    "datasets": {
+        "tiny": {
+            "format": "things_eeg2",
+            "source": "simulated",
+            "subjects": [1],
+            "name_in_berg": "tiny_eeg_berg",
+            "simulation": {
+                "seed": 8,
+                "n_sessions": 4,
+                "n_train_concepts": 4,
+                "images_per_concept": 3,
+                "n_test_images": 8,
+                "test_reps_per_session": 2,
+                "targets_per_session": 2,
+                "image_size": 64,
+                "n_latents": 4,
+            },
+        },
+        "tiny_meg": {
+            "format": "things_meg1",
+            "source": "simulated",
+            "subjects": [2],
+            "simulation": {
+                "seed": 7,
+                "n_sessions": 2,
+                "runs_per_session": 1,
+                "n_train_concepts": 10,
+                "images_per_concept": 2,
+                "n_test_images": 6,
+                "catch_per_run": 1,
+                "image_size": 64,
+                "n_latents": 3,
+            },
+        },
+    },
+    "backbones": {"alexnet_untrained": {}},
+    "features": {"shard_size": 16, "batch_size": 8},
+    "encoding": {"n_components": 4, "pca": {"block_size": 50000}},
+    "release": {"version": "0.0.0-test"},
+}
+TINY_RELEASE = "results/release/bergforge-models-0.0.0-test"
+
+
+@pytest.fixture(scope="session")
+def tiny_built(tmp_path_factory) -> Path:
+    """A workdir where TINY_CHAIN was built through `all` and `release` by real Snakemake."""
+    import copy
+
+    workdir = make_workdir(tmp_path_factory.mktemp("tiny_chain"), copy.deepcopy(TINY_CHAIN))
+    run_snakemake(workdir, "--cores", "2", "all", "release")
+    return workdir

@@ -1,7 +1,8 @@
 """The real chain under Snakemake: simulate → preprocess → features → encode → evaluate → export.
 
-Encoding the test images through ``bergforge.BERG`` must reproduce the evaluation stage's own
-``test_predictions``; the tree, plots and card must exist; a rerun has nothing to do.
+Runs on the session's tiny chain (``tiny_built`` in conftest). Encoding the test images through
+``bergforge.BERG`` must reproduce the evaluation stage's own ``test_predictions``; the tree, plots
+and card must exist.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import yaml
 from PIL import Image
 
 from bergforge.berg.verify import relative_errors
-from conftest import make_workdir, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -22,40 +22,10 @@ EEG_MODEL = (
 MEG_MODEL = (
     "results/berg/encoding_models/modality-meg/train_dataset-things_meg_1/model-alexnet_untrained"
 )
-SMALL_SIMULATION = {
-    "seed": 8,
-    "n_sessions": 4,
-    "n_train_concepts": 4,
-    "images_per_concept": 3,
-    "n_test_images": 8,
-    "test_reps_per_session": 2,
-    "targets_per_session": 2,
-    "image_size": 64,
-    "n_latents": 4,
-}
 
 
-def config() -> dict:
-    eeg = {"format": "things_eeg2", "source": "simulated", "subjects": [1]}
-    meg = {"format": "things_meg1", "source": "simulated", "subjects": [2]}
-    return {
-        "datasets": {
-            "tiny": {**eeg, "name_in_berg": "tiny_eeg_berg", "simulation": SMALL_SIMULATION},
-            "tiny_meg": {**meg, "simulation": {"seed": 7}},
-        },
-        "backbones": {"alexnet_untrained": {}},
-        "encoding": {"n_components": 4},
-    }
-
-
-def test_api_reproduces_the_pipelines_test_predictions(tmp_path):
-    workdir = make_workdir(tmp_path, config())
-    targets = [
-        f"{EEG_MODEL}/encoding_models_weights/weights_subject-01.npy",
-        f"{EEG_MODEL}/encoding_models_accuracy/encoding_accuracy_subject-01.png",
-        f"{EEG_MODEL}/model_card.md",
-    ]
-    run_snakemake(workdir, *targets, "--cores", "2")
+def test_api_reproduces_the_pipelines_test_predictions(tiny_built):
+    workdir = tiny_built
     errors = relative_errors(
         workdir / "results/berg",
         "eeg-tiny_eeg_berg-alexnet_untrained",
@@ -65,7 +35,19 @@ def test_api_reproduces_the_pipelines_test_predictions(tmp_path):
         workdir,
     )
     assert errors["single"] < 1e-4, errors
+    meg_errors = relative_errors(
+        workdir / "results/berg",
+        "meg-things_meg_1-alexnet_untrained",
+        2,
+        workdir / "results/evaluation/tiny_meg/alexnet_untrained/sub-02/evaluation.npz",
+        workdir / "results/prepared/tiny_meg/stimuli.tsv",
+        workdir,
+    )
+    assert max(meg_errors.values()) < 1e-4, meg_errors
 
+
+def test_export_tree_metadata_plots_and_card(tiny_built):
+    workdir = tiny_built
     metadata = np.load(
         workdir / EEG_MODEL / "metadata/metadata_subject-01.npy", allow_pickle=True
     ).item()
@@ -74,20 +56,18 @@ def test_api_reproduces_the_pipelines_test_predictions(tmp_path):
     card = yaml.safe_load((workdir / EEG_MODEL / "model_card.yaml").read_text())
     assert card["model_id"] == "eeg-tiny_eeg_berg-alexnet_untrained"
     assert card["data"]["n_train_images"] == 12 and card["data"]["n_test_repetitions"] == 8
-    with Image.open(workdir / targets[1]) as img:
+    plot = workdir / EEG_MODEL / "encoding_models_accuracy/encoding_accuracy_subject-01.png"
+    with Image.open(plot) as img:
         assert img.size == (1500, 800)
+    assert (workdir / EEG_MODEL / "model_card.md").is_file()
     assert (workdir / "logs/export/eeg-tiny_eeg_berg-alexnet_untrained/subject-01.log").is_file()
-    again = run_snakemake(workdir, *targets, "--cores", "2")
-    assert "Nothing to be done" in again.stdout + again.stderr
-
-    # the MEG model of the same config plans through the same chain (P2: the subject's own files)
-    plan = run_snakemake(workdir, f"{MEG_MODEL}/model_card.yaml", "-n", "--quiet", "rules")
-    out = plan.stdout + plan.stderr
-    for rule in (
-        "encode_model",
-        "evaluate_subject",
-        "export_meg_subject",
-        "plot_meg_accuracy",
-        "model_card",
+    weights = workdir / MEG_MODEL / "encoding_models_weights"
+    for name in (
+        "weights_P2_all_training_splits.npy",
+        "weights_P2_single_training_split_4.npy",
     ):
-        assert rule in out
+        assert (weights / name).is_file(), name
+    assert (workdir / MEG_MODEL / "metadata/metadata_P2.npy").is_file()
+    assert yaml.safe_load((workdir / MEG_MODEL / "model_card.yaml").read_text())["model_id"] == (
+        "meg-things_meg_1-alexnet_untrained"
+    )

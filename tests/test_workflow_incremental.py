@@ -9,20 +9,12 @@ import pytest
 import yaml
 
 from bergforge.cli import main as bergforge_cli
-from conftest import TINY_EEG, make_workdir, run_snakemake
+from conftest import TINY_CHAIN, TINY_RELEASE, make_workdir, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
-EEG = copy.deepcopy(TINY_EEG)
-EEG["simulation"].update(n_train_concepts=5, images_per_concept=2, n_test_images=8)
-CONFIG = {
-    "datasets": {"tiny_eeg": EEG},
-    "backbones": {"alexnet_untrained": {}},
-    "features": {"shard_size": 8, "batch_size": 8},
-    "encoding": {"n_components": 4},
-    "release": {"version": "0.0.0-test"},
-}
-RELEASE = "results/release/bergforge-models-0.0.0-test"
+CONFIG = TINY_CHAIN
+RELEASE = TINY_RELEASE
 
 
 def planned_jobs(workdir, *extra: str) -> list[tuple[str, dict[str, str]]]:
@@ -39,15 +31,15 @@ def planned_jobs(workdir, *extra: str) -> list[tuple[str, dict[str, str]]]:
     return jobs
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    workdir = make_workdir(tmp_path_factory.mktemp("incremental"), copy.deepcopy(CONFIG))
-    run_snakemake(workdir, "--cores", "2", "all", "release")
-    return workdir
+@pytest.fixture
+def built(tiny_built):
+    return tiny_built
 
 
 def test_identical_rerun_schedules_nothing(built):
     assert planned_jobs(built, "all", "release") == []
+    again = run_snakemake(built, "--cores", "2", "all", "release")
+    assert "Nothing to be done" in again.stdout + again.stderr
 
 
 def test_adding_a_backbone_schedules_only_its_jobs_and_the_aggregates(built):
@@ -65,7 +57,13 @@ def test_adding_a_backbone_schedules_only_its_jobs_and_the_aggregates(built):
             continue
         assert wildcards.get("backbone") == "vit_b_32", (rule, wildcards)
     rules = {rule for rule, _ in jobs}
-    assert not rules & {"preprocess_eeg_subject", "simulate_eeg_subject", "simulate_latents"}
+    assert not rules & {
+        "preprocess_eeg_subject",
+        "simulate_eeg_subject",
+        "simulate_latents",
+        "preprocess_meg_subject",
+        "simulate_meg_subject",
+    }
     assert {"extract_feature_shard", "encode_model"} <= rules
 
 
