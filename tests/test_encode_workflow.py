@@ -30,7 +30,8 @@ def test_encode_and_evaluate_rules_ran_for_real(tiny_built):
     assert set(summary["splits"]) == {"all", "single-1", "single-2", "single-3", "single-4"}
     assert (workdir / "logs/encode/tiny/alexnet_untrained/sub-01_split-all.log").is_file()
     meg = json.loads(
-        (workdir / "results/models/tiny_meg/alexnet_untrained/sub-02/split-single-2/model.json")
-        .read_text()
+        (
+            workdir / "results/models/tiny_meg/alexnet_untrained/sub-02/split-single-2/model.json"
+        ).read_text()
     )
     assert len(meg["train_image_indices"]) == 5  # a quarter of the 20 MEG training images
