@@ -9,10 +9,14 @@ min_version("9.0")
 report: "workflow/report/workflow.rst"
 
 
-configfile: "config/config.yaml"
+# the demo config, unless config files are given with --configfile (then they alone are the config)
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/download.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/features.smk"
@@ -20,6 +24,7 @@ include: "workflow/rules/encode.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/fmri.smk"
+include: "workflow/rules/fmri_export.smk"
 include: "workflow/rules/release.smk"
 
 

@@ -361,3 +361,25 @@ def test_meg_api_reproduces_the_pipelines_test_predictions(meg_tree):
     )
     assert set(errors) == {"all", "single"}
     assert max(errors.values()) < 1e-4
+
+
+def test_the_loader_rebuilds_the_backbone_the_features_stage_recorded(tmp_path, monkeypatch):
+    """Config overrides (here fewer layers; ViT with seeded weights) reach the loaded model."""
+    from bergforge.berg.backbone import FeatureExtractor, build_feature_extractor
+    from bergforge.features.models import build_backbone
+    from bergforge.features.registry import get_spec
+
+    images = np.random.default_rng(0).integers(0, 256, (2, 3, 64, 64), dtype=np.uint8)
+    recorded = get_spec("alexnet_untrained", {"layers": ["features.2"]}).as_dict()
+    extractor = build_feature_extractor("alexnet_untrained", "cpu", recorded)
+    assert extractor(images).shape == (2, 64 * 27 * 27)
+    assert build_feature_extractor("alexnet_untrained", "cpu")(images).shape == (2, 205_672)
+
+    vit = get_spec("vit_b_32", {"weights": "none", "seed": 3})
+    ours = build_feature_extractor("vit_b_32", "cpu", vit.as_dict())(images)
+    independent = build_backbone(vit, "cpu")
+    expected = FeatureExtractor(independent, "cpu")(images)
+    np.testing.assert_array_equal(ours, expected)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache: no pretrained weights
+    with pytest.raises(ModelLoadError, match="vit_b_32"):
+        build_feature_extractor("vit_b_32", "cpu")  # pretrained weights: not available offline

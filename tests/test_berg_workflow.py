@@ -53,6 +53,8 @@ def test_export_tree_metadata_plots_and_card(tiny_built):
     ).item()
     assert metadata["encoding_models"]["correlation_single_repetitions"].shape == (4, 63, 140)
     assert metadata["encoding_models"]["test_img_info"]["test_img_files"].shape == (8,)
+    assert metadata["bergforge"]["backbone"]["name"] == "alexnet_untrained"
+    assert len(metadata["bergforge"]["backbone"]["layers"]) == 8
     card = yaml.safe_load((workdir / EEG_MODEL / "model_card.yaml").read_text())
     assert card["model_id"] == "eeg-tiny_eeg_berg-alexnet_untrained"
     assert card["data"]["n_train_images"] == 12 and card["data"]["n_test_repetitions"] == 8

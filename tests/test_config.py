@@ -27,7 +27,7 @@ CASES = [
     ),
     (
         bad(lambda c: c["datasets"]["tiny_meg"].update(subject=[1])),
-        "config: unknown key(s) ['subject'] under datasets.tiny_meg; expected one of ['format'",
+        "config: unknown key(s) ['subject'] under datasets.tiny_meg; expected one of ['download', 'format'",
     ),
     (
         bad(lambda c: c["datasets"]["tiny_meg"].update(subjects="one")),

@@ -1,4 +1,8 @@
-"""The fMRI rules end to end on a tiny simulated NSD study with real Snakemake."""
+"""The fMRI rules end to end on a tiny simulated NSD study with real Snakemake: GLMsingle, the
+prepared stores, CNN8 training, its evaluation, the BERG export and the API on that export.
+
+One module-scoped Snakemake run builds the whole CNN8 tree; the tests read what it made.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,15 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 import zarr
+from PIL import Image
 
+from bergforge.berg.api import BERG
+from bergforge.errors import InvalidParameterError
+from bergforge.fmri.grayordinates import N_GRAYORDINATES, grayordinate_space
+from bergforge.fmri.metadata import NOISE_CEILING_KEYS
+from bergforge.fmri.rules import fmri_export_targets
 from conftest import TINY_MEG, make_workdir, run_snakemake
 
 TINY_FMRI = {
@@ -29,13 +40,35 @@ TINY_FMRI = {
     "glmsingle": {"n_pcs": 3},
     "cnn8": {"width": 8, "input_size": 32, "lr": 0.003, "batch_size": 16, "max_epochs": 2},
 }
+CONFIG = {"datasets": {"tiny_meg": TINY_MEG}, "fmri": TINY_FMRI}
+MODEL_ID = "fmri-mosaic-CNN8_multihead_subNSD_verticesAll"
+MODEL_DIR = (
+    "results/berg/encoding_models/modality-fmri/train_dataset-mosaic/"
+    "model-CNN8_multihead_subNSD_verticesAll"
+)
+EVALUATION = "results/evaluation/tiny_nsd/CNN8_multihead/sub-{:02d}/evaluation.npz"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    workdir = make_workdir(tmp_path_factory.mktemp("fmri"), CONFIG)
+    run_snakemake(workdir, "--cores", "2", *fmri_export_targets(CONFIG))
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def berg(workdir):
+    return BERG(workdir / "results/berg")
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(7).integers(0, 256, (6, 3, 40, 40), dtype=np.uint8)
 
 
 @pytest.mark.workflow
-def test_fmri_rules_build_prepared_stores_and_cnn8(tmp_path):
-    workdir = make_workdir(tmp_path, {"datasets": {"tiny_meg": TINY_MEG}, "fmri": TINY_FMRI})
+def test_fmri_rules_build_prepared_stores_and_cnn8(workdir):
     target = "results/models/tiny_nsd/CNN8_multihead/training.json"
-    run_snakemake(workdir, "--cores", "2", target)
     summary = json.loads((workdir / target).read_text())
     assert summary["epochs"] == 2 and set(summary["test_median_r"]) == {"sub-01_NSD", "sub-02_NSD"}
     assert (workdir / "results/models/tiny_nsd/CNN8_multihead/model.pt").is_file()
@@ -48,8 +81,148 @@ def test_fmri_rules_build_prepared_stores_and_cnn8(tmp_path):
     with np.load(glm) as f:
         assert f["betasmd"].shape[0] == 20
     # nothing left to do: a second run plans no job
-    dry = run_snakemake(workdir, "-n", target)
+    dry = run_snakemake(workdir, "-n", *fmri_export_targets(CONFIG))
     assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+@pytest.mark.workflow
+def test_evaluation_r_and_noise_ceilings(workdir):
+    store = zarr.open_group(str(workdir / "results/prepared/tiny_nsd/sub-01.zarr"), mode="r")
+    test = store["test"][:]
+    with np.load(workdir / EVALUATION.format(1)) as f:
+        ev = {k: f[k] for k in f.files}
+    np.testing.assert_array_equal(ev["vertices"], store.attrs["vertices"])
+    observed = test.mean(axis=1)
+    for v in (0, 7, 19):
+        expected = np.corrcoef(ev["test_predictions"][:, v], observed[:, v])[0, 1]
+        assert ev["correlation"][v] == pytest.approx(expected, abs=1e-5)
+    for key in NOISE_CEILING_KEYS:
+        assert ev[key].shape == (N_GRAYORDINATES,)
+    nc = ev["test_n-avg_noiseceiling"]
+    assert np.isfinite(nc[ev["vertices"]]).all() and np.isnan(np.delete(nc, ev["vertices"])).all()
+    np.testing.assert_allclose(nc[ev["vertices"]], ev["noise_ceiling"], rtol=1e-6)
+    assert np.all(nc[ev["vertices"]] >= ev["test_n-1_noiseceiling"][ev["vertices"]])
+    assert np.isfinite(ev["train_n-avg_noiseceiling"][ev["vertices"]]).all()
+    assert np.isnan(ev["artificial_n-avg_noiseceiling"]).all()  # the demo has no artificial images
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pnc = 100 * np.maximum(ev["correlation"], 0) ** 2 / (ev["noise_ceiling"] / 100)
+    pnc[~np.isfinite(pnc)] = np.nan  # NC = 0: no ceiling to compare with
+    np.testing.assert_allclose(ev["percent_noise_ceiling"], pnc, rtol=1e-5)
+
+
+@pytest.mark.workflow
+def test_export_tree_metadata_and_card(workdir):
+    root = workdir / MODEL_DIR
+    weights = (
+        root
+        / "encoding_models_weights/model-CNN8_framework-multihead_subjects-NSD_vertices-all.pth"
+    )
+    assert (
+        weights.read_bytes()
+        == (workdir / "results/models/tiny_nsd/CNN8_multihead/model.pt").read_bytes()
+    )
+    space = grayordinate_space()
+    for s in (1, 2):
+        meta = np.load(root / f"metadata/NSD/sub-{s:02d}.npy", allow_pickle=True).item()
+        assert {
+            "vertex_mapping_all",
+            "glasser_group_id",
+            "roi",
+            "subject_info",
+            "stimuli",
+            "noise_ceiling",
+        } <= set(meta)
+        assert set(meta["noise_ceiling"]) == set(NOISE_CEILING_KEYS)
+        assert meta["vertex_mapping_all"].size == 20 and len(meta["roi"]) == 360
+        np.testing.assert_array_equal(
+            meta["glasser_group_id"], space.group[meta["vertex_mapping_all"]]
+        )
+        stim = meta["stimuli"]
+        assert stim["train_idx"].size == 24 and stim["test_idx"].size == 8
+        assert (stim["reps"] == 3).all() and meta["subject_info"][
+            "participant_id"
+        ] == f"sub-{s:02d}"
+    card = yaml.safe_load((root / "model_card.yaml").read_text())
+    assert card["model_id"] == MODEL_ID and card["data"]["subjects"] == [1, 2]
+    assert set(card["parameters"]["selection"]["properties"]) == {
+        "roi",
+        "glasser_group",
+        "voxel_index",
+    }
+    assert (root / "model_card.md").read_text().startswith(f"# {MODEL_ID}")
+
+
+@pytest.mark.workflow
+def test_group_plot_values_are_group_medians(workdir):
+    root = workdir / MODEL_DIR
+    meta = np.load(root / "metadata/NSD/sub-02.npy", allow_pickle=True).item()
+    with np.load(workdir / EVALUATION.format(2)) as f:
+        r, vertices = f["correlation"], f["vertices"]
+    groups = grayordinate_space().group[vertices]  # independent of the metadata's group ids
+    plot = root / "encoding_models_accuracy/encoding_accuracy_sub-02_glasser_groups.png"
+    values = json.loads(Image.open(plot).text["bergforge:values"])
+    expected = {str(g): float(np.median(r[groups == g])) for g in np.unique(groups)}
+    assert set(values["median_r"]) == set(expected) == {"1", "4"}
+    for g, v in expected.items():
+        assert values["median_r"][g] == pytest.approx(v, abs=1e-6)
+    surface = Image.open(root / "encoding_models_accuracy/encoding_accuracy_sub-02_surface.png")
+    assert surface.size == (1400, 600)
+    assert json.loads(surface.text["bergforge:values"])["n_vertices"] == 20
+    assert np.nanmax(np.abs(meta["bergforge"]["correlation"])) <= 1
+
+
+@pytest.mark.workflow
+def test_api_roi_selection_is_slice_of_expanded_full_output(berg, images):
+    assert MODEL_ID in berg.list_models() and berg.subjects(MODEL_ID) == [1, 2]
+    full = berg.encode(berg.get_encoding_model(MODEL_ID, subject="all", device="cpu"), images)
+    assert set(full) == {"NaturalScenesDataset"}
+    full = full["NaturalScenesDataset"]
+    assert {k: v.shape for k, v in full.items()} == {"sub-01": (6, 20), "sub-02": (6, 20)}
+    space = grayordinate_space()
+    rois = ["L_V1", "R_V1", "L_FFC"]
+    idx = np.unique(np.concatenate([space.roi_indices(n) for n in rois]))
+    model = berg.get_encoding_model(MODEL_ID, subject=[2, 1], selection={"roi": rois})
+    selected = berg.encode(model, images)["NaturalScenesDataset"]
+    for name, pred in full.items():
+        meta = berg.get_model_metadata(MODEL_ID, int(name[-2:]))
+        expanded = np.full((6, N_GRAYORDINATES), np.nan, dtype=np.float32)
+        expanded[:, meta["vertex_mapping_all"]] = pred
+        assert selected[name].shape == (6, idx.size)
+        np.testing.assert_allclose(selected[name], expanded[:, idx], rtol=1e-5, atol=1e-6)
+        assert np.isfinite(selected[name]).any()
+    one = berg.encode(
+        berg.get_encoding_model(MODEL_ID, subject=1, selection={"glasser_group": 4}), images
+    )
+    assert list(one["NaturalScenesDataset"]) == ["sub-01"]
+    assert one["NaturalScenesDataset"]["sub-01"].shape == (6, space.group_indices(4).size)
+    vec = np.zeros(20, dtype=int)
+    vec[[0, 5]] = 1
+    picked = berg.encode(
+        berg.get_encoding_model(MODEL_ID, 2, selection={"voxel_index": vec}), images
+    )
+    np.testing.assert_allclose(
+        picked["NaturalScenesDataset"]["sub-02"], full["sub-02"][:, [0, 5]], rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"subject": 9}, "invalid subject"),
+        ({"subject": []}, "cannot be empty"),
+        ({"subject": "every"}, "or 'all'"),
+        ({"subject": 1, "selection": {"roi": ["V1"]}}, "invalid ROI"),
+        ({"subject": 1, "selection": {"glasser_group": [2, 23]}}, "invalid Glasser group"),
+        ({"subject": 1, "selection": {"voxel_index": np.ones(57_051)}}, "binary vector of 20"),
+        ({"subject": 1, "selection": {"voxel_index": np.zeros(20)}}, "selects no vertex"),
+        ({"subject": 1, "selection": {"sensors": ["MLO"]}}, "invalid selection key"),
+        ({"subject": 1, "train_splits": "all"}, "MEG models only"),
+    ],
+)
+def test_api_bad_inputs_get_clear_errors(berg, kwargs, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        berg.get_encoding_model(MODEL_ID, **kwargs)
 
 
 @pytest.mark.workflow

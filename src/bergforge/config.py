@@ -71,6 +71,13 @@ def _check_semantics(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"config: datasets.{name}.simulation is only allowed with source 'simulated'"
             )
+        if ds["source"] != "download" and "download" in ds:
+            raise ConfigError(
+                f"config: datasets.{name}.download is only allowed with source 'download'"
+            )
+    from bergforge.fmri.linear import check_linear_backbones
+
+    check_linear_backbones(config)
 
 
 def canonical(obj: Any) -> Any:

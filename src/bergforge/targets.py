@@ -31,11 +31,16 @@ def simulated_raw_targets(config: dict[str, Any]) -> list[str]:
 def feature_targets(config: dict[str, Any]) -> list[str]:
     """The feature manifest of every configured backbone of every dataset it is built for."""
     from bergforge.features.registry import backbones_for
+    from bergforge.fmri.linear import linear_backbones, linear_fmri_datasets
 
     return [
         f"results/features/{dataset}/{backbone}/features.json"
         for dataset in config["datasets"]
         for backbone in backbones_for(config, dataset)
+    ] + [
+        f"results/features/{dataset}/{backbone}/features.json"
+        for dataset in linear_fmri_datasets(config)
+        for backbone in linear_backbones(config, dataset)
     ]
 
 
@@ -53,8 +58,10 @@ def prepared_targets(config: dict[str, Any]) -> list[str]:
 
 
 def _encoded_subjects(config: dict[str, Any]) -> list[str]:
-    """``{dataset}/{backbone}/sub-{subject}`` of every MEG/EEG subject × configured backbone."""
+    """``{dataset}/{backbone}/sub-{subject}`` of every MEG/EEG subject × configured backbone,
+    then of every fMRI subject × ``linear_backbones`` entry."""
     from bergforge.features.registry import backbones_for
+    from bergforge.fmri.linear import linear_fmri_subjects
 
     return [
         f"{name}/{backbone}/sub-{s:02d}"
@@ -62,22 +69,22 @@ def _encoded_subjects(config: dict[str, Any]) -> list[str]:
         if ds["format"] in PREPARED_FORMATS
         for backbone in backbones_for(config, name)
         for s in ds["subjects"]
-    ]
+    ] + linear_fmri_subjects(config)
 
 
 def model_targets(config: dict[str, Any]) -> list[str]:
-    """model.json of every encoding model: dataset × backbone × subject × split."""
-    from bergforge.encoding.splits import SPLITS
+    """model.json of every encoding model: dataset × backbone × subject × split (fMRI: ``all``)."""
+    from bergforge.fmri.linear import encoding_splits
 
     return [
         f"results/models/{sub}/split-{split}/model.json"
         for sub in _encoded_subjects(config)
-        for split in SPLITS
+        for split in encoding_splits(config, sub.split("/")[0])
     ]
 
 
 def evaluation_targets(config: dict[str, Any]) -> list[str]:
-    """evaluation.npz of every MEG/EEG subject × backbone."""
+    """evaluation.npz of every MEG/EEG subject × backbone and every linear fMRI model."""
     return [f"results/evaluation/{sub}/evaluation.npz" for sub in _encoded_subjects(config)]
 
 
@@ -104,6 +111,13 @@ def fmri_targets(config: dict[str, Any]) -> list[str]:
     return fmri_model_targets(config)
 
 
+def fmri_export_targets(config: dict[str, Any]) -> list[str]:
+    """Evaluation-backed BERG tree of every fMRI dataset's CNN8: weights, metadata, plots, card."""
+    from bergforge.fmri.rules import fmri_export_targets as fmri_tree
+
+    return fmri_tree(config)
+
+
 def all_targets(config: dict[str, Any]) -> list[str]:
     """What `rule all` builds: every stage output that exists so far (one line per stage)."""
     targets: list[str] = []
@@ -114,4 +128,5 @@ def all_targets(config: dict[str, Any]) -> list[str]:
     targets += evaluation_targets(config)
     targets += export_targets(config)
     targets += fmri_targets(config)
+    targets += fmri_export_targets(config)
     return targets

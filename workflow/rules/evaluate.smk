@@ -1,5 +1,7 @@
 # Stage 5: test predictions of every split model of a subject, Pearson r, the NSD noise ceiling
-# and percent of noise ceiling.
+# and percent of noise ceiling. fMRI datasets have one split (`all`).
+
+from bergforge.fmri.linear import split_models
 
 
 rule evaluate_subject:
@@ -7,10 +9,7 @@ rule evaluate_subject:
         prepared="results/prepared/{dataset}/sub-{subject}.zarr",
         stimuli="results/prepared/{dataset}/stimuli.tsv",
         features="results/features/{dataset}/{backbone}/features.json",
-        models=expand(
-            "results/models/{{dataset}}/{{backbone}}/sub-{{subject}}/split-{split}/model.json",
-            split=SPLITS,
-        ),
+        models=split_models(config),
     output:
         evaluation="results/evaluation/{dataset}/{backbone}/sub-{subject}/evaluation.npz",
         summary="results/evaluation/{dataset}/{backbone}/sub-{subject}/summary.json",

@@ -2,12 +2,14 @@
 # How many shards a dataset has depends on its stimulus table (written by the preprocess stage),
 # so a per-dataset checkpoint reads stimuli.tsv and fixes the plan; the manifest rule then asks
 # for every planned shard of one backbone. Adding a backbone adds only its shard and manifest jobs.
+# fMRI datasets with `linear_backbones` take part too; their images come from nsd_stimuli.hdf5.
 
 from bergforge.features.plan import shard_input_function
 from bergforge.features.registry import configured_backbones
+from bergforge.fmri.linear import feature_datasets, feature_inputs
 
 FEATURE_BACKBONES = alternation(list(configured_backbones(config)))
-FEATURE_DATASETS = alternation(list(config["datasets"]))
+FEATURE_DATASETS = alternation(feature_datasets(config))
 
 
 checkpoint plan_feature_shards:
@@ -30,7 +32,7 @@ checkpoint plan_feature_shards:
 
 rule extract_feature_shard:
     input:
-        stimuli="results/prepared/{dataset}/stimuli.tsv",
+        unpack(feature_inputs(config)),
     output:
         directory("results/features/{dataset}/{backbone}/shard-{shard}-of-{n_shards}.zarr"),
     wildcard_constraints:

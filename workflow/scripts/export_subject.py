@@ -18,4 +18,5 @@ export_subject(
     Path(snakemake.input.stimuli),
     split_dirs,
     Path(snakemake.input.evaluation),
+    Path(snakemake.input.features),
 )

@@ -13,4 +13,5 @@ extract_shard(
     int(snakemake.wildcards.n_shards),
     snakemake.output[0],
     threads=snakemake.threads,
+    image_file=snakemake.input.get("images"),
 )

@@ -1,5 +1,8 @@
 """``bergforge.BERG``: load exported (or BERG-published) MEG/EEG encoding models and encode images.
 
+fMRI (the multi-head CNN8) is loaded by :mod:`bergforge.fmri.api`: ``subject`` may be an int, a
+list or ``"all"`` and ``encode`` returns ``{"NaturalScenesDataset": {"sub-01": …}}``.
+
 Everything the caller passes is checked before any weight file is opened; each bad value gets one
 error of the :mod:`bergforge.errors` family that names it and the valid values.
 """
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,7 +28,10 @@ from bergforge.berg.weights import (
 )
 from bergforge.errors import InvalidParameterError, ModelLoadError, ModelNotFoundError
 
-SUPPORTED_MODALITIES = ("meg", "eeg")
+if TYPE_CHECKING:
+    from bergforge.fmri.api import FmriEncodingModel
+
+SUPPORTED_MODALITIES = ("meg", "eeg", "fmri")
 MEG_TRAIN_SPLITS = ("all", "single")
 DEVICES = ("auto", "cpu", "cuda")
 BATCH_SIZE = 100
@@ -71,7 +78,7 @@ class BERG:
         self.guard = ManifestGuard(self.berg_dir)
 
     def list_models(self) -> list[str]:
-        """Sorted ids of the MEG/EEG models present in the tree."""
+        """Sorted ids of the MEG/EEG/fMRI models present in the tree."""
         return sorted(
             str(m) for m in layout.find_models(self.berg_dir) if m.modality in SUPPORTED_MODALITIES
         )
@@ -87,6 +94,10 @@ class BERG:
     def subjects(self, model_id: str) -> list[int]:
         """Subjects with a metadata file in the model's ``metadata/`` folder."""
         parsed = self._model(model_id)
+        if parsed.modality == "fmri":
+            from bergforge.fmri.api import available_subjects
+
+            return available_subjects(parsed.folder(self.berg_dir))
         folder = parsed.folder(self.berg_dir) / layout.METADATA_DIR
         found = (layout.subject_of_metadata(parsed.modality, p.name) for p in folder.glob("*.npy"))
         return sorted(s for s in found if s is not None)
@@ -107,6 +118,11 @@ class BERG:
         """The metadata dict of one subject (``metadata/metadata_{P1|subject-01}.npy``)."""
         parsed = self._model(model_id)
         subject = self._subject(model_id, subject)
+        if parsed.modality == "fmri":
+            from bergforge.fmri.export import metadata_relpath
+
+            path = parsed.folder(self.berg_dir) / metadata_relpath(subject)
+            return load_pickled_dict(path, self.guard)
         folder = parsed.folder(self.berg_dir) / layout.METADATA_DIR
         return load_pickled_dict(
             folder / layout.metadata_name(parsed.modality, subject), self.guard
@@ -115,13 +131,24 @@ class BERG:
     def get_encoding_model(
         self,
         model_id: str,
-        subject: int,
+        subject: int | list[int] | str,
         train_splits: str | None = None,
         selection: dict | None = None,
         device: str = "auto",
-    ) -> EncodingModel:
+    ) -> EncodingModel | FmriEncodingModel:
         """Load a model; ``selection`` keeps only the chosen outputs (weights sliced at load)."""
         parsed = self._model(model_id)
+        if parsed.modality == "fmri":
+            if train_splits is not None:
+                raise InvalidParameterError(
+                    f"train_splits applies to MEG models only; got train_splits={train_splits!r}"
+                )
+            from bergforge.fmri.api import load_fmri_model  # torch: imported on first use
+
+            device = _resolve_device(device)
+            return load_fmri_model(
+                parsed.folder(self.berg_dir), str(parsed), subject, selection, device, self.guard
+            )
         subject = self._subject(model_id, subject)
         train_splits = _check_train_splits(parsed.modality, train_splits)
         device = _resolve_device(device)
@@ -134,7 +161,8 @@ class BERG:
         else:
             chosen, n_times = _eeg_selection(metadata, selection)
             readouts = self._eeg_readouts(folder, subject, chosen.rows(n_times))
-        extractor = build_feature_extractor(parsed.backbone, device)
+        recorded = metadata.get("bergforge", {}).get("backbone")
+        extractor = build_feature_extractor(parsed.backbone, device, recorded)
         _check_same_width(readouts, str(parsed))
         return EncodingModel(
             model_id=str(parsed),
@@ -184,7 +212,9 @@ class BERG:
         show_progress: bool = False,
     ):
         """Responses of ``model`` to ``stimulus``; with ``return_metadata`` a (responses, metadata) pair."""
-        if not isinstance(model, EncodingModel):
+        from bergforge.fmri.api import FmriEncodingModel
+
+        if not isinstance(model, EncodingModel | FmriEncodingModel):
             raise InvalidParameterError(
                 f"model must come from BERG.get_encoding_model; got {type(model).__name__}"
             )

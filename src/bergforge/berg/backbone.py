@@ -9,6 +9,7 @@ tensor path resizes differently) and reads the layers with the stage's own ``for
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -37,13 +38,21 @@ class FeatureExtractor:
         return feats.to("cpu").numpy().astype(np.float32)
 
 
-def build_feature_extractor(name: str, device: str) -> FeatureExtractor:
-    """Build registry backbone ``name``; an unknown or unavailable one is a ModelLoadError."""
-    from bergforge.features.models import build_backbone
-    from bergforge.features.registry import get_spec
+def build_feature_extractor(
+    name: str, device: str, recorded: dict[str, Any] | None = None
+) -> FeatureExtractor:
+    """Build backbone ``name`` as the features stage did; unknown or unavailable: ModelLoadError.
 
+    ``recorded`` is the spec the export stored (``metadata["bergforge"]["backbone"]``: registry
+    entry plus the config's overrides such as ``weights`` or ``layers``); models exported without
+    one (BERG's own) use the registry entry.
+    """
+    from bergforge.features.models import build_backbone
+    from bergforge.features.registry import SPEC_SETTINGS, get_spec
+
+    overrides = {k: v for k, v in (recorded or {}).items() if k in SPEC_SETTINGS}
     try:
-        backbone = build_backbone(get_spec(name), device)
+        backbone = build_backbone(get_spec(name, overrides), device)
     except (BergforgeError, KeyError, OSError) as err:
         raise ModelLoadError(f"cannot build backbone {name!r} of this model: {err}") from err
     return FeatureExtractor(backbone, device)

@@ -358,7 +358,8 @@ def _row(*cells: object) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so a reader never sees half of it."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text)
@@ -378,6 +379,6 @@ def write_card(model_dir: Path, model_id: str, subjects: list[int]) -> tuple[Pat
     }
     card = build_card(model_id, metadata)
     yaml_path, md_path = model_dir / layout.CARD_YAML, model_dir / layout.CARD_MARKDOWN
-    _write_text(yaml_path, yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
-    _write_text(md_path, render_markdown(card))
+    write_text_atomic(yaml_path, yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
+    write_text_atomic(md_path, render_markdown(card))
     return yaml_path, md_path

@@ -146,8 +146,14 @@ def export_subject(
     stimuli: Path,
     split_dirs: dict[str, Path],
     evaluation: Path,
+    features_manifest: Path | None = None,
 ) -> list[Path]:
-    """Write one subject's weight and metadata files under ``model_dir``; return their paths."""
+    """Write one subject's weight and metadata files under ``model_dir``; return their paths.
+
+    The backbone spec recorded in ``features_manifest`` (registry entry with the config's
+    overrides) goes into the metadata's ``bergforge.backbone``, so the loader rebuilds the same
+    backbone the features stage ran.
+    """
     weights_dir, written = model_dir / layout.WEIGHTS_DIR, []
     if modality == "meg":
         by_split = meg_weights(split_dirs)
@@ -170,6 +176,9 @@ def export_subject(
         record_splits = {s: d for s, d in split_dirs.items() if s.startswith("single-")}
     rec = read_subject_record(subject, prepared, stimuli, record_splits, evaluation)
     metadata = meg_metadata(rec) if modality == "meg" else eeg_metadata(rec)
+    if features_manifest is not None:
+        with open(features_manifest) as fh:
+            metadata["bergforge"]["backbone"] = json.load(fh)["spec"]
     meta_path = model_dir / layout.METADATA_DIR / layout.metadata_name(modality, subject)
     save_pickled_dict(meta_path, metadata)
     written.append(meta_path)

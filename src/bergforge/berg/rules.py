@@ -57,6 +57,7 @@ def export_inputs(config: dict[str, Any], modality: str) -> Callable[[Any], dict
             "evaluation": f"results/evaluation/{dataset}/{wildcards.backbone}/{sub}/evaluation.npz",
             "prepared": f"results/prepared/{dataset}/{sub}.zarr",
             "stimuli": f"results/prepared/{dataset}/stimuli.tsv",
+            "features": f"results/features/{dataset}/{wildcards.backbone}/features.json",
         }
 
     return inputs

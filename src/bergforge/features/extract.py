@@ -1,4 +1,4 @@
-"""Running a backbone over image files in batches: ``{layer: [image, feature]}`` per batch."""
+"""Running a backbone over images (files or another source) in batches, layer by layer."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 
 from bergforge.features.images import BatchDecoder
 from bergforge.features.models import Backbone
+from bergforge.features.sources import ImageSource, as_source
 
 
 def aggregate_tokens(output: torch.Tensor, mode: str) -> torch.Tensor:
@@ -46,13 +47,15 @@ def layer_sizes(backbone: Backbone) -> dict[str, int]:
 
 def iter_batches(
     backbone: Backbone,
-    files: Sequence[Path],
+    images: ImageSource | Sequence[Path],
     batch_size: int = 32,
     workers: int = 2,
     dtype: np.dtype = np.float32,
     prefetch: bool | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Yield ``{layer: ndarray [image, feature]}`` per batch of ``files``, in order.
+    """Yield ``{layer: ndarray [image, feature]}`` per batch of ``images``, in order.
+
+    ``images`` is an :class:`~bergforge.features.sources.ImageSource` or a list of image files.
 
     With ``prefetch`` the worker threads decode the next batch while the current one runs through
     the model (the default on GPUs); without it, decoding and the forward pass take turns, each
@@ -61,12 +64,14 @@ def iter_batches(
     device = next(backbone.module.parameters()).device
     if prefetch is None:
         prefetch = device.type != "cpu"
-    starts = range(0, len(files), batch_size)
-    with BatchDecoder(backbone.transform, workers) as decoder:
-        pending = decoder.submit(files[:batch_size]) if files else []
+    source = as_source(images)
+    positions = range(len(source))
+    starts = range(0, len(positions), batch_size)
+    with BatchDecoder(backbone.transform, source, workers) as decoder:
+        pending = decoder.submit(positions[:batch_size]) if positions else []
         for start in starts:
             batch = decoder.collect(pending)
-            nxt = files[start + batch_size : start + 2 * batch_size]
+            nxt = positions[start + batch_size : start + 2 * batch_size]
             pending = decoder.submit(nxt) if nxt and prefetch else []
             layers = forward_layers(backbone, batch.to(device, non_blocking=True))
             if nxt and not prefetch:
@@ -75,11 +80,14 @@ def iter_batches(
 
 
 def extract_array(
-    backbone: Backbone, files: Sequence[Path], batch_size: int = 32, workers: int = 2
+    backbone: Backbone,
+    images: ImageSource | Sequence[Path],
+    batch_size: int = 32,
+    workers: int = 2,
 ) -> np.ndarray:
     """All layers concatenated, ``[image, feature]`` float32, in memory (small image sets only)."""
     parts = [
         np.concatenate([batch[k] for k in backbone.spec.layers], axis=1)
-        for batch in iter_batches(backbone, files, batch_size, workers)
+        for batch in iter_batches(backbone, images, batch_size, workers)
     ]
     return np.concatenate(parts).astype(np.float32, copy=False)

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
 from bergforge.features.errors import ImageError
+
+if TYPE_CHECKING:
+    from bergforge.features.sources import ImageSource
 
 
 def load_rgb(path: Path) -> Image.Image:
@@ -30,22 +34,23 @@ def load_rgb(path: Path) -> Image.Image:
 
 
 class BatchDecoder:
-    """Decodes and transforms batches of images on a pool of worker threads.
+    """Decodes and transforms batches of images of one source on a pool of worker threads.
 
     PIL releases the GIL while decoding and resizing, so threads decode in parallel; ``prefetch``
     starts the next batch while the caller runs the current one through the network.
     """
 
-    def __init__(self, transform: Callable, workers: int = 2) -> None:
+    def __init__(self, transform: Callable, source: ImageSource, workers: int = 2) -> None:
         self.transform = transform
+        self.source = source
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers))
 
-    def _one(self, path: Path) -> torch.Tensor:
-        return self.transform(load_rgb(path))
+    def _one(self, index: int) -> torch.Tensor:
+        return self.transform(self.source.load(index))
 
-    def submit(self, files: Sequence[Path]) -> list[Future]:
-        """Start decoding ``files``; pass the result to :meth:`collect`."""
-        return [self.pool.submit(self._one, Path(f)) for f in files]
+    def submit(self, indices: Sequence[int]) -> list[Future]:
+        """Start decoding the images at ``indices`` of the source; pass the result to :meth:`collect`."""
+        return [self.pool.submit(self._one, int(i)) for i in indices]
 
     def collect(self, futures: list[Future]) -> torch.Tensor:
         """The batch tensor ``[image, 3, H, W]``; the first failing image raises its error."""

@@ -11,6 +11,7 @@ import torch
 from bergforge.features.models import build_backbone, resolve_device
 from bergforge.features.plan import read_stimuli, shard_rows, write_json
 from bergforge.features.registry import get_spec
+from bergforge.features.sources import stimulus_images
 from bergforge.features.store import FeatureStore
 from bergforge.features.writer import ExtractionSettings, write_shard
 
@@ -27,22 +28,34 @@ def extract_shard(
     out: Path | str,
     threads: int = 1,
     base_dir: Path | str = ".",
+    image_file: Path | str | None = None,
 ) -> Path:
-    """Extract shard ``shard``-of-``n_shards`` of the images in ``stimuli`` into ``out``."""
+    """Extract shard ``shard``-of-``n_shards`` of the images in ``stimuli`` into ``out``.
+
+    Images are the rows' files (relative to ``base_dir``) or, for an NSD-style table (empty
+    ``file``, an ``image_73k_id`` column), rows of ``image_file``'s ``imgBrick``.
+    """
     settings = ExtractionSettings.from_config(features)
     spec = get_spec(backbone, overrides)
     table = read_stimuli(stimuli)
     rows = shard_rows(shard, n_shards, len(table), settings.shard_size)
     part = table.iloc[rows.start : rows.stop]
-    files = [Path(base_dir) / f for f in part["file"]]
-    torch.set_num_threads(max(1, threads))
-    device = resolve_device(settings.device)
-    log.info("%s shard %d-of-%d: rows %s on %s", backbone, shard, n_shards, rows, device)
-    model = build_backbone(spec, device)
-    workers = settings.workers or max(1, threads)
-    return write_shard(
-        model, files, list(part["image_id"]), rows, (shard, n_shards), Path(out), settings, workers
-    )
+    with stimulus_images(part, base_dir, image_file) as images:
+        torch.set_num_threads(max(1, threads))
+        device = resolve_device(settings.device)
+        log.info("%s shard %d-of-%d: rows %s on %s", backbone, shard, n_shards, rows, device)
+        model = build_backbone(spec, device)
+        workers = settings.workers or max(1, threads)
+        return write_shard(
+            model,
+            images,
+            list(part["image_id"]),
+            rows,
+            (shard, n_shards),
+            Path(out),
+            settings,
+            workers,
+        )
 
 
 def write_manifest(shards: list[Path | str], out: Path | str) -> dict[str, Any]:
@@ -55,6 +68,7 @@ def write_manifest(shards: list[Path | str], out: Path | str) -> dict[str, Any]:
         "layers": store.layers,
         "layer_sizes": [store.layer_sizes[k] for k in store.layers],
         "dtype": store.attrs["dtype"],
+        "spec": store.attrs["spec"],
         "shards": [Path(s).relative_to(out.parent).as_posix() for s in shards],
     }
     write_json(out, manifest)

@@ -124,6 +124,8 @@ REGISTRY: dict[str, BackboneSpec] = {
 }
 
 _FIELDS = {"library", "model", "weights", "layers", "transform", "seed", "token_aggregation"}
+#: the settings a config (or a recorded spec) may override
+SPEC_SETTINGS = frozenset(_FIELDS)
 
 
 def get_spec(name: str, overrides: dict[str, Any] | None = None) -> BackboneSpec:

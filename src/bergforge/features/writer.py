@@ -1,5 +1,8 @@
 """Writing one feature shard: decode, transform, forward and store, under a temporary name.
 
+The images come from an :class:`~bergforge.features.sources.ImageSource` (files, or an NSD-style
+HDF5 brick) or a list of files; everything after decoding is the same code path.
+
 A shard is a Zarr v3 group with one array ``[image, feature]`` per layer, chunked along images
 (chunks a multiple of the batch size, so every write fills whole chunks) and never across layers.
 It is written as ``.<name>.partial`` and renamed when complete, so an interrupted job leaves
@@ -25,6 +28,7 @@ from bergforge import __version__
 from bergforge.errors import ConfigError
 from bergforge.features.extract import iter_batches, layer_sizes
 from bergforge.features.models import Backbone
+from bergforge.features.sources import ImageSource
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +126,7 @@ def _create_arrays(group, sizes: dict[str, int], n_rows: int, settings: Extracti
 
 def write_shard(
     backbone: Backbone,
-    files: Sequence[Path],
+    images: ImageSource | Sequence[Path],
     image_ids: Sequence[str],
     rows: range,
     shard: tuple[int, int],
@@ -130,13 +134,13 @@ def write_shard(
     settings: ExtractionSettings,
     workers: int,
 ) -> Path:
-    """Extract ``files`` (rows ``rows`` of the stimulus table) into the shard store ``out``."""
+    """Extract ``images`` (rows ``rows`` of the stimulus table) into the shard store ``out``."""
     out = Path(out)
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        written = _fill(backbone, files, image_ids, rows, shard, partial, settings, workers)
+        written = _fill(backbone, images, image_ids, rows, shard, partial, settings, workers)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -148,7 +152,7 @@ def write_shard(
 
 def _fill(
     backbone: Backbone,
-    files: Sequence[Path],
+    images: ImageSource | Sequence[Path],
     image_ids: Sequence[str],
     rows: range,
     shard: tuple[int, int],
@@ -164,7 +168,7 @@ def _fill(
     first_layer = next(iter(sizes))
     buffered: list[dict[str, np.ndarray]] = []
     written, began = 0, time.perf_counter()
-    batches = iter_batches(backbone, files, settings.batch_size, workers, DTYPES[settings.dtype])
+    batches = iter_batches(backbone, images, settings.batch_size, workers, DTYPES[settings.dtype])
     for batch in batches:
         buffered.append(batch)
         n_buffered = sum(len(b[first_layer]) for b in buffered)

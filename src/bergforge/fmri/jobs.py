@@ -23,11 +23,10 @@ from bergforge.fmri.prepare import (
     write_prepared_subject,
 )
 from bergforge.fmri.train import SubjectData, TrainConfig, predict, train_multihead
+from bergforge.fmri.transform import to_model_input
 from bergforge.simulate.nsd import NsdSimulation, write_study
 
 log = logging.getLogger(__name__)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _dataclass_from(cls, values: dict, where: str):
@@ -91,20 +90,11 @@ def prepare_subject_job(
 def load_images(stimuli_file: Path, ids_73k: np.ndarray, size: int) -> torch.Tensor:
     """(n, 3, size, size) float32: resized to ``size``, scaled to 0–1, ImageNet-normalised."""
     with NsdStimuli(stimuli_file) as stim:
-        batches = []
-        for block in stim.iter_batches(ids_73k, 64):
-            x = torch.from_numpy(block).permute(0, 3, 1, 2).float() / 255.0
-            side = min(x.shape[2:])
-            top, left = (x.shape[2] - side) // 2, (x.shape[3] - side) // 2
-            x = x[:, :, top : top + side, left : left + side]
-            x = torch.nn.functional.interpolate(
-                x, size=(size, size), mode="bilinear", antialias=True
-            )
-            batches.append(x)
-    x = torch.cat(batches)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
+        batches = [
+            to_model_input(torch.from_numpy(block).permute(0, 3, 1, 2), size)
+            for block in stim.iter_batches(ids_73k, 64)
+        ]
+    return torch.cat(batches)
 
 
 def _rowwise_r(pred: np.ndarray, obs: np.ndarray) -> np.ndarray:

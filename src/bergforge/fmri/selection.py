@@ -14,15 +14,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bergforge.errors import BergforgeError
+from bergforge.errors import InvalidParameterError
 from bergforge.fmri.grayordinates import N_GROUPS, GrayordinateSpace
 
 DATASET_KEY = "NaturalScenesDataset"
 SELECTION_KEYS = ("roi", "glasser_group", "voxel_index")
 
 
-class SelectionError(BergforgeError, ValueError):
-    """A subject or vertex selection the model cannot serve."""
+class SelectionError(InvalidParameterError):
+    """A subject or vertex selection the model cannot serve (an :class:`InvalidParameterError`)."""
 
 
 def validate_subjects(subject: int | Sequence[int] | str, available: Sequence[int]) -> list[int]:

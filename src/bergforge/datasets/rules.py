@@ -1,0 +1,105 @@
+"""Helpers of ``workflow/rules/download.smk``: which datasets download, and each job's files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from bergforge.datasets import sources
+from bergforge.preprocess.design import meg_datasets
+
+
+def download_datasets(config: dict[str, Any], fmt: str | None = None) -> list[str]:
+    """MEG/EEG datasets with ``source: download`` (of format ``fmt`` if given)."""
+    return [
+        name
+        for name, ds in config["datasets"].items()
+        if ds["source"] == "download" and fmt in (None, ds["format"])
+    ]
+
+
+def meg_download_datasets(config: dict[str, Any], published_epochs: bool) -> list[str]:
+    """THINGS-MEG1 download datasets prepared from the published epochs (or from raw runs)."""
+    chosen = set(meg_datasets(config, published_epochs=published_epochs))
+    return [d for d in download_datasets(config, "things_meg1") if d in chosen]
+
+
+def fmri_download_datasets(config: dict[str, Any]) -> list[str]:
+    """fMRI datasets (``fmri.datasets``) with ``source: download`` (NSD through MOSAIC)."""
+    entries = (config.get("fmri") or {}).get("datasets") or {}
+    return [name for name, ds in entries.items() if ds.get("source") == "download"]
+
+
+def _entries(config: dict[str, Any], section: str) -> dict[str, Any]:
+    """The dataset entries of ``section``: ``datasets`` (MEG/EEG) or ``fmri`` (fmri.datasets)."""
+    return config["fmri"]["datasets"] if section == "fmri" else config["datasets"]
+
+
+def single_file_pattern(config: dict[str, Any], section: str = "datasets") -> str:
+    """Wildcard constraint of ``{path}`` in rule download_file: every catalogue file's path."""
+    names = fmri_download_datasets(config) if section == "fmri" else download_datasets(config)
+    entries = _entries(config, section) if names else {}
+    files = [f for name in names for f in sources.single_files(entries[name])]
+    return sources.path_pattern(sorted(set(files), key=lambda f: f.local))
+
+
+def catalogue_entry(
+    config: dict[str, Any], section: str = "datasets"
+) -> Callable[[Any], dict[str, Any]]:
+    """Params function: the catalogue entry and base URLs of ``{dataset}``/``{path}``."""
+
+    def entry(wildcards: Any) -> dict[str, Any]:
+        ds = _entries(config, section)[wildcards.dataset]
+        file = sources.find_file(ds, wildcards.path)
+        return {
+            "url": file.url(sources.base_urls(ds)),
+            "file": asdict(file),
+            "base_urls": sources.base_urls(ds),
+        }
+
+    return entry
+
+
+def download_options(
+    config: dict[str, Any], section: str = "datasets"
+) -> Callable[[Any], dict[str, Any]]:
+    """Params function: retries and backoff of ``{dataset}`` (config ``download``)."""
+
+    def options(wildcards: Any) -> dict[str, Any]:
+        ds = _entries(config, section)[wildcards.dataset]
+        dl = ds.get("download") or {}
+        return {
+            "base_urls": sources.base_urls(ds),
+            **{k: dl[k] for k in ("retries", "backoff") if k in dl},
+        }
+
+    return options
+
+
+def things_image_inputs(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+    """Input function of rule unpack_things_meg_images: zips, password, sample attributes."""
+
+    def inputs(wildcards: Any) -> dict[str, Any]:
+        root = f"resources/raw/{wildcards.dataset}"
+        files = sources.things_image_files()
+        subjects = config["datasets"][wildcards.dataset]["subjects"]
+        return {
+            "password": f"{root}/{files[0].local}",
+            "zips": [f"{root}/{f.local}" for f in files[1:]],
+            "attributes": [f"{root}/{sources.meg_sample_attributes(s).local}" for s in subjects],
+        }
+
+    return inputs
+
+
+def meg_epoch_part_outputs() -> dict[str, Any]:
+    """Outputs of rule download_meg_epochs: the main epochs file and its split parts."""
+    folder = "resources/raw/{dataset}/derivatives/preprocessed"
+    return {
+        "main": f"{folder}/preprocessed_P{{n}}-epo.fif",
+        "parts": [
+            f"{folder}/preprocessed_P{{n}}-epo-{k}.fif"
+            for k in range(1, sources.MEG_EPOCH_PARTS + 1)
+        ],
+    }

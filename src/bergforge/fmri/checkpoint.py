@@ -1,0 +1,48 @@
+"""Rebuild a trained multi-head CNN8 from its saved ``{"config", "state_dict"}`` (model.pt / .pth)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from bergforge.errors import ModelLoadError
+from bergforge.fmri.cnn8 import MultiHeadEncoder
+
+HEAD_PREFIX = "readouts."
+
+
+def head_sizes(state_dict: dict[str, torch.Tensor]) -> dict[str, int]:
+    """Vertices of each readout head (``sub-01_NSD`` → n), read from the bias shapes."""
+    return {
+        key[len(HEAD_PREFIX) : -len(".bias")]: int(value.shape[0])
+        for key, value in state_dict.items()
+        if key.startswith(HEAD_PREFIX) and key.endswith(".bias")
+    }
+
+
+def load_multihead(
+    path: Path, device: str = "cpu", heads: list[str] | None = None
+) -> tuple[MultiHeadEncoder, dict]:
+    """The model (eval mode) and its training config; ``heads`` keeps only those readouts."""
+    try:
+        saved = torch.load(Path(path), map_location=device, weights_only=True)
+        config, state = saved["config"], saved["state_dict"]
+    except Exception as err:
+        raise ModelLoadError(
+            f"cannot read CNN8 weights {path}: {err}; expected a torch file with config and "
+            "state_dict"
+        ) from err
+    sizes = head_sizes(state)
+    keep = sorted(sizes) if heads is None else heads
+    missing = [h for h in keep if h not in sizes]
+    if missing:
+        raise ModelLoadError(f"{path} has no readout head(s) {missing}; it has {sorted(sizes)}")
+    model = MultiHeadEncoder({h: sizes[h] for h in keep}, config["width"], config["input_size"])
+    wanted = {
+        k: v
+        for k, v in state.items()
+        if not k.startswith(HEAD_PREFIX) or k[len(HEAD_PREFIX) :].split(".")[0] in keep
+    }
+    model.load_state_dict(wanted)
+    return model.to(device).eval(), config

@@ -1,0 +1,16 @@
+"""Snakemake entry point of rule download_file: one catalogue file, verified and resumable."""
+
+from pathlib import Path
+
+from bergforge.datasets.fetch import fetch_file
+from bergforge.datasets.sources import RemoteFile
+from bergforge.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+entry, options = snakemake.params.entry, dict(snakemake.params.options)
+fetch_file(
+    RemoteFile(**entry["file"]),
+    options.pop("base_urls"),
+    Path(snakemake.output[0]),
+    **options,
+)

@@ -1,0 +1,14 @@
+"""Snakemake entry point of rule download_meg_epochs: P{n}'s published epochs, all split parts."""
+
+from pathlib import Path
+
+from bergforge.datasets.fetch import fetch_file
+from bergforge.datasets.sources import meg_epochs_parts
+from bergforge.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+options = dict(snakemake.params.options)
+base_urls = options.pop("base_urls")
+outputs = [snakemake.output.main, *snakemake.output.parts]
+for file, dest in zip(meg_epochs_parts(int(snakemake.wildcards.n)), outputs, strict=True):
+    fetch_file(file, base_urls, Path(dest), **options)

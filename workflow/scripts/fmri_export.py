@@ -1,0 +1,24 @@
+"""Snakemake entry point of rules fmri_export_weights and fmri_export_metadata."""
+
+from pathlib import Path
+
+from bergforge.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+if snakemake.rule == "fmri_export_weights":
+    from bergforge.fmri.export import export_weights
+
+    export_weights(Path(snakemake.input.model), Path(snakemake.output.weights))
+else:
+    from bergforge.fmri.export import export_subject_metadata
+    from bergforge.fmri.rules import fmri_dataset_for
+
+    export_subject_metadata(
+        Path(snakemake.input.evaluation),
+        Path(snakemake.input.store),
+        Path(snakemake.input.stimuli),
+        Path(snakemake.input.training),
+        int(snakemake.wildcards.subject),
+        fmri_dataset_for(snakemake.config, snakemake.wildcards.berg_dataset),
+        Path(snakemake.output.metadata),
+    )

@@ -1,0 +1,12 @@
+"""Snakemake entry point of rule fmri_model_card."""
+
+from pathlib import Path
+
+from bergforge.berg.layout import ModelId
+from bergforge.fmri.card import write_card
+from bergforge.fmri.export import MODEL_NAME
+from bergforge.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+model_id = ModelId("fmri", snakemake.wildcards.berg_dataset, MODEL_NAME)
+write_card(Path(snakemake.output.card).parent, str(model_id), list(snakemake.params.subjects))
