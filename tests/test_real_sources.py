@@ -262,10 +262,12 @@ def test_raw_meg_runs_are_assembled_aside_and_moved_in_when_complete(tmp_path):
         urls = {"openneuro_ds004212": server.url}
         server.faults.status[f"/{meg4.remote}"] = 503
         with pytest.raises(DownloadError, match=rf"{server.url}/{meg4.remote}: HTTP 503"):
-            fetch_tree(run, urls, final, retries=1, backoff=0.01, progress=False)
+            fetch_tree(
+                run, urls, final, retries=1, backoff=0.01, progress=False, checksum_dir=tmp_path
+            )
         assert not final.exists(), "no half-assembled folder under the final name"
         server.faults.status.clear()
-        fetch_tree(run, urls, final, retries=1, backoff=0.01, progress=False)
+        fetch_tree(run, urls, final, retries=1, backoff=0.01, progress=False, checksum_dir=tmp_path)
         fetched = [p for p, _ in server.faults.requests]
     events = next(f for f in run if f.local.endswith("_events.tsv"))
     assert fetched.count(f"/{events.remote}") == 1, "finished files are not fetched again"
@@ -273,6 +275,7 @@ def test_raw_meg_runs_are_assembled_aside_and_moved_in_when_complete(tmp_path):
     want = sorted(f.local for f in run if (root / f.remote).exists())
     assert got == want and len(want) == 4
     assert (final / meg4.local).read_bytes() == (root / meg4.remote).read_bytes()
+    assert (tmp_path / "resources/checksums/openneuro_ds004212.json").is_file()
 
 
 def test_reference_configs_validate_and_download_keys_are_checked():
