@@ -10,6 +10,11 @@ Built from the tiny simulated studies of ``conftest`` (their images and EEG sess
   ``object_images_X/{concept}/{file}.jpg`` and the password file.
 - ``eeg_raw/sub-XX.zip`` (OSF crxs4; session 1 only) and ``eeg_images/?zip=`` (OSF y63gw: training_images.zip,
   test_images.zip, image_metadata.npy).
+- ``nsd/`` (NSD bucket): ``nsd_stimuli.hdf5`` with a small ``imgBrick`` (row = 73k id − 1);
+  ``mosaic/`` (MOSAIC bucket): ``stimulus_info/nsd_stiminfo.tsv`` and per subject
+  ``…/NaturalScenesDataset/sub-XX_NSD.hdf5``: group ``betas`` with one (91282,) float32 dataset
+  per trial named as MOSAIC names them, signal on V1, noise elsewhere, NaN at MOSAIC's NaN
+  grayordinates; artificial (NSDsynthetic) trials included, as the real files have them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import h5py
 import mne
 import numpy as np
 import pandas as pd
@@ -26,9 +32,11 @@ import pandas as pd
 from bergforge.datasets.sensors import BAD_MEG_SENSOR, meg_sensor_names
 from bergforge.datasets.sources import (
     MEG_EPOCH_PARTS,
+    MOSAIC_BETAS,
     THINGS_IMAGE_ZIPS,
     THINGS_PASSWORD_ID,
 )
+from bergforge.fmri.grayordinates import N_GRAYORDINATES, grayordinate_space
 
 PASSWORD = "things4all"
 N_SESSIONS = 3
@@ -161,8 +169,111 @@ def write_sources(root: Path, tiny_meg: Path, tiny_eeg: Path, subjects: list[int
 def base_urls(url: str, things: str = "things") -> dict[str, str]:
     """``download.base_urls`` pointing every source at the loopback server."""
     return {
+        "nsd": f"{url}/nsd",
+        "mosaic": f"{url}/mosaic",
         "openneuro_ds004212": f"{url}/openneuro",
         "things_images": f"{url}/{things}",
         "things_eeg2_raw": f"{url}/eeg_raw",
         "things_eeg2_images": f"{url}/eeg_images",
     }
+
+
+# --------------------------------------------------------------------------------- NSD / MOSAIC
+
+NSD_SHARED, NSD_OWN, NSD_REPS, NSD_SIDE = 6, 12, 3, 40  # test images, own images per subject
+
+
+def nsd_design(subjects: list[int], seed: int = 0) -> pd.DataFrame:
+    """The stimulus table (nsd_stiminfo.tsv columns): shared test images, each subject's own
+    training images (the last one shown twice, as sessions missing in NSD leave), 2 artificial."""
+    rng = np.random.default_rng(seed)
+    n_coco = NSD_SHARED + NSD_OWN * len(subjects)
+    ids = np.sort(rng.choice(np.arange(1, n_coco + 20), n_coco, replace=False))  # 73k ids
+    rows = []
+    for k, nsd_id in enumerate(ids):
+        owner = None if k < NSD_SHARED else subjects[(k - NSD_SHARED) // NSD_OWN]
+        reps = {s: NSD_REPS if owner in (None, s) else 0 for s in range(1, 9)}
+        if owner is not None and (k - NSD_SHARED) % NSD_OWN == NSD_OWN - 1:
+            reps[owner] = 2
+        rows.append(
+            {
+                "filename": f"{int(rng.integers(1, 600000)) * 1000 + k:012d}.jpg",
+                "alias": int(nsd_id) - 1,
+                "source": "COCO",
+                "test_train": "test" if owner is None else "train",
+                **{f"sub-{s:02d}_reps": r for s, r in reps.items()},
+            }
+        )
+    for k in (1, 2):
+        reps = {f"sub-{s:02d}_reps": 1 if s in subjects else 0 for s in range(1, 9)}
+        rows.append(
+            {"filename": f"{k:03d}.jpg", "alias": k, "source": "NSDsynthetic", "test_train": "test"}
+            | reps
+        )
+    return pd.DataFrame(rows)
+
+
+def write_nsd_stimuli(path: Path, n_rows: int, seed: int = 0) -> np.ndarray:
+    """A small ``imgBrick`` (n_rows, side, side, 3) uint8 of smooth random images."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (n_rows, 5, 5, 3)).astype(np.float32)
+    brick = np.repeat(np.repeat(coarse, NSD_SIDE // 5, axis=1), NSD_SIDE // 5, axis=2)
+    brick = brick.astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("imgBrick", data=brick, chunks=(1, NSD_SIDE, NSD_SIDE, 3))
+    return brick
+
+
+def write_mosaic_betas(
+    path: Path, table: pd.DataFrame, brick: np.ndarray, subject: int, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """One subject's MOSAIC file; returns the trial arrays written (name → (91282,))."""
+    rng = np.random.default_rng(seed + subject)
+    space = grayordinate_space()
+    v1 = space.model_space((1,))
+    nan = np.flatnonzero(space.nan_mask())
+    weights = rng.normal(size=(3, v1.size)).astype(np.float32)
+    written = {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.attrs["subjectID"] = f"sub-{subject:02d}"
+        f.attrs["dataset_name"] = "NaturalScenesDataset"
+        group = f.create_group("betas", track_order=True)
+        reps = f"sub-{subject:02d}_reps"
+        for row in table[table[reps] > 0].to_dict("records"):
+            stem = Path(row["filename"]).stem
+            natural = row["source"] == "COCO"
+            phase = row["test_train"] if natural else "artificial"
+            color = brick[row["alias"]].mean(axis=(0, 1)) / 255 - 0.5 if natural else np.zeros(3)
+            for rep in range(row[reps]):
+                values = 0.3 * rng.standard_normal(N_GRAYORDINATES).astype(np.float32)
+                values[v1] += color @ weights
+                values[nan] = np.nan
+                name = f"sub-{subject:02d}_NSD_stimulus-{stem}_phase-{phase}_rep-{rep}"
+                dset = group.create_dataset(name, data=values)
+                dset.attrs["phase"] = phase
+                dset.attrs["repetition"] = str(rep)
+                dset.attrs["presented_stimulus_filename"] = row["filename"]
+                dset.attrs["nan_indices"] = nan
+                written[name] = values
+    return written
+
+
+def write_nsd_mosaic_sources(root: Path, subjects: list[int], seed: int = 0) -> dict:
+    """``nsd/`` and ``mosaic/`` under ``root``; returns the table, brick and betas written."""
+    table = nsd_design(subjects, seed)
+    coco = table[table.source == "COCO"]
+    brick = write_nsd_stimuli(
+        root / "nsd/nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5", int(coco.alias.max()) + 5, seed
+    )
+    info = root / "mosaic/stimulus_info/nsd_stiminfo.tsv"
+    info.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(info, sep="\t", index=False)
+    betas = {
+        s: write_mosaic_betas(
+            root / "mosaic" / MOSAIC_BETAS / f"sub-{s:02d}_NSD.hdf5", table, brick, s, seed
+        )
+        for s in subjects
+    }
+    return {"table": table, "brick": brick, "betas": betas}

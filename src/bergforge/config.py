@@ -61,6 +61,10 @@ def validate_config(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> 
 
 def _check_semantics(config: dict[str, Any]) -> None:
     """Cross-field rules a JSON schema cannot state clearly."""
+    if not config["datasets"] and not (config.get("fmri") or {}).get("datasets"):
+        raise ConfigError(
+            "config: no datasets; expected at least one under `datasets` or `fmri.datasets`"
+        )
     for name, ds in config["datasets"].items():
         if ds["source"] == "simulated" and "simulation" not in ds:
             raise ConfigError(
@@ -74,6 +78,21 @@ def _check_semantics(config: dict[str, Any]) -> None:
         if ds["source"] != "download" and "download" in ds:
             raise ConfigError(
                 f"config: datasets.{name}.download is only allowed with source 'download'"
+            )
+    for name, ds in ((config.get("fmri") or {}).get("datasets") or {}).items():
+        if name in config["datasets"]:
+            raise ConfigError(
+                f"config: {name!r} names both a dataset and an fMRI dataset; both would use "
+                f"resources/raw/{name}/, so give them distinct names"
+            )
+        for key, source in (("simulation", "simulated"), ("download", "download")):
+            if key in ds and ds["source"] != source:
+                raise ConfigError(
+                    f"config: fmri.datasets.{name}.{key} is only allowed with source '{source}'"
+                )
+        if "mosaic" in ds and ds["source"] != "download":
+            raise ConfigError(
+                f"config: fmri.datasets.{name}.mosaic is only allowed with source 'download'"
             )
     from bergforge.fmri.linear import check_linear_backbones
 

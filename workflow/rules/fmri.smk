@@ -1,9 +1,11 @@
-# fMRI (NSD through MOSAIC): simulated study → GLMsingle betas per subject → prepared stores →
-# multi-head CNN8. Datasets live in config `fmri.datasets` (wildcard `{fmri_dataset}`).
+# fMRI (NSD through MOSAIC): simulated study → GLMsingle betas per subject (source: simulated), or
+# MOSAIC's published betas (source: download) → prepared stores → multi-head CNN8.
+# Datasets live in config `fmri.datasets` (wildcard `{fmri_dataset}`).
 
 from bergforge.fmri.rules import fmri_datasets, fmri_subject_paths
 
 FMRI_SIMULATED = alternation(fmri_datasets(config, source="simulated"))
+FMRI_MOSAIC = alternation(fmri_datasets(config, source="download"))
 FMRI_DATASETS = alternation(fmri_datasets(config))
 
 
@@ -36,7 +38,7 @@ rule fmri_glmsingle:
         glmsingle=directory("results/fmri/{fmri_dataset}/glmsingle/sub-{subject}"),
         betas="results/fmri/{fmri_dataset}/betas/sub-{subject}.npz",
     wildcard_constraints:
-        fmri_dataset=FMRI_DATASETS,
+        fmri_dataset=FMRI_SIMULATED,
         subject=r"\d\d",
     params:
         glmsingle=lookup(dpath="fmri/glmsingle", within=config, default={}),
@@ -49,6 +51,30 @@ rule fmri_glmsingle:
         "logs/fmri/{fmri_dataset}/glmsingle-sub-{subject}.log",
     script:
         "../scripts/fmri_glmsingle.py"
+
+
+# real data (source: download): MOSAIC's GLMsingle betas of NSD, streamed into the same file
+rule fmri_mosaic_betas:
+    input:
+        betas="resources/raw/{fmri_dataset}/betas/sub-{subject}_NSD.hdf5",
+        stiminfo="resources/raw/{fmri_dataset}/nsd_stiminfo.tsv",
+    output:
+        betas="results/fmri/{fmri_dataset}/betas/sub-{subject}.npz",
+    wildcard_constraints:
+        fmri_dataset=FMRI_MOSAIC,
+        subject=r"\d\d",
+    params:
+        mosaic=lookup(dpath="fmri/datasets/{fmri_dataset}/mosaic", within=config, default={}),
+    threads: 1
+    resources:
+        mem_mb=12000,  # betas of 57,051 vertices × 30,000 trials: 6.8 GB float32
+        runtime=120,
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/fmri/{fmri_dataset}/mosaic-betas-sub-{subject}.log",
+    script:
+        "../scripts/fmri_mosaic_betas.py"
 
 
 rule fmri_stimuli:
