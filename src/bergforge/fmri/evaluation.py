@@ -28,6 +28,7 @@ from bergforge.evaluation.metrics import pearson_columns, percent_noise_ceiling
 from bergforge.evaluation.noise_ceiling import effective_repetitions
 from bergforge.fmri.grayordinates import N_GRAYORDINATES
 from bergforge.fmri.metadata import ncsnr, noise_ceiling, noise_ceilings_91k
+from bergforge.fmri.own_rows import seen_values
 
 HEAD_SUFFIX = "_NSD"
 
@@ -46,9 +47,8 @@ def split_noise_ceilings(group: zarr.Group, vertices: np.ndarray) -> dict[str, n
     """The six card noise ceilings (91282,) of a prepared store (artificial: NaN if absent)."""
     out = {}
     for split in ("test", "train", "artificial"):
-        if split in group:
-            values = group[split][:]
-            out.update(noise_ceilings_91k(values[seen_rows(values)], vertices, split))
+        if split in group:  # only the subject's own rows, read one Zarr chunk at a time
+            out.update(noise_ceilings_91k(seen_values(group, split)[1], vertices, split))
         else:
             for n in ("n-avg", "n-1"):
                 out[f"{split}_{n}_noiseceiling"] = np.full(N_GRAYORDINATES, np.nan, np.float32)
@@ -64,8 +64,9 @@ def evaluate_subject(
     device: str = "cpu",
 ) -> dict[str, np.ndarray]:
     """Predictions, r, noise ceilings and percent of noise ceiling of one subject's test images."""
+    from bergforge.datasets.mosaic import NsdStimuli
     from bergforge.fmri.checkpoint import load_multihead
-    from bergforge.fmri.jobs import load_images
+    from bergforge.fmri.streaming import StimulusImages
     from bergforge.fmri.train import predict
 
     group = zarr.open_group(str(store), mode="r")
@@ -78,8 +79,8 @@ def evaluate_subject(
     test_stimuli = stimuli[stimuli["split"] == "test"].sort_values("index")
     ids = test_stimuli["image_73k_id"].to_numpy()[rows]
     model, config = load_multihead(model_path, device, heads=[head_name(subject)])
-    images = load_images(stimuli_file, ids, config["input_size"])
-    pred = predict(model, images, head_name(subject))
+    with NsdStimuli(stimuli_file) as reader:  # images decoded per batch
+        pred = predict(model, StimulusImages(reader, ids, config["input_size"]), head_name(subject))
     if pred.shape[1] != vertices.size:
         raise DataError(
             f"head {head_name(subject)} predicts {pred.shape[1]} vertices but {store} has "

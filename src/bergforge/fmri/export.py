@@ -24,9 +24,9 @@ import zarr
 
 from bergforge.berg import layout
 from bergforge.errors import DataError
-from bergforge.fmri.evaluation import seen_rows
 from bergforge.fmri.grayordinates import GrayordinateSpace, grayordinate_space
 from bergforge.fmri.metadata import NOISE_CEILING_KEYS, subject_metadata
+from bergforge.fmri.own_rows import candidate_rows, iter_seen_blocks
 
 MODEL_NAME = "CNN8_multihead_subNSD_verticesAll"
 WEIGHTS_NAME = "model-CNN8_framework-multihead_subjects-NSD_vertices-all.pth"
@@ -70,13 +70,16 @@ def stimuli_info(store: Path, stimuli_tsv: Path) -> dict:
     group = zarr.open_group(str(store), mode="r")
     stimuli = pd.read_csv(stimuli_tsv, sep="\t", keep_default_na=False)
     names, aliases, reps, split_of = [], [], [], []
-    for split in ("train", "test"):
-        values = group[split][:]
-        rows = seen_rows(values)
+    for split in ("train", "test"):  # own rows only, one Zarr chunk of images at a time
+        seen, counts = [np.empty(0, np.int64)], []
+        for r, v in iter_seen_blocks(group[split], candidate_rows(group, split)):
+            seen.append(r)
+            counts += list((~np.isnan(v[:, :, 0])).sum(axis=1))
+        rows = np.concatenate(seen)
         table = stimuli[stimuli["split"] == split].sort_values("index")
         names += list(table["image_id"].to_numpy(dtype=str)[rows])
         aliases += list(table["image_73k_id"].to_numpy()[rows])
-        reps += list((~np.isnan(values[rows][:, :, 0])).sum(axis=1))
+        reps += counts
         split_of += [split] * rows.size
     split_of = np.asarray(split_of)
     filenames = np.asarray(names)

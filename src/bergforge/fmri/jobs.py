@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -16,14 +17,15 @@ import zarr
 from bergforge.datasets.mosaic import NsdStimuli
 from bergforge.errors import ConfigError
 from bergforge.fmri.glmsingle import GLMSingleParams
+from bergforge.fmri.own_rows import averaged_targets
 from bergforge.fmri.prepare import (
     read_subject_runs,
     stimulus_rows,
     subject_betas,
     write_prepared_subject,
 )
+from bergforge.fmri.streaming import StimulusImages
 from bergforge.fmri.train import SubjectData, TrainConfig, predict, train_multihead
-from bergforge.fmri.transform import to_model_input
 from bergforge.simulate.nsd import NsdSimulation, write_study
 
 log = logging.getLogger(__name__)
@@ -87,16 +89,6 @@ def prepare_subject_job(
     write_prepared_subject(betas, trials, stimuli, gray, store, dataset, subject)
 
 
-def load_images(stimuli_file: Path, ids_73k: np.ndarray, size: int) -> torch.Tensor:
-    """(n, 3, size, size) float32: resized to ``size``, scaled to 0–1, ImageNet-normalised."""
-    with NsdStimuli(stimuli_file) as stim:
-        batches = [
-            to_model_input(torch.from_numpy(block).permute(0, 3, 1, 2), size)
-            for block in stim.iter_batches(ids_73k, 64)
-        ]
-    return torch.cat(batches)
-
-
 def _rowwise_r(pred: np.ndarray, obs: np.ndarray) -> np.ndarray:
     p, o = pred - pred.mean(0), obs - obs.mean(0)
     return (p * o).sum(0) / np.sqrt((p**2).sum(0) * (o**2).sum(0))
@@ -110,35 +102,41 @@ def train_cnn8_job(
     model_path: Path,
     summary_path: Path,
 ) -> None:
-    """Train the multi-head CNN8 on repetition-averaged betas; held-out r on the shared test images."""
+    """Train the multi-head CNN8 on repetition-averaged betas; held-out r on the shared test images.
+
+    Host memory does not grow with the number of images: each subject's own rows are read one
+    Zarr chunk at a time into memory-mapped float32 targets (``targets/`` next to the model,
+    deleted at the end) and images are decoded from ``stimuli_file`` batch by batch.
+    """
     cfg = _dataclass_from(TrainConfig, cnn8, "fmri.cnn8")
     stimuli = pd.read_csv(stimuli_tsv, sep="\t")
-    images = load_images(stimuli_file, stimuli["image_73k_id"].to_numpy(), cfg.input_size)
+    ids = stimuli["image_73k_id"].to_numpy()
     rows = {
         split: np.flatnonzero(stimuli["split"].to_numpy() == split) for split in ("train", "test")
     }
+    scratch = model_path.with_name("targets")
     train, test = {}, {}
-    for s, path in sorted(stores.items()):
-        group = zarr.open_group(str(path), mode="r")
-        name = f"sub-{s:02d}_NSD"
-        for split, target in (("train", train), ("test", test)):
-            values = group[split][:]
-            seen = ~np.isnan(values).all(axis=(1, 2))
-            mean = np.nanmean(values[seen], axis=1)
-            target[name] = SubjectData(
-                images[rows[split][seen]], torch.from_numpy(mean.astype(np.float32))
-            )
-    checkpoint = model_path.with_name("checkpoint.pt")
-    model, info = train_multihead(train, cfg, checkpoint)
-    correlation = {
-        n: _rowwise_r(predict(model, d.images, n), d.responses.numpy()) for n, d in test.items()
-    }
+    with NsdStimuli(stimuli_file) as reader:
+        for s, path in sorted(stores.items()):
+            group = zarr.open_group(str(path), mode="r")
+            name = f"sub-{s:02d}_NSD"
+            for split, target in (("train", train), ("test", test)):
+                seen, mean = averaged_targets(group, split, scratch / f"{name}_{split}.npy")
+                images = StimulusImages(reader, ids[rows[split][seen]], cfg.input_size)
+                target[name] = SubjectData(images, torch.from_numpy(mean))
+        checkpoint = model_path.with_name("checkpoint.pt")
+        model, info = train_multihead(train, cfg, checkpoint)
+        correlation = {
+            n: _rowwise_r(predict(model, d.images, n), d.responses.numpy()) for n, d in test.items()
+        }
     tmp = model_path.with_name(f".{model_path.name}.partial")
     torch.save({"config": asdict(cfg), "state_dict": model.state_dict()}, tmp)
     os.replace(tmp, model_path)
     info["test_median_r"] = {n: float(np.median(r)) for n, r in correlation.items()}
     _write_json(summary_path, info)
     checkpoint.unlink(missing_ok=True)
+    del train, test
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _write_json(path: Path, obj: dict) -> None:

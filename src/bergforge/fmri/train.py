@@ -48,7 +48,11 @@ class TrainConfig:
 
 @dataclass
 class SubjectData:
-    """One subject's training set: images (N, 3, S, S) float32, responses (N, V) float32."""
+    """One subject's training set: images (N, 3, S, S) float32, responses (N, V) float32.
+
+    ``images`` is a tensor or anything indexed the same way (``shape``, rows → tensor), such as
+    :class:`bergforge.fmri.streaming.StimulusImages`, which decodes only the rows asked for.
+    """
 
     images: torch.Tensor
     responses: torch.Tensor
@@ -67,7 +71,9 @@ def _validate(data: dict[str, SubjectData], cfg: TrainConfig) -> None:
             raise DataError(
                 f"{name}: expected responses (N={shape[0]}, vertices), got {tuple(d.responses.shape)}"
             )
-        if not torch.isfinite(d.responses).all():
+        if not all(
+            torch.isfinite(d.responses[s : s + 1024]).all() for s in range(0, shape[0], 1024)
+        ):  # in blocks: responses may be memory-mapped
             raise DataError(f"{name}: responses contain NaN or inf")
         if shape[0] < 2:
             raise DataError(f"{name}: need at least 2 images for a train/validation split")
@@ -224,7 +230,7 @@ def train_multihead(
 def predict(
     model: MultiHeadEncoder, images: torch.Tensor, subject: str, batch_size: int = 64
 ) -> np.ndarray:
-    """(N, vertices) predictions of one subject's head, in eval mode."""
+    """(N, vertices) predictions of one subject's head, in eval mode (images read per batch)."""
     model.eval()
     device = next(model.parameters()).device
     outs = [
