@@ -28,12 +28,15 @@ SMALL = {
 
 
 @pytest.fixture
-def empty_hub(tmp_path):
-    """An empty torch hub cache, so no pretrained weights are available offline."""
-    before = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    yield tmp_path / "hub"
-    torch.hub.set_dir(before)
+def empty_hub(tmp_path, monkeypatch):
+    """An empty torch hub cache, so no pretrained weights are available offline.
+
+    Through TORCH_HOME, not ``torch.hub.set_dir``: restoring with set_dir would pin the hub for
+    the rest of the session and hide TORCH_HOME from later tests.
+    """
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert torch.hub.get_dir() == str(tmp_path / "hub")
+    return tmp_path / "hub"
 
 
 def test_alexnet_untrained_has_bergs_init_and_205672_features():
