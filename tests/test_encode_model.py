@@ -166,3 +166,22 @@ def test_bad_inputs_stop_with_one_clear_error(meg, tmp_path):
             {"all": tmp_path / "ok"},
             tmp_path / "eval",
         )
+
+
+@pytest.mark.parametrize("sessions", [True, False], ids=["session-array", "no-session-array"])
+def test_batches_average_the_present_repetitions(tmp_path, sessions):
+    """With or without a session array, a batch is the mean of the repetitions holding data."""
+    import zarr
+
+    rng = np.random.default_rng(3)
+    train = rng.standard_normal((20, 3, 2, 5)).astype(np.float32)
+    train[[2, 7, 15], 1] = np.nan  # whole missing repetitions
+    path = write_prepared(tmp_path / "p.zarr", train, train[:4], chunk=4)
+    if not sessions:
+        del zarr.open_group(str(path), mode="r+")["train_session"]
+    responses = PreparedResponses(path)
+    images = np.array([0, 2, 3, 7, 8, 15, 19])
+    reps = np.array([0, 1])
+    got = np.concatenate([y for _, y in responses.batches("train", images, reps)])
+    expected = np.nanmean(train[images][:, reps].astype(np.float64), axis=1).reshape(7, -1)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)

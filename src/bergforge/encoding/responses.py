@@ -75,7 +75,10 @@ class PreparedResponses:
         arr = self.group[split]
         images = np.asarray(images)
         repetitions = np.asarray(repetitions)
-        present = self.present(split)[np.ix_(images, repetitions)]
+        # from the small session array when there is one; otherwise from each block as it is read
+        # (present() would take an extra pass over the whole store for that)
+        sessions = f"{split}_session" in self.group
+        present = self.present(split)[np.ix_(images, repetitions)] if sessions else None
         chunk = int(arr.chunks[0])
         per_image = self.n_targets * int(arr.shape[1]) * 4
         step = chunk * max(1, BATCH_BYTES // max(1, per_image * chunk))
@@ -91,7 +94,13 @@ class PreparedResponses:
             for k, (lo, hi) in enumerate(spans):
                 block = pending.result()
                 pending = reader.submit(read, spans[k + 1]) if k + 1 < len(spans) else None
-                y = self._average(block, images[lo:hi], repetitions, present[lo:hi], split)
+                wanted = images[lo:hi]
+                if present is None:
+                    first = (wanted - wanted[0], slice(None)) + (0,) * (block.ndim - 2)
+                    here = ~np.isnan(block[first][:, repetitions])
+                else:
+                    here = present[lo:hi]
+                y = self._average(block, wanted, repetitions, here, split)
                 yield np.arange(lo, hi), y
 
     def _average(
