@@ -19,6 +19,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
 from sklearn.preprocessing import StandardScaler
 
+from bergforge.berg.export import PCA_KEYS, SCALER_KEYS
 from bergforge.datasets.sensors import (
     BAD_MEG_SENSOR,
     EEG_CHANNELS,
@@ -154,27 +155,11 @@ def build_upstream(
         out.mkdir(parents=True, exist_ok=True)
         np.savez(
             out / "scaler.npz",
-            **{
-                k: np.asarray(getattr(scaler, k))
-                for k in ("mean_", "scale_", "var_", "n_samples_seen_", "n_features_in_")
-            },
+            **{k: np.asarray(getattr(scaler, k)) for k in SCALER_KEYS},
         )
         np.savez(
             out / "pca.npz",
-            **{
-                k: np.asarray(getattr(pca, k))
-                for k in (
-                    "components_",
-                    "explained_variance_",
-                    "explained_variance_ratio_",
-                    "singular_values_",
-                    "mean_",
-                    "n_components_",
-                    "n_samples_",
-                    "noise_variance_",
-                    "n_features_in_",
-                )
-            },
+            **{k: np.asarray(getattr(pca, k)) for k in PCA_KEYS},
         )
         np.savez(
             out / "regression.npz",

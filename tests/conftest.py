@@ -72,6 +72,17 @@ def tiny_eeg(tmp_path_factory) -> Path:
     return simulate_study(TINY_EEG, tmp_path_factory.mktemp("tiny_eeg"))
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny convolutions run fastest on one thread (no spin-waiting on a shared 2-core machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def make_workdir(tmp_path: Path, config: dict) -> Path:
     """A fresh copy of the workflow (as a clean clone has it) with ``config`` as its config."""
     for item in ("Snakefile", "workflow", "profiles", "envs"):

@@ -17,6 +17,7 @@ from sklearn.utils import Bunch
 
 from bergforge import BERG
 from bergforge.berg.backbone import build_feature_extractor
+from bergforge.berg.export import PCA_KEYS
 from bergforge.berg.selection import MEG_REGIONS
 from bergforge.datasets.sensors import (
     BAD_MEG_SENSOR,
@@ -27,17 +28,6 @@ from bergforge.datasets.sensors import (
 from bergforge.errors import ModelLoadError
 
 N_FEATURES = 205_672  # alexnet_untrained, all 8 nodes, 224 px
-PCA_KEYS = (
-    "components_",
-    "explained_variance_",
-    "explained_variance_ratio_",
-    "singular_values_",
-    "mean_",
-    "n_components_",
-    "n_samples_",
-    "noise_variance_",
-    "n_features_in_",
-)
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,7 @@ from bergforge.fmri.train import SubjectData, TrainConfig, epoch_batches, predic
 SIZE = 32
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions run fastest on one thread (no spin-waiting on a shared 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _images(rng: np.random.Generator, n: int) -> torch.Tensor:

@@ -26,12 +26,7 @@ N_BRICK, N_VERTICES, SUBJECTS = 400, 6, (1, 2)
 CNN8 = {"width": 4, "input_size": 32, "lr": 3e-3, "batch_size": 16, "max_epochs": 2, "seed": 3}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _trials(rng: np.random.Generator, own: np.ndarray, shared: np.ndarray) -> pd.DataFrame:

@@ -239,16 +239,7 @@ def build_card(model_id: str, metadata_by_subject: dict[int, dict]) -> dict:
             layout.subject_tag(modality, s): accuracy_summary(modality, m)
             for s, m in sorted(metadata_by_subject.items())
         },
-        "input": {
-            "type": "numpy.ndarray",
-            "shape": ["batch_size", 3, "height", "width"],
-            "description": "A batch of RGB images.",
-            "constraints": [
-                "Image values are integers in range [0, 255] (uint8).",
-                "Image dimensions (height, width) are equal (square).",
-                "Minimum recommended image size: 224x224 pixels.",
-            ],
-        },
+        "input": image_input("Minimum recommended image size: 224x224 pixels."),
         "output": {
             "type": "numpy.ndarray (float32)",
             "shape": out_shape,
@@ -356,6 +347,20 @@ def render_markdown(card: dict) -> str:
 
 def _row(*cells: object) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def image_input(*extra_constraints: str) -> dict:
+    """The card's ``input`` section: a uint8 batch of square RGB images (plus any constraints)."""
+    return {
+        "type": "numpy.ndarray",
+        "shape": ["batch_size", 3, "height", "width"],
+        "description": "A batch of RGB images.",
+        "constraints": [
+            "Image values are integers in range [0, 255] (uint8).",
+            "Image dimensions (height, width) are equal (square).",
+            *extra_constraints,
+        ],
+    }
 
 
 def write_text_atomic(path: Path, text: str) -> None:

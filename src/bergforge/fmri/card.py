@@ -9,7 +9,12 @@ import yaml
 
 from bergforge._version import __version__
 from bergforge.berg import layout
-from bergforge.berg.cards import describe_shapes, render_markdown, write_text_atomic
+from bergforge.berg.cards import (
+    describe_shapes,
+    image_input,
+    render_markdown,
+    write_text_atomic,
+)
 from bergforge.fmri.export import DATASET_KEY, metadata_relpath
 from bergforge.fmri.grayordinates import N_GROUPS
 from bergforge.fmri.plots import plot_names
@@ -137,15 +142,7 @@ def build_card(model_id: str, metadata_by_subject: dict[int, dict]) -> dict:
             }
             for s, m in sorted(metadata_by_subject.items())
         },
-        "input": {
-            "type": "numpy.ndarray",
-            "shape": ["batch_size", 3, "height", "width"],
-            "description": "A batch of RGB images.",
-            "constraints": [
-                "Image values are integers in range [0, 255] (uint8).",
-                "Image dimensions (height, width) are equal (square).",
-            ],
-        },
+        "input": image_input(),
         "output": {
             "type": "dict",
             "shape": {DATASET_KEY: {"sub-XX": ["batch_size", "n_vertices"]}},
