@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from features_data import make_stimuli
 from PIL import Image
 
@@ -16,7 +15,6 @@ from bergforge.errors import ConfigError, DataError
 from bergforge.features.errors import ImageError
 from bergforge.features.images import load_rgb
 from bergforge.features.job import extract_shard
-from bergforge.features.transforms import PresetTransform, wrap_preset
 
 SETTINGS = {"shard_size": 8, "batch_size": 2, "device": "cpu", "workers": 2}
 
@@ -105,17 +103,3 @@ def test_bad_stimulus_table_and_settings_are_named(pristine, tmp_path):
         extract_shard(
             pristine / "stimuli.tsv", "alexnet_untrained", {}, {"batchsize": 3}, 1, 1, out
         )
-
-
-@pytest.mark.parametrize(
-    "preset", ["AlexNet_Weights.IMAGENET1K_V1", "ViT_B_32_Weights.IMAGENET1K_V1"]
-)
-def test_preset_transform_is_bit_identical_to_torchvision(preset, pristine):
-    from torchvision.models import get_weight
-
-    reference = get_weight(preset).transforms()
-    fast = wrap_preset(reference)
-    assert isinstance(fast, PresetTransform) and repr(fast) == repr(reference)
-    for file in pd.read_csv(pristine / "stimuli.tsv", sep="\t")["file"]:
-        image = load_rgb(pristine / file)
-        torch.testing.assert_close(fast(image), reference(image), rtol=0, atol=0)

@@ -119,6 +119,8 @@ def _create_arrays(group, sizes: dict[str, int], n_rows: int, settings: Extracti
             compressors=compressors,
             fill_value=0,
             dimension_names=("image", "feature"),
+            # every chunk is written: skipping all-zero chunks costs a full scan of each chunk
+            config={"write_empty_chunks": True},
         )
         for layer, size in sizes.items()
     }, rows
