@@ -79,7 +79,7 @@ def test_chosen_hrf_matches_simulated(results, session):
     chosen = results["TYPEB_FITHRF"]["HRFindex"][sig]
     true = session.hrf_index[sig]
     assert np.mean(np.abs(chosen - true) <= 1) > 0.75  # chance ≈ 0.14
-    assert np.mean(chosen == true) > 0.3  # chance = 0.05
+    assert np.mean(chosen == true) > 0.5  # most signal vertices; chance = 0.05
 
 
 def test_unit_fraction_is_ols_and_type_c(session):

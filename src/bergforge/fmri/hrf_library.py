@@ -1,44 +1,51 @@
-"""Hemodynamic response functions: the canonical HRF and a 20-HRF library, sampled at the TR.
+"""Hemodynamic response functions: GLMsingle's canonical HRF and 20-HRF library, sampled at the TR.
 
-GLMsingle ships its library as ``getcanonicalhrflibrary.tsv`` (501 samples at 0.1 s for 20 HRFs
-derived from NSD). Those exact values are not shipped with bergforge; :func:`hrf_library` builds a
-documented parametric stand-in instead: 20 SPM-style double-gamma HRFs whose peak shape parameter
-runs linearly from 3.5 to 10.0 (time to peak ≈ 2.5–9 s), undershoot shape = peak shape + 10,
-undershoot ratio 1/6, ordered from early to late like the published library. Pass the published
-table to :func:`load_hrf_library` to use the real one.
+Both are GLMsingle's published tables, shipped in ``bergforge/fmri/data`` (provenance and licence
+in ``GLMSINGLE_NOTICE.txt``): ``getcanonicalhrflibrary.tsv``, 20 HRFs derived from NSD at 0.1-s
+steps (501 samples, 0–50 s, peaks from 2.7 s to 5.7 s, ordered early to late), and
+``basic_hrf.txt``, the canonical response to a 0.1-s stimulus (490 samples). :func:`hrf_at_tr`
+turns one into the predicted response to a stimulus of a given duration at the TR: convolution
+with the stimulus boxcar, pchip resampling, peak normalised to one for each HRF (as the
+library's documentation states).
 """
 
 from __future__ import annotations
 
+import importlib.resources
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
-from scipy.stats import gamma
 
 from bergforge.errors import DataError
 
 FINE_DT = 0.1  # s, sampling of the library and canonical HRF
 N_FINE = 501  # 0 … 50 s
 N_LIBRARY = 20
+LIBRARY_FILE = "getcanonicalhrflibrary.tsv"
+CANONICAL_FILE = "basic_hrf.txt"
 
 
-def double_gamma(peak_shape: float, undershoot_shape: float, ratio: float = 1 / 6) -> np.ndarray:
-    """A double-gamma HRF on the 0.1-s grid (0…50 s), normalised to peak 1."""
-    t = np.arange(N_FINE) * FINE_DT
-    h = gamma.pdf(t, peak_shape) - ratio * gamma.pdf(t, undershoot_shape)
-    return h / h.max()
+def _data_file(name: str) -> Path:
+    return Path(str(importlib.resources.files("bergforge.fmri").joinpath("data", name)))
+
+
+@lru_cache(maxsize=1)
+def _shipped_library() -> np.ndarray:
+    table = load_hrf_library(_data_file(LIBRARY_FILE))
+    table.setflags(write=False)
+    return table
 
 
 def canonical_hrf() -> np.ndarray:
-    """The SPM canonical HRF (peak 6, undershoot 16, ratio 1/6) on the 0.1-s grid."""
-    return double_gamma(6.0, 16.0)
+    """GLMsingle's canonical HRF (response to a 0.1-s stimulus) on the 0.1-s grid."""
+    return np.loadtxt(_data_file(CANONICAL_FILE), ndmin=1)
 
 
 def hrf_library() -> np.ndarray:
-    """(501, 20) parametric library on the 0.1-s grid, early to late (see module docstring)."""
-    shapes = np.linspace(3.5, 10.0, N_LIBRARY)
-    return np.stack([double_gamma(a, a + 10.0) for a in shapes], axis=1)
+    """(501, 20) GLMsingle HRF library on the 0.1-s grid, early to late (a fresh copy)."""
+    return _shipped_library().copy()
 
 
 def load_hrf_library(path: Path) -> np.ndarray:
