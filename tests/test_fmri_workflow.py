@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import yaml
 import zarr
 from PIL import Image
@@ -18,6 +19,7 @@ from bergforge.berg.api import BERG
 from bergforge.errors import InvalidParameterError
 from bergforge.fmri.grayordinates import N_GRAYORDINATES, grayordinate_space
 from bergforge.fmri.metadata import NOISE_CEILING_KEYS
+from bergforge.fmri.mosaic_layout import to_mosaic
 from bergforge.fmri.rules import fmri_export_targets
 from conftest import TINY_MEG, make_workdir, run_snakemake
 
@@ -117,10 +119,11 @@ def test_export_tree_metadata_and_card(workdir):
         root
         / "encoding_models_weights/model-CNN8_framework-multihead_subjects-NSD_vertices-all.pth"
     )
-    assert (
-        weights.read_bytes()
-        == (workdir / "results/models/tiny_nsd/CNN8_multihead/model.pt").read_bytes()
-    )
+    trained = torch.load(workdir / "results/models/tiny_nsd/CNN8_multihead/model.pt")
+    exported = torch.load(weights)  # MOSAIC's layout: a plain state dict, as mosaic loads it
+    expected = to_mosaic(trained["state_dict"])
+    assert exported.keys() == expected.keys()
+    assert all(torch.equal(exported[k], v) for k, v in expected.items())
     space = grayordinate_space()
     for s in (1, 2):
         meta = np.load(root / f"metadata/NSD/sub-{s:02d}.npy", allow_pickle=True).item()
@@ -133,6 +136,7 @@ def test_export_tree_metadata_and_card(workdir):
             "noise_ceiling",
         } <= set(meta)
         assert set(meta["noise_ceiling"]) == set(NOISE_CEILING_KEYS)
+        assert meta["bergforge"]["training"]["config"] == trained["config"]  # input size
         assert meta["vertex_mapping_all"].size == 20 and len(meta["roi"]) == 360
         np.testing.assert_array_equal(
             meta["glasser_group_id"], space.group[meta["vertex_mapping_all"]]

@@ -1,4 +1,4 @@
-"""Build a backbone as a node extractor, with weights from local files only (never a download)."""
+"""Build a backbone as a node extractor, with weights from local files or caches (never a download)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from bergforge.features.errors import BackboneError, MissingPackageError, WeightsUnavailableError
-from bergforge.features.registry import LIBRARY_TRANSFORM, NO_WEIGHTS, BackboneSpec
+from bergforge.features.hub_cache import open_clip_weights, timm_weights
+from bergforge.features.registry import HUB_CACHE, LIBRARY_TRANSFORM, NO_WEIGHTS, BackboneSpec
 from bergforge.features.transforms import wrap_preset
 
 _PIP_NAMES = {"open_clip": "open_clip_torch", "timm": "timm"}
@@ -144,22 +145,58 @@ def _torchvision(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any]]:
     return model, transform, identity
 
 
+def _library_weights(spec: BackboneSpec, cached: Path | None) -> tuple[Path, dict[str, Any]]:
+    """A local weights file (``weights`` names one) or the hub-cache file found for the spec."""
+    path = _local_weights_file(spec) if cached is None else cached
+    kind = "file" if cached is None else "hf_cache"
+    return path, {"kind": kind, "file": path.name, "sha256": file_sha256(path)}
+
+
 def _open_clip(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any]]:
+    """open_clip's image tower: ``weights`` is none, a local file or a pretrained tag (cache only)."""
     open_clip = _import("open_clip", spec)
-    path = _local_weights_file(spec)
-    model, _, preprocess = open_clip.create_model_and_transforms(spec.model, pretrained=str(path))
-    identity = {"kind": "file", "file": path.name, "sha256": file_sha256(path)}
+    if spec.weights == NO_WEIGHTS:
+        torch.manual_seed(spec.seed)
+        model, _, preprocess = open_clip.create_model_and_transforms(spec.model, pretrained=None)
+        return model.visual, preprocess, {"kind": "random_init", "seed": spec.seed}
+    options: dict[str, Any] = {}
+    cached = None
+    if not _is_file_reference(spec.weights):
+        cached, cfg = open_clip_weights(spec.model, spec.weights, spec.name)
+        # the tag's own settings: QuickGELU (OpenAI weights) and its preprocessing
+        options = {"force_quick_gelu": bool(cfg.get("quick_gelu", False))}
+        for key in ("mean", "std", "interpolation", "resize_mode"):
+            if key in cfg:
+                options[f"image_{key}"] = cfg[key]
+    path, identity = _library_weights(spec, cached)
+    if cached is not None:
+        identity["tag"] = spec.weights
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        spec.model, pretrained=str(path), **options
+    )
     return model.visual, preprocess, identity
 
 
 def _timm(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any]]:
+    """A timm model: ``weights`` is none, a local file or ``cache`` (the hub cache only)."""
     timm = _import("timm", spec)
-    path = _local_weights_file(spec)
-    model = timm.create_model(
-        spec.model, pretrained=True, pretrained_cfg_overlay={"file": str(path)}
-    )
+    if spec.weights == NO_WEIGHTS:
+        torch.manual_seed(spec.seed)
+        model = timm.create_model(spec.model, pretrained=False)
+        identity: dict[str, Any] = {"kind": "random_init", "seed": spec.seed}
+    else:
+        if spec.weights != HUB_CACHE and not _is_file_reference(spec.weights):
+            raise BackboneError(
+                f"backbone {spec.name!r}: weights {spec.weights!r}; expected a local file, "
+                f"{HUB_CACHE!r} (the Hugging Face cache) or {NO_WEIGHTS!r}"
+            )
+        cached = timm_weights(spec.model, spec.name) if spec.weights == HUB_CACHE else None
+        path, identity = _library_weights(spec, cached)
+        # timm converts original checkpoints (e.g. Meta's DINOv2 files) with its own filters
+        model = timm.create_model(
+            spec.model, pretrained=True, pretrained_cfg_overlay={"file": str(path)}
+        )
     config = timm.data.resolve_data_config({}, model=model)
-    identity = {"kind": "file", "file": path.name, "sha256": file_sha256(path)}
     return model, timm.data.create_transform(**config), identity
 
 

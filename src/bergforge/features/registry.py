@@ -32,6 +32,8 @@ LIBRARIES = ("torchvision", "open_clip", "timm")
 TOKEN_AGGREGATIONS = ("all", "cls", "mean")
 #: ``weights`` value meaning "random init drawn right after ``torch.manual_seed(seed)``".
 NO_WEIGHTS = "none"
+#: timm ``weights`` value meaning "the model's pretrained weights from the Hugging Face cache".
+HUB_CACHE = "cache"
 #: ``transform`` value meaning "the preprocessing that the model library ships with the model".
 LIBRARY_TRANSFORM = "library"
 
@@ -40,8 +42,9 @@ LIBRARY_TRANSFORM = "library"
 class BackboneSpec:
     """How to build one backbone and which of its layers (graph nodes) to read.
 
-    ``weights`` is ``none`` (seeded random init), a weights name of the library (torchvision:
-    ``IMAGENET1K_V1``/``DEFAULT``, read from the local torch hub cache only) or a local file.
+    ``weights`` is ``none`` (seeded random init), a local file, or pretrained weights read from a
+    local cache only: torchvision ``IMAGENET1K_V1``/``DEFAULT`` (torch hub cache), an open_clip
+    pretrained tag such as ``openai``, or ``cache`` for a timm model (Hugging Face cache).
     ``transform`` is a torchvision weights name whose preset is used (``AlexNet_Weights.IMAGENET1K_V1``)
     or ``library`` (open_clip/timm preprocessing). ``token_aggregation`` applies to token outputs
     ``[image, token, dim]``: ``all`` keeps every token, ``cls`` the first, ``mean`` their average.
@@ -107,7 +110,7 @@ REGISTRY: dict[str, BackboneSpec] = {
         "clip_vit_b_32",
         "open_clip",
         "ViT-B-32",
-        "resources/weights/open_clip_vit_b_32.bin",
+        "openai",
         ("transformer.resblocks.11",),
         LIBRARY_TRANSFORM,
         token_aggregation="cls",
@@ -116,7 +119,7 @@ REGISTRY: dict[str, BackboneSpec] = {
         "dinov2_vits14",
         "timm",
         "vit_small_patch14_dinov2.lvd142m",
-        "resources/weights/dinov2_vits14.safetensors",
+        HUB_CACHE,
         ("blocks.11",),
         LIBRARY_TRANSFORM,
         token_aggregation="cls",

@@ -106,6 +106,15 @@ class FmriEncodingModel:
         }
 
 
+def input_size(metadata: dict[int, dict]) -> int | None:
+    """The model's input size recorded by bergforge's export (None: MOSAIC's 224)."""
+    for meta in metadata.values():
+        config = (meta.get("bergforge") or {}).get("training", {}).get("config", {})
+        if "input_size" in config:
+            return int(config["input_size"])
+    return None
+
+
 def load_fmri_model(
     model_dir: Path,
     model_id: str,
@@ -135,7 +144,9 @@ def load_fmri_model(
     if not weights.is_file():
         raise ModelLoadError(f"model file not found: {weights}")
     guard.verify(weights)
-    network, config = load_multihead(weights, "cpu", heads=[head_name(s) for s in subjects])
+    network, config = load_multihead(
+        weights, "cpu", heads=[head_name(s) for s in subjects], input_size=input_size(metadata)
+    )
     for s in subjects:
         head = network.readouts[head_name(s)]
         if head.bias.numel() != columns[s].size:

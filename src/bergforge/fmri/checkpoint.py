@@ -1,4 +1,5 @@
-"""Rebuild a trained multi-head CNN8 from its saved ``{"config", "state_dict"}`` (model.pt / .pth)."""
+"""Rebuild a trained multi-head CNN8 from ``model.pt`` (``{"config", "state_dict"}``) or from an
+exported ``.pth`` in MOSAIC's checkpoint layout (:mod:`bergforge.fmri.mosaic_layout`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import torch
 
 from bergforge.errors import ModelLoadError
 from bergforge.fmri.cnn8 import MultiHeadEncoder
+from bergforge.fmri.mosaic_layout import from_mosaic
 
 HEAD_PREFIX = "readouts."
+#: MOSAIC's input size; a MOSAIC-layout file does not record it
+MOSAIC_INPUT_SIZE = 224
 
 
 def head_sizes(state_dict: dict[str, torch.Tensor]) -> dict[str, int]:
@@ -22,16 +26,25 @@ def head_sizes(state_dict: dict[str, torch.Tensor]) -> dict[str, int]:
 
 
 def load_multihead(
-    path: Path, device: str = "cpu", heads: list[str] | None = None
+    path: Path, device: str = "cpu", heads: list[str] | None = None, input_size: int | None = None
 ) -> tuple[MultiHeadEncoder, dict]:
-    """The model (eval mode) and its training config; ``heads`` keeps only those readouts."""
+    """The model (eval mode) and its config; ``heads`` keeps only those readouts.
+
+    ``input_size`` is needed for a MOSAIC-layout file (default 224, MOSAIC's); ``model.pt``
+    records its own.
+    """
     try:
         saved = torch.load(Path(path), map_location=device, weights_only=True)
-        config, state = saved["config"], saved["state_dict"]
+        if "config" in saved and "state_dict" in saved:
+            config, state = saved["config"], saved["state_dict"]
+        else:
+            state = from_mosaic(saved)
+            width = int(state["core.features.0.weight"].shape[0])
+            config = {"width": width, "input_size": input_size or MOSAIC_INPUT_SIZE}
     except Exception as err:
         raise ModelLoadError(
-            f"cannot read CNN8 weights {path}: {err}; expected a torch file with config and "
-            "state_dict"
+            f"cannot read CNN8 weights {path}: {err}; expected bergforge's model.pt or a MOSAIC "
+            "CNN8 multi-head checkpoint"
         ) from err
     sizes = head_sizes(state)
     keep = sorted(sizes) if heads is None else heads

@@ -2,7 +2,8 @@
 
 Layout (``research/berg.md`` §1c): ``modality-fmri/train_dataset-{name_in_berg}/model-CNN8_multihead_
 subNSD_verticesAll/`` with ``encoding_models_weights/model-CNN8_framework-multihead_subjects-NSD_
-vertices-all.pth`` (bergforge's ``{"config", "state_dict"}``, heads ``sub-XX_NSD``), one metadata
+vertices-all.pth`` (MOSAIC's checkpoint layout, so ``mosaic.from_pretrained`` loads it; heads
+``sub-XX_NSD``; the input size is in the metadata under ``bergforge.training.config``), one metadata
 dict per subject under ``metadata/NSD/`` and the plots in ``encoding_models_accuracy/``.
 
 Interface decision: ``vertex_mapping_all`` lists the grayordinates the heads actually predict, in
@@ -15,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -55,11 +55,16 @@ def model_space(vertices: np.ndarray) -> GrayordinateSpace:
 
 
 def export_weights(model_path: Path, out: Path) -> None:
-    """Copy the trained model to its BERG name (temporary name, then rename)."""
+    """Write the trained model in MOSAIC's checkpoint layout under its BERG name (atomically)."""
+    import torch
+
+    from bergforge.fmri.mosaic_layout import to_mosaic
+
+    saved = torch.load(model_path, map_location="cpu", weights_only=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        shutil.copyfile(model_path, tmp)
+        torch.save(to_mosaic(saved["state_dict"]), tmp)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

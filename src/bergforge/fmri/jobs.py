@@ -133,6 +133,7 @@ def train_cnn8_job(
     torch.save({"config": asdict(cfg), "state_dict": model.state_dict()}, tmp)
     os.replace(tmp, model_path)
     info["test_median_r"] = {n: float(np.median(r)) for n, r in correlation.items()}
+    info["config"] = asdict(cfg)  # the export's metadata carries the input size from here
     _write_json(summary_path, info)
     checkpoint.unlink(missing_ok=True)
     del train, test

@@ -19,9 +19,9 @@ class SpatialXFeatureLinear(nn.Module):
         self.chunk = 4096  # outputs per step, bounds the (batch, channels, outputs) intermediate
 
     def normalized_spatial(self) -> torch.Tensor:
-        """(O, H·W) spatial maps with unit L2 norm."""
+        """(O, H·W) spatial maps divided by their L2 norm + 1e-6 (as MOSAIC's readout)."""
         s = self.spatial.flatten(1)
-        return s / s.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return s / (s.norm(dim=1, keepdim=True) + 1e-6)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.flatten(2)  # (N, C, HW)
