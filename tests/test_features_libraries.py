@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import open_clip
 import pandas as pd
 import pytest
+import timm
 import torch
 from features_data import make_stimuli
+from huggingface_hub import constants
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from bergforge.features.errors import BackboneError, MissingPackageError, WeightsUnavailableError
@@ -18,10 +21,6 @@ from bergforge.features.extract import aggregate_tokens, extract_array
 from bergforge.features.images import load_rgb
 from bergforge.features.models import build_backbone
 from bergforge.features.registry import get_spec
-
-timm = pytest.importorskip("timm")
-open_clip = pytest.importorskip("open_clip")
-from huggingface_hub import constants  # noqa: E402 (installed with timm)
 
 DINO = "vit_small_patch14_dinov2.lvd142m"
 DINO_LAYERS = ["blocks.0", "blocks.1"]  # the graph is cut after the last one: fast on CPU

@@ -50,7 +50,7 @@ def test_layout_round_trip_and_names():
 
 
 def test_mosaic_package_loads_the_layout_and_predicts_the_same():
-    architectures = pytest.importorskip("mosaic.models.architectures")
+    from mosaic.models import architectures
     from mosaic.models.readout import SpatialXFeatureLinear
 
     width, size, n = 8, 40, 6
@@ -104,7 +104,8 @@ def test_exported_file_loads_back_with_the_recorded_input_size(tmp_path):
 def test_mosaic_from_pretrained_loads_a_real_size_export(tmp_path):
     """What BERG does with the exported folder: 8 NSD heads × 57,051 vertices, 384 channels, 224 px
     (a 2 GB file; about 30 s and 7 GB of memory)."""
-    mosaic = pytest.importorskip("mosaic")
+    import mosaic
+
     torch.manual_seed(0)
     heads = {f"sub-{s:02d}_NSD": 57_051 for s in range(1, 9)}
     ours = MultiHeadEncoder(heads, width=384, input_size=224).eval()
