@@ -6,6 +6,7 @@ as one line that names the key path and what was expected, before Snakemake plan
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,13 @@ def datasets_where(config: dict[str, Any], **criteria: str) -> list[str]:
         for name, ds in config["datasets"].items()
         if all(ds.get(k) == v for k, v in criteria.items())
     ]
+
+
+def dataclass_from_section(cls: type, values: dict[str, Any] | None, where: str) -> Any:
+    """``cls`` built from a config section (lists become tuples); unknown keys are a ConfigError."""
+    values = dict(values or {})
+    allowed = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(allowed)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

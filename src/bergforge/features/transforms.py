@@ -18,7 +18,6 @@ resize and centre crop, then rescale and normalise in float32) with less work pe
 from __future__ import annotations
 
 from fractions import Fraction
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -59,7 +58,6 @@ def _axis_is_exact(
     return True
 
 
-@lru_cache(maxsize=256)
 def crop_box(
     width: int, height: int, resize: int, crop: tuple[int, int]
 ) -> tuple[Box, tuple[int, int]] | None:

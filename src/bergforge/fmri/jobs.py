@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +14,8 @@ import pandas as pd
 import torch
 import zarr
 
+from bergforge.config import dataclass_from_section
 from bergforge.datasets.mosaic import NsdStimuli
-from bergforge.errors import ConfigError
 from bergforge.fmri.glmsingle import GLMSingleParams
 from bergforge.fmri.own_rows import averaged_targets
 from bergforge.fmri.prepare import (
@@ -31,17 +31,9 @@ from bergforge.simulate.nsd import NsdSimulation, write_study
 log = logging.getLogger(__name__)
 
 
-def _dataclass_from(cls, values: dict, where: str):
-    allowed = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(allowed)}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-
-
 def simulate_study_job(simulation: dict, subjects: list[int], raw_dir: Path, done: Path) -> None:
     """Write the simulated NSD-like study, then ``done`` (a summary) last."""
-    sim = _dataclass_from(NsdSimulation, simulation, "fmri.datasets.<name>.simulation")
+    sim = dataclass_from_section(NsdSimulation, simulation, "fmri.datasets.<name>.simulation")
     write_study(raw_dir, sim, list(subjects))
     _write_json(done, {"subjects": list(subjects), "simulation": asdict(sim)})
 
@@ -50,7 +42,7 @@ def glmsingle_job(
     raw_dir: Path, subject: int, glmsingle: dict, out_dir: Path, betas_path: Path
 ) -> None:
     """GLMsingle on one subject's runs; per-session z-scored type-D betas + trial table (npz)."""
-    params = _dataclass_from(GLMSingleParams, glmsingle, "fmri.glmsingle")
+    params = dataclass_from_section(GLMSingleParams, glmsingle, "fmri.glmsingle")
     runs = read_subject_runs(raw_dir, subject)
     betas, trials = subject_betas(runs, params, out_dir)
     log.info(
@@ -108,7 +100,7 @@ def train_cnn8_job(
     Zarr chunk at a time into memory-mapped float32 targets (``targets/`` next to the model,
     deleted at the end) and images are decoded from ``stimuli_file`` batch by batch.
     """
-    cfg = _dataclass_from(TrainConfig, cnn8, "fmri.cnn8")
+    cfg = dataclass_from_section(TrainConfig, cnn8, "fmri.cnn8")
     stimuli = pd.read_csv(stimuli_tsv, sep="\t")
     ids = stimuli["image_73k_id"].to_numpy()
     rows = {

@@ -20,13 +20,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bergforge.config import dataclass_from_section
 from bergforge.datasets.mosaic import MosaicBetas, read_stimulus_table
 from bergforge.errors import ConfigError, DataError
 from bergforge.fmri.grayordinates import N_GROUPS, grayordinate_space
@@ -56,15 +57,7 @@ class MosaicLayout:
     @classmethod
     def from_config(cls, values: dict[str, Any] | None) -> MosaicLayout:
         """The layout from config ``fmri.datasets.<name>.mosaic`` (unknown keys refused)."""
-        values = dict(values or {})
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - allowed)
-        if unknown:
-            raise ConfigError(
-                f"fmri.datasets.<name>.mosaic: unknown key(s) {unknown}; "
-                f"expected some of {sorted(allowed)}"
-            )
-        layout = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        layout = dataclass_from_section(cls, values, "fmri.datasets.<name>.mosaic")
         groups = set(re.compile(layout.name_pattern).groupindex)
         if not {"stimulus", "rep"} <= groups:
             raise ConfigError(
