@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -59,15 +58,11 @@ def export_weights(model_path: Path, out: Path) -> None:
     import torch
 
     from bergforge.fmri.mosaic_layout import to_mosaic
+    from bergforge.fmri.train import save_torch_atomic
 
     saved = torch.load(model_path, map_location="cpu", weights_only=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(to_mosaic(saved["state_dict"]), tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    save_torch_atomic(to_mosaic(saved["state_dict"]), out)
 
 
 def stimuli_info(store: Path, stimuli_tsv: Path) -> dict:

@@ -25,7 +25,13 @@ from bergforge.fmri.prepare import (
     write_prepared_subject,
 )
 from bergforge.fmri.streaming import StimulusImages
-from bergforge.fmri.train import SubjectData, TrainConfig, predict, train_multihead
+from bergforge.fmri.train import (
+    SubjectData,
+    TrainConfig,
+    predict,
+    save_torch_atomic,
+    train_multihead,
+)
 from bergforge.simulate.nsd import NsdSimulation, write_study
 
 log = logging.getLogger(__name__)
@@ -121,9 +127,7 @@ def train_cnn8_job(
         correlation = {
             n: _rowwise_r(predict(model, d.images, n), d.responses.numpy()) for n, d in test.items()
         }
-    tmp = model_path.with_name(f".{model_path.name}.partial")
-    torch.save({"config": asdict(cfg), "state_dict": model.state_dict()}, tmp)
-    os.replace(tmp, model_path)
+    save_torch_atomic({"config": asdict(cfg), "state_dict": model.state_dict()}, model_path)
     info["test_median_r"] = {n: float(np.median(r)) for n, r in correlation.items()}
     info["config"] = asdict(cfg)  # the export's metadata carries the input size from here
     _write_json(summary_path, info)

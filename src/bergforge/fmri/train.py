@@ -133,10 +133,14 @@ def validation_loss(model, data, val_idx, device, batch_size) -> float:
     return total / count
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
+def save_torch_atomic(obj: dict, path: Path) -> None:
+    """``torch.save`` under a temporary name, renamed when complete (removed if it fails)."""
     tmp = path.with_name(f".{path.name}.partial")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def train_multihead(
@@ -204,7 +208,7 @@ def train_multihead(
             {"epoch": epoch + 1, "val_loss": val, "lr": opt.param_groups[0]["lr"]}
         )
         log.info("epoch %d: validation loss %.4f", epoch + 1, val)
-        _save_atomic(
+        save_torch_atomic(
             {
                 "config": asdict(cfg),
                 "model": model.state_dict(),
