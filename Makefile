@@ -19,6 +19,7 @@ $(STAMP): envs/requirements.lock pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES)
+	$(VENV)/bin/bergforge demo-accuracy
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks workflow/scripts

@@ -3,10 +3,11 @@
 The features (default 5,000 images × 460,800 float16 values, the size of ViT-B/32 all-token
 features of a MEG split) are written to a Zarr store on disk. bergforge streams column blocks
 from it (randomized range finder, power iterations fused into one pass each); scikit-learn loads
-the whole matrix as float32 and runs ``StandardScaler`` + ``PCA(svd_solver="randomized")``. Each
-runs in its own child process so that its peak memory (max RSS) is its own. Prints both times,
-both peaks and the agreement of the two subspaces (largest principal-angle sine, explained
-variance). scikit-learn is skipped when the machine lacks the memory it needs.
+the whole matrix as float32 and runs ``StandardScaler`` (fitted and applied in place, in row
+chunks) + ``PCA(svd_solver="randomized", copy=False)``. Each runs in its own child process so
+that its peak memory (VmHWM) is its own. Prints both times, both peaks and the agreement of the
+two subspaces (largest principal-angle sine, explained variance). scikit-learn is skipped when
+the machine lacks the memory it needs.
 
     .venv/bin/python benchmarks/pca.py                      # full size (needs ~5 GB of disk)
     .venv/bin/python benchmarks/pca.py --n 2000 --p 60000   # a quick run
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -45,7 +45,13 @@ def write_features(path: Path, n: int, p: int, block: int, rank: int = 300) -> N
 
 
 def peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    """This process's own peak resident memory (VmHWM), in GiB.
+
+    Not ``ru_maxrss``: after ``exec`` that keeps the parent's peak (Python spawns children with
+    vfork), so a child started by a large parent would report the parent's size.
+    """
+    status = Path("/proc/self/status").read_text().splitlines()
+    return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 2**20
 
 
 def run_bergforge(store: str, out: str, k: int, block: int, threads: int) -> dict:
@@ -78,8 +84,13 @@ def run_sklearn(store: str, out: str, k: int, block: int, threads: int) -> dict:
     for s in range(0, arr.shape[1], block):
         x[:, s : s + block] = arr[:, s : s + block]
     t_load = time.perf_counter() - t0
-    with threadpool_limits(threads):
-        x = StandardScaler(copy=False).fit_transform(x)
+    rows = max(1, 2**28 // (4 * x.shape[1]))  # ≈256 MB of rows: fit_transform's temporaries
+    with threadpool_limits(threads):  # of the whole matrix would not fit beside it in 24 GB
+        scaler = StandardScaler(copy=False)
+        for s in range(0, len(x), rows):
+            scaler.partial_fit(x[s : s + rows])
+        for s in range(0, len(x), rows):
+            x[s : s + rows] = scaler.transform(x[s : s + rows])
         pca = PCA(k, svd_solver="randomized", random_state=0, copy=False).fit(x)
     res = {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
     np.save(out, pca.components_.astype(np.float32))

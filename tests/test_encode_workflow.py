@@ -35,3 +35,45 @@ def test_encode_and_evaluate_rules_ran_for_real(tiny_built):
         ).read_text()
     )
     assert len(meg["train_image_indices"]) == 5  # a quarter of the 20 MEG training images
+
+
+def test_demo_accuracy_against_the_simulators_truth(tiny_built, capsys, tmp_path):
+    """`bergforge demo-accuracy` equals the median % NC computed here from the truth file."""
+    import zarr
+
+    from bergforge.cli import main
+    from bergforge.errors import DataError
+    from bergforge.simulate.accuracy import study_accuracy, subject_accuracy
+
+    workdir = tiny_built
+    results, raw = workdir / "results", workdir / "resources/raw"
+    assert main(["demo-accuracy", "--results", str(results), "--raw", str(raw)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny_meg  alexnet_untrained" in out and "%NC single-4" in out
+    rows = {(r.dataset, r.subject): r for r in study_accuracy(results, raw, threshold=5)}
+    assert set(rows) == {("tiny", 1), ("tiny_meg", 2)}
+
+    # independently: MEG subject 2, channels matched by name (the truth keeps MRO11-1609)
+    prepared = results / "prepared/tiny_meg/sub-02.zarr"
+    channels = list(zarr.open_group(str(prepared), mode="r").attrs["channels"])
+    truth_path = raw / "tiny_meg/ground_truth/sub-BIGMEG2_truth.npz"
+    with np.load(truth_path) as t:
+        names = [str(c) for c in t["channels"]]
+        nc_true = t["noise_ceiling"][[names.index(c) for c in channels]].ravel()
+        assert len(names) == len(channels) + 1
+    with np.load(results / "evaluation/tiny_meg/alexnet_untrained/sub-02/evaluation.npz") as ev:
+        pnc = ev["percent_noise_ceiling"].reshape(5, -1)
+    signal = nc_true > 5
+    row = rows[("tiny_meg", 2)]
+    assert row.n_signal == signal.sum() > 0 and row.n_targets == nc_true.size
+    assert row.median_percent_nc["all"] == pytest.approx(np.nanmedian(pnc[0, signal]))
+    assert row.median_percent_nc["single-4"] == pytest.approx(np.nanmedian(pnc[4, signal]))
+
+    # a truth of other channels is refused, naming the store and the truth file
+    with np.load(truth_path) as t:
+        other = {k: t[k] for k in t.files}
+    other["channels"] = np.array([f"X{i}" for i in range(len(names))])
+    np.savez(tmp_path / "sub-BIGMEG2_truth.npz", **other)
+    evaluation = results / "evaluation/tiny_meg/alexnet_untrained/sub-02/evaluation.npz"
+    with pytest.raises(DataError, match=r"channels \['MLC11-1609'.*not in the ground truth"):
+        subject_accuracy(evaluation, tmp_path / "sub-BIGMEG2_truth.npz", prepared)

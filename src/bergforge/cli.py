@@ -28,6 +28,14 @@ def _verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def _demo_accuracy(args: argparse.Namespace) -> int:
+    from bergforge.simulate.accuracy import format_table, study_accuracy
+
+    rows = study_accuracy(Path(args.results), Path(args.raw), args.threshold)
+    print(format_table(rows, args.threshold))
+    return 0 if rows else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bergforge`` console script."""
     parser = argparse.ArgumentParser(prog="bergforge", description=__doc__)
@@ -38,6 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     verify.add_argument("target", help="release folder or .tar.gz archive")
     verify.set_defaults(func=_verify)
+    accuracy = sub.add_parser(
+        "demo-accuracy",
+        help="median percent of noise ceiling of a simulated study's models on its real-signal "
+        "targets, against the simulator's analytic noise ceiling",
+    )
+    accuracy.add_argument("--results", default="results", help="the workflow's results folder")
+    accuracy.add_argument("--raw", default="resources/raw", help="where the simulated studies are")
+    accuracy.add_argument(
+        "--threshold", type=float, default=20.0, help="analytic NC (%%) above which a target counts"
+    )
+    accuracy.set_defaults(func=_demo_accuracy)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
