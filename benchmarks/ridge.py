@@ -99,21 +99,18 @@ def part1(n: int, t: int, compare: int, threads: int) -> None:
     print(f"part 1: n={n}, k={k}, targets={t}, {FOLDS} folds, {len(ALPHAS)} alphas")
     x, y, xt, yt = make_problem(n, n_test, k, t)
     m = min(compare, t)
+    scaled = f", extrapolated to {t}" if m < t else ""
     with threadpool_limits(threads):
         ours, t_ours, c_ours = timed(bergforge_ridge, x, y, threads, 8192)
         r_ours = pearson(xt @ ours.coef.T + ours.intercept, yt)
         print(f"  bergforge ridge_cv, all {t} targets: {t_ours:.1f} s wall, {c_ours:.1f} s CPU")
         (h_alpha, h_coef, h_int), t_him, c_him = timed(himalaya_ridge, x, y[:, :m], 4096)
         t_him, c_him = t_him * t / m, c_him * t / m
-        print(
-            f"  himalaya RidgeCV on {m} targets, extrapolated to {t}: "
-            f"{t_him:.1f} s wall, {c_him:.1f} s CPU"
-        )
+        print(f"  himalaya RidgeCV on {m} targets{scaled}: {t_him:.1f} s wall, {c_him:.1f} s CPU")
         (s_coef, s_int), t_skl, c_skl = timed(sklearn_ridge, x, y[:, :m], 4096)
         t_skl, c_skl = t_skl * t / m, c_skl * t / m
         print(
-            f"  scikit-learn RidgeCV on {m} targets, extrapolated to {t}: "
-            f"{t_skl:.1f} s wall, {c_skl:.1f} s CPU"
+            f"  scikit-learn RidgeCV on {m} targets{scaled}: {t_skl:.1f} s wall, {c_skl:.1f} s CPU"
         )
 
     same = np.mean(np.isclose(h_alpha, ours.alpha[:m], rtol=1e-5))

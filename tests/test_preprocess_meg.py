@@ -166,3 +166,74 @@ def test_subject_that_does_not_exist(tiny_meg, tmp_path):
     with pytest.raises(DataError, match=r"subject 9 does not exist: no folder .*sub-BIGMEG9"):
         prepare(tiny_meg, tmp_path / "prepared" / "sub-09.zarr", subject=9)
     assert leftovers(tmp_path / "prepared") == []
+
+
+@pytest.fixture(scope="module")
+def ctf_study(tiny_meg, tmp_path_factory):
+    """The tiny study with every run rewritten as a CTF ``.ds`` folder (and no FIF left)."""
+    from ctf_files import write_ctf_ds
+
+    raw_dir = mirror(tiny_meg, tmp_path_factory.mktemp("ctf") / "raw")
+    readback = {}
+    for fif in sorted(raw_dir.rglob("*_meg.fif")):
+        raw = mne.io.read_raw_fif(fif, preload=True, verbose="error")
+        n = raw.n_times
+        trial = next(d for d in range(1200, 0, -1) if n % d == 0)  # CTF stores fixed-size trials
+        meg_picks = mne.pick_types(raw.info, meg="mag")
+        folder = fif.with_suffix(".ds")
+        readback[folder.name] = write_ctf_ds(
+            folder,
+            raw.get_data(picks=meg_picks),
+            [raw.ch_names[i] for i in meg_picks],
+            raw.get_data(picks="UPPT001")[0],
+            raw.info["sfreq"],
+            trial,
+        )
+        fif.unlink()
+    return raw_dir, readback
+
+
+def test_ctf_runs_read_as_written(ctf_study):
+    """MNE reads the .ds folders as MEG sensors, references, trigger and ADC, with G3BR comps."""
+    raw_dir, readback = ctf_study
+    folder = next(raw_dir.rglob("*_run-01_meg.ds"))
+    raw = meg.things_meg.read_run(folder)
+    assert raw.info["sfreq"] == 1200.0
+    types = raw.get_channel_types()
+    assert types.count("mag") == 272 and types.count("ref_meg") == 7
+    assert raw.get_channel_types(picks="UPPT001") == ["stim"]
+    assert raw.compensation_grade == 3
+    written = readback[folder.name]
+    np.testing.assert_allclose(
+        raw.get_data(picks=raw.ch_names),
+        np.stack([written[n] for n in raw.ch_names]),
+        rtol=1e-12,
+        atol=0,
+    )
+
+
+def test_ctf_runs_give_the_prepared_store_of_the_fif_runs(ctf_study, prepared, tmp_path):
+    """The raw-runs route on CTF .ds folders (the real format) equals the route on FIF files."""
+    raw_dir, _ = ctf_study
+    assert not list(raw_dir.rglob("*_meg.fif"))
+    prepare(raw_dir, tmp_path / "sub-01.zarr")
+    from_ctf = zarr.open_group(tmp_path / "sub-01.zarr", mode="r")
+    assert list(from_ctf.attrs["channels"]) == list(prepared.attrs["channels"])
+    for split in ("train", "test"):
+        a, b = from_ctf[split][:], prepared[split][:]
+        assert a.shape == b.shape
+        # float32 rounding apart (measured 2e-6 on values up to 28)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6 * np.abs(b).max())
+
+
+def test_truncated_ctf_run_names_the_folder(ctf_study, tmp_path):
+    import shutil
+
+    raw_dir, _ = ctf_study
+    source = next(raw_dir.rglob("*_run-01_meg.ds"))
+    folder = shutil.copytree(source, tmp_path / source.name)
+    meg4 = next(folder.glob("*.meg4"))
+    meg4.write_bytes(meg4.read_bytes()[:-1000])
+    with pytest.raises(DataError, match="not an even multiple of the trial size") as err:
+        meg.things_meg.read_run(folder)
+    assert str(err.value).startswith(f"{folder}: cannot read the MEG run")
