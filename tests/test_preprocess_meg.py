@@ -237,3 +237,38 @@ def test_truncated_ctf_run_names_the_folder(ctf_study, tmp_path):
     with pytest.raises(DataError, match="not an even multiple of the trial size") as err:
         meg.things_meg.read_run(folder)
     assert str(err.value).startswith(f"{folder}: cannot read the MEG run")
+
+
+def test_known_dropout_is_replaced_by_the_channel_medians(tiny_meg):
+    """THINGS-data step1's patch: 0.2 s = 240 samples at 1200 Hz from the nearest sample."""
+    from bergforge.datasets import things_meg
+
+    raw = mne.io.read_raw_fif(
+        tiny_meg / f"{run_stem(1, 1, 1)}_meg.fif", preload=True, verbose="error"
+    )
+    before = raw.get_data()
+    things_meg.patch_dropout(raw, 1.2004)
+    after = raw.get_data()
+    start = 1440  # 1.2004 s × 1200 Hz = 1440.48 → nearest sample 1440
+    assert abs(raw.times[start] - 1.2004) < 0.5 / 1200
+    np.testing.assert_array_equal(
+        after[:, start : start + 240], np.repeat(np.median(before, axis=1)[:, None], 240, axis=1)
+    )
+    outside = np.ones(before.shape[1], bool)
+    outside[start : start + 240] = False
+    np.testing.assert_array_equal(after[:, outside], before[:, outside])
+
+
+def test_dropout_table_reaches_its_run(tiny_meg, prepared, tmp_path, monkeypatch):
+    """A dropout listed for (subject 1, session 2, run 1) changes that session's epochs only."""
+    from bergforge.datasets import things_meg
+
+    events = pd.read_csv(tiny_meg / f"{run_stem(1, 2, 1)}_events.tsv", sep="\t")
+    test_onset = events.loc[events.trial_type == "test", "sample"].iloc[0] / 1200
+    monkeypatch.setattr(things_meg, "DROPOUTS", {(1, 2, 1): test_onset + 0.3})
+    prepare(tiny_meg, tmp_path / "sub-01.zarr")
+    patched = zarr.open_group(tmp_path / "sub-01.zarr", mode="r")
+    test, before = patched["test"][:], prepared["test"][:]
+    np.testing.assert_array_equal(test[:, 0], before[:, 0])  # session 1 untouched
+    changed = np.abs(test[:, 1] - before[:, 1]).max(axis=(1, 2)) > 1e-3
+    assert 1 <= changed.sum() < len(changed)

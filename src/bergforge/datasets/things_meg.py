@@ -17,6 +17,11 @@ from bergforge.errors import DataError
 
 #: Design of the real study: 12 sessions of 10 runs per participant.
 N_SESSIONS, RUNS_PER_SESSION = 12, 10
+#: Signal dropouts that THINGS-data's step1 patches, (participant, session, run) → onset (s); its
+#: run indices are 0-based positions in the sorted run list (4 → run-05, 2 → run-03).
+DROPOUTS = {(1, 11, 5): 13.4, (2, 10, 3): 59.8}
+#: Length of each patched window (s); step1 takes ``int(0.2 / (1 / sfreq))`` samples (240 at 1200 Hz).
+DROPOUT_SECONDS = 0.2
 EVENT_COLUMNS = ("trial_type", "value", "sample")
 TRIAL_TYPES = ("exp", "test", "catch")
 
@@ -29,6 +34,12 @@ class MegRun:
     run: int
     data: Path  # ``…_meg.fif`` or ``…_meg.ds``
     events: Path  # ``…_events.tsv``
+    subject: int = 0
+
+    @property
+    def dropout(self) -> float | None:
+        """Onset (s) of this run's known signal dropout (:data:`DROPOUTS`), or None."""
+        return DROPOUTS.get((self.subject, self.session, self.run))
 
 
 def subject_dir(raw_dir: Path, subject: int) -> Path:
@@ -56,7 +67,7 @@ def find_runs(raw_dir: Path, subject: int, n_sessions: int, runs_per_session: in
             events = folder / f"{stem}_events.tsv"
             if not events.exists():
                 raise DataError(f"missing events table {events} for run {data}")
-            runs.append(MegRun(session, run, data, events))
+            runs.append(MegRun(session, run, data, events, subject))
     return runs
 
 
@@ -74,6 +85,22 @@ def read_run(path: Path, preload: bool = True):
             f"{path}: cannot read the MEG run ({type(err).__name__}: {err}); "
             "expected a complete CTF .ds folder or FIF file"
         ) from err
+
+
+def patch_dropout(raw, onset: float) -> None:
+    """Replace ``DROPOUT_SECONDS`` of every loaded channel from ``onset`` by the channel's median.
+
+    As THINGS-data's step1: the window starts at the sample nearest ``onset`` (in ``raw.times``)
+    and holds ``int(DROPOUT_SECONDS / (1 / sfreq))`` samples; the medians are over the whole run.
+    """
+    n = int(DROPOUT_SECONDS / (1 / raw.info["sfreq"]))
+    start = int(np.argmin(np.abs(raw.times - onset)))
+
+    def patch(data: np.ndarray) -> np.ndarray:
+        data[:, start : start + n] = np.median(data, axis=1)[:, None]
+        return data
+
+    raw.apply_function(patch, channel_wise=False, verbose="error")
 
 
 def load_signal(raw, path: Path) -> None:

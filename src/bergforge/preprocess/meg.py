@@ -41,15 +41,21 @@ def decimation_factor(sfreq: float, target: float, source: Path) -> int:
     return int(round(factor))
 
 
-def preprocess_run(raw, events: np.ndarray, params: MegParams, source: Path):
+def preprocess_run(
+    raw, events: np.ndarray, params: MegParams, source: Path, dropout: float | None = None
+):
     """Preprocessed epochs (``mne.Epochs``) of one run's non-catch ``events``.
 
     ``raw`` may be unloaded: only the kept sensors are loaded (in place), so memory holds one
-    copy of the run's MEG signal plus the filter's work space."""
+    copy of the run's MEG signal plus the filter's work space. ``dropout``: onset (s) of a known
+    signal dropout, patched with the channel medians before filtering (THINGS-data step1)."""
 
     raw.drop_channels([c for c in params.drop_channels if c in raw.ch_names])
     raw.pick("mag")
     things_meg.load_signal(raw, source)
+    if dropout is not None:
+        log.info("%s: patching the known signal dropout at %.1f s", source, dropout)
+        things_meg.patch_dropout(raw, dropout)
     if not len(raw.ch_names):
         raise DataError(f"{source}: no MEG sensors (channel type 'mag') in the run")
     decim = decimation_factor(raw.info["sfreq"], params.sfreq, source)
@@ -75,7 +81,7 @@ def run_block(run: things_meg.MegRun, code_to_row: pd.DataFrame, params: MegPara
     expected = table.loc[shown, "trial_type"].map({"exp": "train", "test": "test"}).to_numpy()
     if (rows.split.to_numpy() != expected).any():
         raise DataError(f"{run.events}: trial_type disagrees with the image table's split")
-    epochs = preprocess_run(raw, events[shown], params, run.data)
+    epochs = preprocess_run(raw, events[shown], params, run.data, run.dropout)
     del raw
     return EpochBlock(
         data=epochs.get_data(copy=False).astype(np.float32),
