@@ -1,4 +1,5 @@
-"""Bad stimulus images stop extraction with one error naming the file, and leave no shard behind."""
+"""Bad stimulus images stop extraction with one error naming the file, and leave no shard behind;
+other image modes are converted to RGB as BERG converts them."""
 
 from __future__ import annotations
 
@@ -32,12 +33,14 @@ def _truncated(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-def _grey(path: Path) -> None:
+def _grey(path: Path) -> Path:
     Image.open(path).convert("L").save(path, format="JPEG")
+    return path
 
 
-def _cmyk(path: Path) -> None:
+def _cmyk(path: Path) -> Path:
     Image.open(path).convert("CMYK").save(path, format="JPEG")
+    return path
 
 
 def _unreadable(path: Path) -> None:
@@ -49,8 +52,6 @@ BREAKERS = {
     "missing": (_missing, "not found"),
     "not-an-image": (_not_an_image, "not a readable image file"),
     "corrupt-jpeg": (_truncated, "unreadable or corrupt"),
-    "greyscale": (_grey, "mode 'L'; expected an RGB image"),
-    "cmyk": (_cmyk, "mode 'CMYK'; expected an RGB image"),
     "unreadable": (_unreadable, "unreadable or corrupt"),
 }
 
@@ -91,6 +92,35 @@ def test_good_images_decode_to_rgb(pristine):
     table = pd.read_csv(pristine / "stimuli.tsv", sep="\t")
     image = load_rgb(pristine / table["file"][0])
     assert image.mode == "RGB" and np.asarray(image).shape == (64, 64, 3)
+
+
+def _palette(path: Path) -> Path:
+    Image.open(path).convert("P").save(path.with_suffix(".png"))
+    return path.with_suffix(".png")
+
+
+def _rgba(path: Path) -> Path:
+    image = Image.open(path).convert("RGBA")
+    image.putalpha(128)
+    image.save(path.with_suffix(".png"))
+    return path.with_suffix(".png")
+
+
+@pytest.mark.parametrize("convert", [_grey, _cmyk, _palette, _rgba], ids=["L", "CMYK", "P", "RGBA"])
+def test_other_modes_are_converted_to_rgb_as_berg_does(convert, pristine, tmp_path):
+    """BERG decodes with Image.open(path).convert('RGB'); greyscale gives three equal channels."""
+    source = pristine / pd.read_csv(pristine / "stimuli.tsv", sep="\t")["file"][1]
+    path = tmp_path / source.name
+    shutil.copy2(source, path)
+    path = convert(path)
+    with Image.open(path) as original:
+        assert original.mode != "RGB"
+        expected = np.asarray(original.convert("RGB"))
+    got = np.asarray(load_rgb(path))
+    np.testing.assert_array_equal(got, expected)
+    assert got.shape == (64, 64, 3)
+    if convert is _grey:
+        assert (got[..., 0] == got[..., 1]).all() and (got[..., 1] == got[..., 2]).all()
 
 
 def test_bad_stimulus_table_and_settings_are_named(pristine, tmp_path):

@@ -1,4 +1,4 @@
-"""Decoding stimulus images with PIL: strict RGB checks, one clear error naming the bad file."""
+"""Decoding stimulus images with PIL as RGB, with one clear error naming a bad file."""
 
 from __future__ import annotations
 
@@ -18,13 +18,15 @@ if TYPE_CHECKING:
 
 
 def load_rgb(path: Path) -> Image.Image:
-    """The fully decoded RGB image at ``path``; missing, unreadable, corrupt or non-RGB is an error."""
+    """The fully decoded image at ``path`` in RGB; missing, unreadable or corrupt is an error.
+
+    Other modes (greyscale, CMYK, palette, RGBA, …) are converted with PIL's ``convert("RGB")``,
+    as BERG's feature extraction does (``Image.open(path).convert('RGB')``).
+    """
     try:
         with Image.open(path) as img:
             img.load()  # decode now, so truncated or corrupt data fails here
-            if img.mode != "RGB":
-                raise ImageError(f"image {path} is mode {img.mode!r}; expected an RGB image")
-            return img.copy()
+            return img.copy() if img.mode == "RGB" else img.convert("RGB")
     except FileNotFoundError:
         raise ImageError(f"image {path} not found") from None
     except UnidentifiedImageError:
