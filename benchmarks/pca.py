@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from peak_memory import peak_gb
 
 
 def write_features(path: Path, n: int, p: int, block: int, rank: int = 300) -> None:
@@ -42,16 +43,6 @@ def write_features(path: Path, n: int, p: int, block: int, rank: int = 300) -> N
         arr[:, s:e] = (x * rng.uniform(0.5, 2, e - s) + rng.uniform(-1, 1, e - s)).astype(
             np.float16
         )
-
-
-def peak_gb() -> float:
-    """This process's own peak resident memory (VmHWM), in GiB.
-
-    Not ``ru_maxrss``: after ``exec`` that keeps the parent's peak (Python spawns children with
-    vfork), so a child started by a large parent would report the parent's size.
-    """
-    status = Path("/proc/self/status").read_text().splitlines()
-    return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 2**20
 
 
 def run_bergforge(store: str, out: str, k: int, block: int, threads: int) -> dict:

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from peak_memory import peak_gb
 from threadpoolctl import threadpool_limits
 
 from bergforge.encoding.blocks import map_blocks, target_blocks
@@ -173,16 +174,6 @@ def write_store(path: Path, n: int, shape: tuple[int, int], k: int) -> np.ndarra
         arr[s:e] = y.reshape(e - s, 1, *shape)
     group.attrs.update({"modality": "meg", "subject": 1})
     return x
-
-
-def peak_gb() -> float:
-    """This process's own peak resident memory (VmHWM), in GiB.
-
-    Not ``ru_maxrss``: after ``exec`` that keeps the parent's peak (Python spawns children with
-    vfork), so a child started by a large parent would report the parent's size.
-    """
-    status = Path("/proc/self/status").read_text().splitlines()
-    return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 2**20
 
 
 def part2_child(store: str, scores: str, threads: int) -> None:

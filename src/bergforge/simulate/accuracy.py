@@ -16,6 +16,7 @@ import numpy as np
 
 from bergforge.encoding.responses import PreparedResponses
 from bergforge.errors import DataError
+from bergforge.simulate.truth import SubjectTruth
 
 #: targets whose analytic noise ceiling (percent) exceeds this count as having a real signal
 SIGNAL_THRESHOLD = 20.0
@@ -58,10 +59,10 @@ def subject_accuracy(
     """
     attrs = PreparedResponses(prepared).attrs
     channels = [str(c) for c in attrs.get("channels", [])]
-    with np.load(truth) as t:
-        truth_channels = [str(c) for c in t["channels"]]
-        nc_true = np.asarray(t["noise_ceiling"], dtype=np.float64)
-        truth_times = np.asarray(t["times"], dtype=np.float64)
+    model, arrays = SubjectTruth.load(truth)
+    truth_channels = model.channels
+    nc_true = np.asarray(arrays["noise_ceiling"], dtype=np.float64)
+    truth_times = np.asarray(arrays["times"], dtype=np.float64)
     missing = sorted(set(channels) - set(truth_channels))
     if not channels or missing:
         raise DataError(
@@ -84,12 +85,11 @@ def subject_accuracy(
             f"({len(channels)} channels × {times.size} times)"
         )
     signal = nc_true > threshold
-    medians = {
-        s: float(np.nanmedian(p[signal])) if signal.any() else float("nan")
-        for s, p in zip(splits, pnc, strict=True)
-    }
-    est = float(np.nanmedian(nc_est[signal])) if signal.any() else float("nan")
-    ana = float(np.median(nc_true[signal])) if signal.any() else float("nan")
+    if not signal.any():
+        nan = float("nan")
+        return 0, int(nc_true.size), dict.fromkeys(splits, nan), nan, nan
+    medians = {s: float(np.nanmedian(p[signal])) for s, p in zip(splits, pnc, strict=True)}
+    est, ana = float(np.nanmedian(nc_est[signal])), float(np.median(nc_true[signal]))
     return int(signal.sum()), int(nc_true.size), medians, est, ana
 
 
