@@ -49,8 +49,8 @@ def run_bergforge(store: str, out: str, k: int, block: int, threads: int) -> dic
     import zarr
     from threadpoolctl import threadpool_limits
 
-    from bergforge.encoding.matrix import ArrayFeatures
-    from bergforge.encoding.pca import PCAOptions, fit_scaler_pca
+    from bergforge.models.linear.matrix import ArrayFeatures
+    from bergforge.models.linear.pca import PCAOptions, fit_scaler_pca
 
     features = ArrayFeatures(zarr.open_array(store, mode="r"))
     opts = PCAOptions(n_components=k, solver="randomized", block_size=block)

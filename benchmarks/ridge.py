@@ -30,8 +30,8 @@ import numpy as np
 from peak_memory import peak_gb
 from threadpoolctl import threadpool_limits
 
-from bergforge.encoding.blocks import map_blocks, target_blocks
-from bergforge.encoding.ridge import FoldStatistics, concatenate, solve
+from bergforge.models.linear.blocks import map_blocks, target_blocks
+from bergforge.models.linear.ridge import FoldStatistics, concatenate, solve
 
 ALPHAS = np.logspace(-1, 5, 10)
 FOLDS = 5
@@ -178,7 +178,7 @@ def write_store(path: Path, n: int, shape: tuple[int, int], k: int) -> np.ndarra
 
 def part2_child(store: str, scores: str, threads: int) -> None:
     """Run in a child process: stream the store and fit, print JSON with time and peak RSS."""
-    from bergforge.encoding.responses import PreparedResponses
+    from bergforge.preprocess.responses import PreparedResponses
 
     x = np.load(scores)
     responses = PreparedResponses(store)

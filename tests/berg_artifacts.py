@@ -19,13 +19,13 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
 from sklearn.preprocessing import StandardScaler
 
-from bergforge.berg.export import PCA_KEYS, SCALER_KEYS
 from bergforge.datasets.sensors import (
     BAD_MEG_SENSOR,
     EEG_CHANNELS,
     meg_sensor_names,
     sensor_metadata,
 )
+from bergforge.export.berg import PCA_KEYS, SCALER_KEYS
 from bergforge.features.backbones import extract_in_memory
 
 BACKBONE = "alexnet_untrained"
@@ -254,11 +254,11 @@ def build_upstream_study(root: Path, modality: str, dataset: str = "tiny", subje
 
 def build_exported_tree(root: Path, modality: str) -> dict:
     """Upstream artifacts, then the export, plots and card of one subject, as the rules run them."""
-    from bergforge.berg.cards import write_card
-    from bergforge.berg.export import export_subject
-    from bergforge.berg.layout import ModelId
-    from bergforge.berg.plots import plot_subject
-    from bergforge.berg.rules import EXPORT_SPLITS
+    from bergforge.export.berg import export_subject
+    from bergforge.export.cards import write_card
+    from bergforge.export.layout import ModelId
+    from bergforge.export.plots import plot_subject
+    from bergforge.workflow.export import EXPORT_SPLITS
 
     upstream = build_upstream_study(root, modality)[1]
     model = ModelId(modality, BERG_DATASET[modality], BACKBONE)

@@ -29,6 +29,7 @@ import mne
 import numpy as np
 import pandas as pd
 
+from bergforge.datasets.grayordinates import N_GRAYORDINATES, grayordinate_space
 from bergforge.datasets.sensors import BAD_MEG_SENSOR, meg_sensor_names
 from bergforge.datasets.sources import (
     MEG_EPOCH_PARTS,
@@ -36,7 +37,6 @@ from bergforge.datasets.sources import (
     THINGS_IMAGE_ZIPS,
     THINGS_PASSWORD_ID,
 )
-from bergforge.fmri.grayordinates import N_GRAYORDINATES, grayordinate_space
 
 PASSWORD = "things4all"
 N_SESSIONS = 3

@@ -18,11 +18,8 @@ from PIL import Image
 from sklearn.utils import Bunch
 
 from bergforge import BERG
-from bergforge.berg import layout
-from bergforge.berg.manifest import MANIFEST_NAME, sha256_of
-from bergforge.berg.plots import DPI, EEG_FIGSIZE, MEG_FIGSIZE
-from bergforge.berg.stimulus import SmallStimulusWarning
-from bergforge.berg.verify import relative_errors
+from bergforge.api.stimulus import SmallStimulusWarning
+from bergforge.api.verify import relative_errors
 from bergforge.errors import (
     BergforgeError,
     InvalidParameterError,
@@ -30,6 +27,9 @@ from bergforge.errors import (
     ModelNotFoundError,
     StimulusError,
 )
+from bergforge.export import layout
+from bergforge.export.manifest import MANIFEST_NAME, sha256_of
+from bergforge.export.plots import DPI, EEG_FIGSIZE, MEG_FIGSIZE
 
 
 @pytest.fixture(scope="module")
@@ -365,7 +365,7 @@ def test_meg_api_reproduces_the_pipelines_test_predictions(meg_tree):
 
 def test_the_loader_rebuilds_the_backbone_the_features_stage_recorded(tmp_path, monkeypatch):
     """Config overrides (here fewer layers; ViT with seeded weights) reach the loaded model."""
-    from bergforge.berg.backbone import FeatureExtractor, build_feature_extractor
+    from bergforge.api.backbone import FeatureExtractor, build_feature_extractor
     from bergforge.features.models import build_backbone
     from bergforge.features.registry import get_spec
 

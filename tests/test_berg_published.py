@@ -16,9 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import Bunch
 
 from bergforge import BERG
-from bergforge.berg.backbone import build_feature_extractor
-from bergforge.berg.export import PCA_KEYS
-from bergforge.berg.selection import MEG_REGIONS
+from bergforge.api.backbone import build_feature_extractor
 from bergforge.datasets.sensors import (
     BAD_MEG_SENSOR,
     EEG_CHANNELS,
@@ -26,6 +24,8 @@ from bergforge.datasets.sensors import (
     sensor_metadata,
 )
 from bergforge.errors import ModelLoadError
+from bergforge.export.berg import PCA_KEYS
+from bergforge.export.selection import MEG_REGIONS
 
 N_FEATURES = 205_672  # alexnet_untrained, all 8 nodes, 224 px
 

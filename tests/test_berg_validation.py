@@ -7,12 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from bergforge.berg import layout
-from bergforge.berg.export import read_split_model, save_pickled_dict
-from bergforge.berg.manifest import ManifestGuard, read_manifest
-from bergforge.berg.rules import dataset_for, export_targets
-from bergforge.berg.selection import check_selection_keys, resolve_eeg, resolve_meg
-from bergforge.berg.stimulus import SmallStimulusWarning, validate_stimulus
+from bergforge.api.stimulus import SmallStimulusWarning, validate_stimulus
 from bergforge.config import REPO_ROOT, load_config, validate_config
 from bergforge.errors import (
     ConfigError,
@@ -21,6 +16,11 @@ from bergforge.errors import (
     ModelLoadError,
     ModelNotFoundError,
 )
+from bergforge.export import layout
+from bergforge.export.berg import read_split_model, save_pickled_dict
+from bergforge.export.manifest import ManifestGuard, read_manifest
+from bergforge.export.selection import check_selection_keys, resolve_eeg, resolve_meg
+from bergforge.workflow.export import dataset_for, export_targets
 
 
 def test_model_ids_map_to_one_folder_triple(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from bergforge.berg.verify import relative_errors
+from bergforge.api.verify import relative_errors
 
 pytestmark = pytest.mark.workflow
 

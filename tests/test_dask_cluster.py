@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
 
-from bergforge.encoding.blocks import map_blocks, target_blocks
-from bergforge.encoding.ridge import FoldStatistics, concatenate, solve
+from bergforge.models.linear.blocks import map_blocks, target_blocks
+from bergforge.models.linear.ridge import FoldStatistics, concatenate, solve
 
 DASK = str(Path(sys.executable).parent / "dask")
 

@@ -12,12 +12,12 @@ import pytest
 from encoding_data import stimuli_table, write_prepared
 
 from bergforge.datasets.sensors import meg_sensor_names, meg_sensor_positions
-from bergforge.encoding.fit import EncodingOptions, fit_model
-from bergforge.encoding.matrix import ArrayFeatures
-from bergforge.encoding.responses import PreparedResponses
-from bergforge.encoding.splits import SPLITS
 from bergforge.evaluation.evaluate import evaluate_subject
 from bergforge.features.backbones import extract_in_memory
+from bergforge.models.linear.fit import EncodingOptions, fit_model
+from bergforge.models.linear.matrix import ArrayFeatures
+from bergforge.models.linear.splits import SPLITS
+from bergforge.preprocess.responses import PreparedResponses
 from bergforge.simulate.images import draw_image, make_concepts, save_jpeg
 from bergforge.simulate.truth import SubjectTruth
 

@@ -12,13 +12,13 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
 from sklearn.preprocessing import StandardScaler
 
-from bergforge.encoding.fit import EncodingOptions, fit_model
-from bergforge.encoding.matrix import ArrayFeatures
-from bergforge.encoding.responses import PreparedResponses
-from bergforge.encoding.seeds import pca_seed
-from bergforge.encoding.splits import SPLITS, meg_quarters
 from bergforge.errors import ConfigError, DataError
 from bergforge.evaluation.evaluate import evaluate_subject
+from bergforge.models.linear.fit import EncodingOptions, fit_model
+from bergforge.models.linear.matrix import ArrayFeatures
+from bergforge.models.linear.seeds import pca_seed
+from bergforge.models.linear.splits import SPLITS, meg_quarters
+from bergforge.preprocess.responses import PreparedResponses
 
 N_TRAIN, N_TEST = 64, 12
 OPTIONS = {"n_components": 6, "target_block_size": 10, "pca": {"block_size": 128}}

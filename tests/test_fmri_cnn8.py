@@ -7,8 +7,14 @@ import pytest
 import torch
 
 from bergforge.errors import DataError
-from bergforge.fmri.cnn8 import CNN8Core, MultiHeadEncoder, core_output_size
-from bergforge.fmri.train import SubjectData, TrainConfig, epoch_batches, predict, train_multihead
+from bergforge.models.cnn8.network import CNN8Core, MultiHeadEncoder, core_output_size
+from bergforge.models.cnn8.train import (
+    SubjectData,
+    TrainConfig,
+    epoch_batches,
+    predict,
+    train_multihead,
+)
 
 SIZE = 32
 

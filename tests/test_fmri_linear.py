@@ -20,7 +20,7 @@ from bergforge.errors import ConfigError, DataError
 from bergforge.features.errors import ImageError
 from bergforge.features.job import extract_shard
 from bergforge.features.store import FeatureStore
-from bergforge.targets import evaluation_targets, feature_targets, model_targets
+from bergforge.workflow.targets import evaluation_targets, feature_targets, model_targets
 from conftest import TINY_MEG, make_workdir, run_snakemake
 
 DATASET, BACKBONE = "lin_nsd", "alexnet_untrained"

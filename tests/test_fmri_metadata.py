@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bergforge.datasets.grayordinates import N_GRAYORDINATES, grayordinate_space
 from bergforge.errors import DataError
-from bergforge.fmri.grayordinates import N_GRAYORDINATES, grayordinate_space
-from bergforge.fmri.metadata import (
+from bergforge.evaluation.fmri_metadata import (
     NOISE_CEILING_KEYS,
     ncsnr,
     noise_ceiling,

@@ -6,9 +6,9 @@ import h5py
 import numpy as np
 import pytest
 
+from bergforge.datasets.grayordinates import N_GRAYORDINATES
 from bergforge.datasets.mosaic import MosaicBetas, NsdStimuli, read_stimulus_table
 from bergforge.errors import DataError
-from bergforge.fmri.grayordinates import N_GRAYORDINATES
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from bergforge.errors import ModelLoadError
-from bergforge.fmri.checkpoint import load_multihead
-from bergforge.fmri.cnn8 import MultiHeadEncoder, core_output_size
-from bergforge.fmri.export import WEIGHTS_NAME, export_weights
-from bergforge.fmri.mosaic_layout import from_mosaic, to_mosaic
+from bergforge.export.fmri import WEIGHTS_NAME, export_weights
+from bergforge.models.cnn8.checkpoint import load_multihead
+from bergforge.models.cnn8.mosaic_layout import from_mosaic, to_mosaic
+from bergforge.models.cnn8.network import MultiHeadEncoder, core_output_size
 
 HEADS = ("sub-01_NSD", "sub-02_NSD")
 

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import zarr
 
+from bergforge.datasets.grayordinates import grayordinate_space
 from bergforge.datasets.mosaic import NsdStimuli
 from bergforge.errors import DataError
-from bergforge.fmri.grayordinates import grayordinate_space
-from bergforge.fmri.prepare import (
+from bergforge.preprocess.fmri import (
     read_subject_runs,
     stimulus_rows,
     subject_betas,

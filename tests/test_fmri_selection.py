@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bergforge.fmri.grayordinates import N_GRAYORDINATES, grayordinate_space
-from bergforge.fmri.selection import (
+from bergforge.api.fmri_selection import (
     SelectionError,
     select_predictions,
     selected_grayordinates,
     validate_subjects,
 )
+from bergforge.datasets.grayordinates import N_GRAYORDINATES, grayordinate_space
 
 
 @pytest.fixture(scope="module")

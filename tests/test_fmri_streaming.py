@@ -13,14 +13,14 @@ import torch
 import zarr
 
 from bergforge.datasets.mosaic import NsdStimuli
-from bergforge.fmri.evaluation import seen_rows, split_noise_ceilings
-from bergforge.fmri.export import stimuli_info
-from bergforge.fmri.jobs import _rowwise_r, train_cnn8_job
-from bergforge.fmri.metadata import noise_ceilings_91k
-from bergforge.fmri.own_rows import averaged_targets, seen_values
-from bergforge.fmri.prepare import stimulus_rows, write_prepared_subject
-from bergforge.fmri.train import SubjectData, TrainConfig, predict, train_multihead
-from bergforge.fmri.transform import to_model_input
+from bergforge.evaluation.cnn8 import seen_rows, split_noise_ceilings
+from bergforge.evaluation.fmri_metadata import noise_ceilings_91k
+from bergforge.export.fmri import stimuli_info
+from bergforge.models.cnn8.job import _rowwise_r, train_cnn8_job
+from bergforge.models.cnn8.train import SubjectData, TrainConfig, predict, train_multihead
+from bergforge.models.cnn8.transform import to_model_input
+from bergforge.preprocess.fmri import stimulus_rows, write_prepared_subject
+from bergforge.preprocess.own_rows import averaged_targets, seen_values
 
 N_BRICK, N_VERTICES, SUBJECTS = 400, 6, (1, 2)
 CNN8 = {"width": 4, "input_size": 32, "lr": 3e-3, "batch_size": 16, "max_epochs": 2, "seed": 3}

@@ -15,12 +15,12 @@ import yaml
 import zarr
 from PIL import Image
 
-from bergforge.berg.api import BERG
+from bergforge.api.berg import BERG
+from bergforge.datasets.grayordinates import N_GRAYORDINATES, grayordinate_space
 from bergforge.errors import InvalidParameterError
-from bergforge.fmri.grayordinates import N_GRAYORDINATES, grayordinate_space
-from bergforge.fmri.metadata import NOISE_CEILING_KEYS
-from bergforge.fmri.mosaic_layout import to_mosaic
-from bergforge.fmri.rules import fmri_export_targets
+from bergforge.evaluation.fmri_metadata import NOISE_CEILING_KEYS
+from bergforge.models.cnn8.mosaic_layout import to_mosaic
+from bergforge.workflow.fmri import fmri_export_targets
 from conftest import TINY_MEG, make_workdir, run_snakemake
 
 TINY_FMRI = {

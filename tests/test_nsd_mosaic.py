@@ -21,10 +21,10 @@ import zarr
 from httpserver import LoopbackServer
 from mini_sources import NSD_OWN, NSD_REPS, NSD_SHARED, base_urls, write_nsd_mosaic_sources
 
+from bergforge.datasets.grayordinates import grayordinate_space
 from bergforge.datasets.sources import MOSAIC_BETAS
 from bergforge.errors import ConfigError, DataError
-from bergforge.fmri.grayordinates import grayordinate_space
-from bergforge.fmri.mosaic_betas import MosaicLayout, mosaic_betas_job
+from bergforge.preprocess.mosaic_betas import MosaicLayout, mosaic_betas_job
 from conftest import REPO, make_workdir, run_snakemake
 
 MODEL_ID = "fmri-mosaic-CNN8_multihead_subNSD_verticesAll"
@@ -139,7 +139,7 @@ def test_stimuli_and_prepared_store_follow_the_stiminfo_split(served, nsd_run):
 
 @pytest.mark.workflow
 def test_nsd_mosaic_config_builds_the_exported_model(nsd_run):
-    from bergforge.berg.api import BERG
+    from bergforge.api.berg import BERG
 
     berg = BERG(nsd_run / "results" / "berg")
     assert MODEL_ID in berg.list_models() and berg.subjects(MODEL_ID) == SUBJECTS

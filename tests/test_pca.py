@@ -8,10 +8,10 @@ import zarr
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from bergforge.encoding.matrix import ArrayFeatures
-from bergforge.encoding.pca import PCAModel, PCAOptions, fit_scaler_pca, transform
-from bergforge.encoding.scaler import Scaler
 from bergforge.errors import DataError
+from bergforge.models.linear.matrix import ArrayFeatures
+from bergforge.models.linear.pca import PCAModel, PCAOptions, fit_scaler_pca, transform
+from bergforge.models.linear.scaler import Scaler
 
 
 @pytest.fixture(scope="module")

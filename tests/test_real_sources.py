@@ -221,7 +221,7 @@ def things_meg_run(served, seeded_torch_hub, tmp_path_factory):
 
 
 def test_things_meg_config_builds_the_exported_model(things_meg_run, tiny_meg):
-    from bergforge.berg.api import BERG
+    from bergforge.api.berg import BERG
 
     berg = BERG(things_meg_run / "results" / "berg")
     assert "meg-things_meg_1-vit_b_32" in berg.list_models()

@@ -7,8 +7,9 @@ import pytest
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import KFold
 
-from bergforge.encoding.blocks import map_blocks, target_blocks
-from bergforge.encoding.ridge import (
+from bergforge.errors import ConfigError, DataError
+from bergforge.models.linear.blocks import map_blocks, target_blocks
+from bergforge.models.linear.ridge import (
     FoldStatistics,
     check_alphas,
     concatenate,
@@ -16,7 +17,6 @@ from bergforge.encoding.ridge import (
     kfold_bounds,
     solve,
 )
-from bergforge.errors import ConfigError, DataError
 
 ALPHAS = np.logspace(-2, 4, 10)
 
@@ -123,7 +123,7 @@ def test_bad_inputs(problem):
 
 def test_partial_fraction_quadratic_terms_equal_the_direct_products(monkeypatch):
     """The one-GEMM form of uᵀMu and its fallback for near-equal eigenvalues agree."""
-    from bergforge.encoding import ridge
+    from bergforge.models.linear import ridge
 
     rng = np.random.default_rng(4)
     a = rng.standard_normal((30, 12))

@@ -95,7 +95,7 @@ def _check_semantics(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"config: fmri.datasets.{name}.mosaic is only allowed with source 'download'"
             )
-    from bergforge.fmri.linear import check_linear_backbones
+    from bergforge.workflow.fmri_linear import check_linear_backbones
 
     check_linear_backbones(config)
 

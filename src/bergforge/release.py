@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bergforge._version import __version__
-from bergforge.berg.manifest import MANIFEST_NAME, sha256_of
 from bergforge.errors import BergforgeError
+from bergforge.export.manifest import MANIFEST_NAME, sha256_of
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
 # Shared set-up: config validation (before any job is planned), wildcard sets and the software
-# environment of every rule. Helper logic lives in the package (bergforge.config, bergforge.targets).
+# environment of every rule. Helper logic lives in the package (bergforge.config, bergforge.workflow.targets).
 
 from pathlib import Path
 
 from snakemake.utils import validate
 
 from bergforge.config import canonical, datasets_where, gpu_request, validate_config
-from bergforge.targets import all_targets, alternation, export_targets, release_targets
+from bergforge.workflow.targets import all_targets, alternation, export_targets, release_targets
 
 validate_config(config, schema_path=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml")

@@ -2,7 +2,7 @@
 # in the layout the preprocessing rules read. Verified, resumable downloads and safe unpacking
 # live in bergforge.datasets (download, fetch, sources); these rules only name the files.
 
-from bergforge.datasets.rules import (
+from bergforge.workflow.download import (
     catalogue_entry,
     download_datasets,
     download_options,

@@ -1,7 +1,7 @@
 # Stage 4: one encoding model per dataset × backbone × subject × split (StandardScaler → PCA →
 # regression over every target), fitted out of core from the prepared store and the feature shards.
 
-from bergforge.encoding.splits import SPLITS
+from bergforge.models.linear.splits import SPLITS
 
 
 rule encode_model:

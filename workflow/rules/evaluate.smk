@@ -1,7 +1,7 @@
 # Stage 5: test predictions of every split model of a subject, Pearson r, the NSD noise ceiling
 # and percent of noise ceiling. fMRI datasets have one split (`all`).
 
-from bergforge.fmri.linear import split_models
+from bergforge.workflow.fmri_linear import split_models
 
 
 rule evaluate_subject:

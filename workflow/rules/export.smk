@@ -1,8 +1,8 @@
 # Stage 6: the BERG tree. Encoding models + evaluation → BERG weight and metadata files (names and
 # keys as BERG publishes them), accuracy plots per subject and a model card per model.
 
-from bergforge.berg.plots import MEG_SPLIT_KEYS
-from bergforge.berg.rules import card_inputs, card_subjects, export_inputs
+from bergforge.export.plots import MEG_SPLIT_KEYS
+from bergforge.workflow.export import card_inputs, card_subjects, export_inputs
 
 MEG_WEIGHT_SUFFIXES = ["all_training_splits", "full"] + [
     f"single_training_split_{k}" for k in range(1, 5)

@@ -6,7 +6,7 @@
 
 from bergforge.features.plan import shard_input_function
 from bergforge.features.registry import configured_backbones
-from bergforge.fmri.linear import feature_datasets, feature_inputs
+from bergforge.workflow.fmri_linear import feature_datasets, feature_inputs
 
 FEATURE_BACKBONES = alternation(list(configured_backbones(config)))
 FEATURE_DATASETS = alternation(feature_datasets(config))

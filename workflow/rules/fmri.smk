@@ -2,7 +2,7 @@
 # MOSAIC's published betas (source: download) → prepared stores → multi-head CNN8.
 # Datasets live in config `fmri.datasets` (wildcard `{fmri_dataset}`).
 
-from bergforge.fmri.rules import fmri_datasets, fmri_subject_paths
+from bergforge.workflow.fmri import fmri_datasets, fmri_subject_paths
 
 FMRI_SIMULATED = alternation(fmri_datasets(config, source="simulated"))
 FMRI_MOSAIC = alternation(fmri_datasets(config, source="download"))

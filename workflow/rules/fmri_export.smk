@@ -1,7 +1,7 @@
 # fMRI stages 5–6 of the multi-head CNN8: per-subject evaluation (r, noise ceilings), then the
 # BERG tree `modality-fmri/train_dataset-{name_in_berg}/model-CNN8_multihead_subNSD_verticesAll/`.
 
-from bergforge.fmri.rules import (
+from bergforge.workflow.fmri import (
     fmri_berg_names,
     fmri_card_subjects,
     fmri_export_inputs,

@@ -1,7 +1,7 @@
 # Stage 7: a reproducible release of the export tree: `snakemake --cores 2 release`.
 # The fMRI CNN8 tree (workflow/rules/fmri_export.smk) is part of it.
 
-from bergforge.targets import fmri_export_targets
+from bergforge.workflow.targets import fmri_export_targets
 
 
 rule release:

@@ -1,7 +1,7 @@
 """Snakemake entry point of rule encode_model."""
 
-from bergforge.encoding.job import encode_job
 from bergforge.logs import setup_logging
+from bergforge.models.linear.job import encode_job
 
 setup_logging(snakemake.log[0])
 encode_job(

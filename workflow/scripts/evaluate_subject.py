@@ -1,6 +1,6 @@
 """Snakemake entry point of rule evaluate_subject."""
 
-from bergforge.encoding.job import evaluate_job
+from bergforge.evaluation.job import evaluate_job
 from bergforge.logs import setup_logging
 
 setup_logging(snakemake.log[0])

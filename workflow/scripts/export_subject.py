@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from bergforge.berg.export import export_subject
+from bergforge.export.berg import export_subject
 from bergforge.logs import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from bergforge.fmri.evaluation import evaluate_cnn8_job
+from bergforge.evaluation.cnn8 import evaluate_cnn8_job
 from bergforge.logs import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -6,12 +6,12 @@ from bergforge.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 if snakemake.rule == "fmri_export_weights":
-    from bergforge.fmri.export import export_weights
+    from bergforge.export.fmri import export_weights
 
     export_weights(Path(snakemake.input.model), Path(snakemake.output.weights))
 else:
-    from bergforge.fmri.export import export_subject_metadata
-    from bergforge.fmri.rules import fmri_dataset_for
+    from bergforge.export.fmri import export_subject_metadata
+    from bergforge.workflow.fmri import fmri_dataset_for
 
     export_subject_metadata(
         Path(snakemake.input.evaluation),

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from bergforge.fmri.jobs import glmsingle_job
 from bergforge.logs import setup_logging
+from bergforge.preprocess.fmri_jobs import glmsingle_job
 
 setup_logging(snakemake.log[0])
 glmsingle_job(

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from bergforge.berg.layout import ModelId
-from bergforge.fmri.card import write_card
-from bergforge.fmri.export import MODEL_NAME
+from bergforge.export.fmri import MODEL_NAME
+from bergforge.export.fmri_card import write_card
+from bergforge.export.layout import ModelId
 from bergforge.logs import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from bergforge.fmri.mosaic_betas import mosaic_betas_job
 from bergforge.logs import setup_logging
+from bergforge.preprocess.mosaic_betas import mosaic_betas_job
 
 setup_logging(snakemake.log[0])
 mosaic_betas_job(

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from bergforge.berg.layout import ModelId
-from bergforge.fmri.export import MODEL_NAME
-from bergforge.fmri.plots import plot_subject
+from bergforge.export.fmri import MODEL_NAME
+from bergforge.export.fmri_plots import plot_subject
+from bergforge.export.layout import ModelId
 from bergforge.logs import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from bergforge.fmri.jobs import prepare_subject_job, stimuli_job
 from bergforge.logs import setup_logging
+from bergforge.preprocess.fmri_jobs import prepare_subject_job, stimuli_job
 
 setup_logging(snakemake.log[0])
 if snakemake.rule == "fmri_stimuli":

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from bergforge.fmri.jobs import simulate_study_job
 from bergforge.logs import setup_logging
+from bergforge.simulate.nsd_job import simulate_study_job
 
 setup_logging(snakemake.log[0])
 simulate_study_job(

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import torch
 
-from bergforge.fmri.jobs import train_cnn8_job
 from bergforge.logs import setup_logging
+from bergforge.models.cnn8.job import train_cnn8_job
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from bergforge.berg.layout import ModelId
-from bergforge.berg.plots import plot_subject
+from bergforge.export.layout import ModelId
+from bergforge.export.plots import plot_subject
 from bergforge.logs import setup_logging
 
 setup_logging(snakemake.log[0])

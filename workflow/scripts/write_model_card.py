@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from bergforge.berg.cards import write_card
-from bergforge.berg.layout import ModelId
+from bergforge.export.cards import write_card
+from bergforge.export.layout import ModelId
 from bergforge.logs import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -16,8 +16,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from bergforge.datasets.grayordinates import N_GRAYORDINATES
 from bergforge.errors import DataError
-from bergforge.fmri.grayordinates import N_GRAYORDINATES
 
 
 def _open(path: Path) -> h5py.File:

@@ -1,1 +1,3 @@
-"""evaluation stage of bergforge."""
+"""Accuracy of fitted models on the test images: Pearson r, NSD noise ceilings and percent of noise
+ceiling, per target and split.
+"""

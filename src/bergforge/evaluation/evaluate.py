@@ -11,11 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bergforge.encoding.fit import feature_rows
-from bergforge.encoding.io import save_json, save_npz
-from bergforge.encoding.matrix import FeatureMatrix
-from bergforge.encoding.predict import EncodingModel, predict
-from bergforge.encoding.responses import PreparedResponses
+from bergforge.atomic import save_json, save_npz
 from bergforge.errors import DataError
 from bergforge.evaluation.metrics import pearson_columns, percent_noise_ceiling
 from bergforge.evaluation.noise_ceiling import (
@@ -24,6 +20,10 @@ from bergforge.evaluation.noise_ceiling import (
     noise_ceiling,
     summarize_test,
 )
+from bergforge.models.linear.fit import feature_rows
+from bergforge.models.linear.matrix import FeatureMatrix
+from bergforge.models.linear.predict import EncodingModel, predict
+from bergforge.preprocess.responses import PreparedResponses
 
 
 def read_test_summary(responses: PreparedResponses) -> TestSummary:

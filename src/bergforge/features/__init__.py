@@ -1,1 +1,3 @@
-"""features stage of bergforge."""
+"""Deep-network image features: the backbone registry, image decoding and transforms, sharded
+extraction to Zarr and the reader that sees the shards as one matrix.
+"""

@@ -1,1 +1,4 @@
-"""preprocess stage of bergforge."""
+"""Raw recordings to prepared response stores: MNE recipes for MEG and EEG, GLMsingle betas and
+prepared stores for fMRI, the stimulus table, and the one reader and writer of the prepared
+store.
+"""

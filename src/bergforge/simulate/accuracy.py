@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bergforge.encoding.responses import PreparedResponses
 from bergforge.errors import DataError
+from bergforge.preprocess.responses import PreparedResponses
 from bergforge.simulate.truth import SubjectTruth
 
 #: targets whose analytic noise ceiling (percent) exceeds this count as having a real signal

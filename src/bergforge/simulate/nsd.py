@@ -3,7 +3,7 @@
 BOLD of vertex v at volume t is ``meanvol_v · (1 + Σ_trials beta_{v,trial}/100 · hrf_v(t − onset))``
 plus a polynomial drift, a low-rank structured noise shared across vertices (what GLMdenoise
 removes) and white noise. ``beta`` is in percent signal change; the HRF of each vertex is drawn
-from the 20-HRF library of :mod:`bergforge.fmri.hrf_library`.
+from the 20-HRF library of :mod:`bergforge.preprocess.hrf_library`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bergforge.fmri import design as dz
-from bergforge.fmri import hrf_library as hl
+from bergforge.preprocess import glm_design as dz
+from bergforge.preprocess import hrf_library as hl
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def run_stem(subject: int, session: int, run: int) -> str:
 
 def study_vertices(sim: NsdSimulation) -> np.ndarray:
     """Sorted grayordinates (model space) of the simulated groups, ``vertices_per_group`` each."""
-    from bergforge.fmri.grayordinates import grayordinate_space
+    from bergforge.datasets.grayordinates import grayordinate_space
 
     space = grayordinate_space()
     rng = np.random.default_rng([sim.seed, 1])

@@ -1,1 +1,0 @@
-"""berg stage of bergforge."""

@@ -1,1 +1,0 @@
-"""encoding stage of bergforge."""

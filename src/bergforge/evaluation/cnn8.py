@@ -1,0 +1,136 @@
+"""Evaluation of the multi-head CNN8 on one subject's test images, and its noise ceilings.
+
+Accuracy: Pearson r per vertex over the subject's test images between the predictions and the
+repetition-averaged betas. Noise ceilings (:mod:`bergforge.evaluation.fmri_metadata`): the card's six
+``{test,train,artificial}_{n-avg,n-1}_noiseceiling`` arrays in the 91,282 space, each from that
+split's repeated betas; ``artificial`` is all NaN when the dataset has no artificial images (the
+demo and the NSD part of MOSAIC have none), so the key set stays the card's. Percent of noise
+ceiling: ``100·max(r,0)²/(NC/100)`` against ``test_n-avg``.
+
+Output ``evaluation.npz`` (pickle-free): ``vertices`` (91,282-space index of each model vertex),
+``test_image_ids``, ``test_predictions`` [image, vertex], ``correlation`` [vertex], ``ncsnr``
+[vertex] (test), ``noise_ceiling`` [vertex] (test n-avg, %), ``percent_noise_ceiling`` [vertex],
+``n_test_repetitions``, and the six noise-ceiling arrays (91282,) under their card names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import zarr
+
+from bergforge.datasets.grayordinates import N_GRAYORDINATES
+from bergforge.errors import DataError
+from bergforge.evaluation.fmri_metadata import ncsnr, noise_ceiling, noise_ceilings_91k
+from bergforge.evaluation.metrics import pearson_columns, percent_noise_ceiling
+from bergforge.evaluation.noise_ceiling import effective_repetitions
+from bergforge.models.registry import get_kind
+from bergforge.preprocess.own_rows import seen_values
+
+
+def seen_rows(values: np.ndarray) -> np.ndarray:
+    """Rows (images) of ``[image, rep, vertex]`` that the subject saw at least once."""
+    return np.flatnonzero(~np.isnan(values).all(axis=(1, 2)))
+
+
+def split_noise_ceilings(group: zarr.Group, vertices: np.ndarray) -> dict[str, np.ndarray]:
+    """The six card noise ceilings (91282,) of a prepared store (artificial: NaN if absent)."""
+    out = {}
+    for split in ("test", "train", "artificial"):
+        if split in group:  # only the subject's own rows, read one Zarr chunk at a time
+            out.update(noise_ceilings_91k(seen_values(group, split)[1], vertices, split))
+        else:
+            for n in ("n-avg", "n-1"):
+                out[f"{split}_{n}_noiseceiling"] = np.full(N_GRAYORDINATES, np.nan, np.float32)
+    return out
+
+
+def evaluate_subject(
+    model_path: Path,
+    store: Path,
+    stimuli_tsv: Path,
+    stimuli_file: Path,
+    subject: int,
+    device: str = "cpu",
+    kind: str = "cnn8",
+) -> dict[str, np.ndarray]:
+    """Predictions, r, noise ceilings and percent of noise ceiling of one subject's test images.
+
+    The predictions come from ``kind`` (an image-reading kind of the registry), whose model files
+    sit beside ``model_path``.
+    """
+    group = zarr.open_group(str(store), mode="r")
+    vertices = np.asarray(group.attrs["vertices"], dtype=np.int64)
+    test = group["test"][:]
+    rows = seen_rows(test)
+    if rows.size < 3:
+        raise DataError(f"{store}: {rows.size} test images; need at least 3 for a correlation")
+    stimuli = pd.read_csv(stimuli_tsv, sep="\t", keep_default_na=False)
+    test_stimuli = stimuli[stimuli["split"] == "test"].sort_values("index")
+    ids = test_stimuli["image_73k_id"].to_numpy()[rows]
+    model = get_kind(kind)
+    pred = model.predict_images(Path(model_path).parent, subject, ids, stimuli_file, device)
+    if pred.shape[1] != vertices.size:
+        raise DataError(
+            f"the {kind} model of sub-{subject:02d} predicts {pred.shape[1]} vertices but {store} has "
+            f"{vertices.size}"
+        )
+    observed = np.nanmean(test[rows], axis=1)
+    r = pearson_columns(pred, observed)
+    reps = (~np.isnan(test[rows][:, :, 0])).sum(axis=1)
+    snr = ncsnr(test[rows])
+    nc = noise_ceiling(snr, reps)
+    return {
+        "vertices": vertices,
+        "test_image_ids": test_stimuli["image_id"].to_numpy(dtype=str)[rows],
+        "test_predictions": pred.astype(np.float32),
+        "correlation": r.astype(np.float32),
+        "ncsnr": snr.astype(np.float32),
+        "noise_ceiling": nc.astype(np.float32),
+        "percent_noise_ceiling": percent_noise_ceiling(r, nc).astype(np.float32),
+        "n_test_repetitions": np.float64(effective_repetitions(reps)),
+        **split_noise_ceilings(group, vertices),
+    }
+
+
+def _median(x: np.ndarray) -> float | None:
+    x = np.asarray(x, dtype=float)
+    return round(float(np.nanmedian(x)), 4) if np.isfinite(x).any() else None
+
+
+def summary(result: dict[str, np.ndarray]) -> dict:
+    """Medians for model cards."""
+    return {
+        "n_vertices": int(result["vertices"].size),
+        "n_test_images": int(result["test_predictions"].shape[0]),
+        "n_test_repetitions": float(result["n_test_repetitions"]),
+        "median_r": _median(result["correlation"]),
+        "median_noise_ceiling": _median(result["noise_ceiling"]),
+        "median_percent_noise_ceiling": _median(result["percent_noise_ceiling"]),
+    }
+
+
+def evaluate_cnn8_job(
+    model_path: Path,
+    store: Path,
+    stimuli_tsv: Path,
+    stimuli_file: Path,
+    subject: int,
+    evaluation_path: Path,
+    summary_path: Path,
+    device: str = "cpu",
+) -> None:
+    """Write ``evaluation.npz`` and ``summary.json`` of one subject (atomic renames)."""
+    result = evaluate_subject(model_path, store, stimuli_tsv, stimuli_file, subject, device)
+    evaluation_path = Path(evaluation_path)
+    evaluation_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = evaluation_path.with_name(f".{evaluation_path.name}.partial.npz")
+    np.savez(tmp, **result)
+    os.replace(tmp, evaluation_path)
+    tmp_json = Path(summary_path).with_name(f".{Path(summary_path).name}.partial")
+    tmp_json.write_text(json.dumps(summary(result), indent=2))
+    os.replace(tmp_json, summary_path)

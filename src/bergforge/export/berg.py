@@ -1,0 +1,185 @@
+"""The export rule's logic: encoding-model and evaluation artifacts → BERG weight/metadata files.
+
+Each file is written under a temporary name in its folder and renamed when complete, so an
+interrupted export leaves nothing that looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import Bunch
+
+from bergforge.errors import DataError
+from bergforge.export import layout
+from bergforge.export.metadata import SubjectRecord, eeg_metadata, meg_metadata
+
+SCALER_KEYS = ("scale_", "mean_", "var_", "n_features_in_", "n_samples_seen_")
+PCA_KEYS = (
+    "components_",
+    "explained_variance_",
+    "explained_variance_ratio_",
+    "singular_values_",
+    "mean_",
+    "n_components_",
+    "n_samples_",
+    "noise_variance_",
+    "n_features_in_",
+)
+SCALAR_KEYS = {
+    "n_features_in_",
+    "n_samples_seen_",
+    "n_components_",
+    "n_samples_",
+    "noise_variance_",
+}
+
+
+def save_pickled_dict(path: Path, value: dict) -> None:
+    """``np.save`` a dict (as BERG stores it) through a temporary file and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.asarray(value, dtype=object), allow_pickle=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _npz(path: Path, keys: tuple[str, ...]) -> dict:
+    if not path.is_file():
+        raise DataError(f"missing model file {path}")
+    with np.load(path, allow_pickle=False) as data:
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise DataError(f"{path} lacks {missing}; expected {list(keys)}")
+        return {
+            k: (data[k].item() if k in SCALAR_KEYS and data[k].ndim == 0 else data[k]) for k in keys
+        }
+
+
+def read_split_model(folder: Path) -> dict:
+    """The three BERG parameter dicts of one ``split-{split}/`` model folder."""
+    reg = _npz(folder / "regression.npz", ("coef_", "intercept_"))
+    reg["n_features_in_"] = int(reg["coef_"].shape[1])
+    return {
+        "scaler_param": _npz(folder / "scaler.npz", SCALER_KEYS),
+        "pca_param": _npz(folder / "pca.npz", PCA_KEYS),
+        "reg_param": reg,
+    }
+
+
+def meg_weights(split_dirs: dict[str, Path]) -> dict[str, dict]:
+    """MEG weight dicts by file stem suffix: ``all`` and ``single-1`` … ``single-4``."""
+    return {split: read_split_model(folder) for split, folder in split_dirs.items()}
+
+
+def eeg_weights(split_dirs: dict[str, Path]) -> dict:
+    """The EEG weights dict: one scaler, ``rep-k`` PCA (as Bunch) and regression per repetition."""
+    reps = {
+        k: read_split_model(split_dirs[f"single-{k}"]) for k in range(1, layout.N_SINGLE_SPLITS + 1)
+    }
+    scaler = reps[1]["scaler_param"]
+    for k, rep in reps.items():
+        other = rep["scaler_param"]
+        if not (
+            np.allclose(other["mean_"], scaler["mean_"])
+            and np.allclose(other["scale_"], scaler["scale_"])
+        ):
+            raise DataError(
+                f"EEG split single-{k} has a different StandardScaler than single-1; BERG's EEG "
+                "format holds one scaler for all repetitions (fit it on the same training images)"
+            )
+    return {
+        "scaler_param": scaler,
+        "pca_param": {f"rep-{k}": Bunch(**rep["pca_param"]) for k, rep in reps.items()},
+        "reg_param": {f"rep-{k}": rep["reg_param"] for k, rep in reps.items()},
+    }
+
+
+def read_subject_record(
+    subject: int, prepared: Path, stimuli: Path, split_dirs: dict[str, Path], evaluation: Path
+) -> SubjectRecord:
+    """Read what the metadata of one subject is built from."""
+    import zarr
+
+    if not prepared.exists():
+        raise DataError(f"missing prepared store {prepared}")
+    group = zarr.open_group(str(prepared), mode="r")
+    sessions, runs = {}, {}
+    for split in ("train", "test"):
+        if f"{split}_session" in group:
+            sessions[split] = group[f"{split}_session"][...]
+        if f"{split}_run" in group:
+            runs[split] = group[f"{split}_run"][...]
+    models = {}
+    for split, folder in split_dirs.items():
+        with open(folder / "model.json") as fh:
+            models[split] = json.load(fh)
+    if not evaluation.is_file():
+        raise DataError(f"missing evaluation file {evaluation}")
+    with np.load(evaluation, allow_pickle=False) as ev:
+        evaluation_arrays = {k: ev[k] for k in ev.files}
+    return SubjectRecord(
+        subject=subject,
+        attrs=dict(group.attrs),
+        sessions=sessions,
+        runs=runs,
+        stimuli=pd.read_csv(
+            stimuli, sep="\t", dtype={"image_id": str, "concept": str, "file": str}
+        ),
+        models=models,
+        evaluation=evaluation_arrays,
+    )
+
+
+def export_subject(
+    model_dir: Path,
+    modality: str,
+    subject: int,
+    prepared: Path,
+    stimuli: Path,
+    split_dirs: dict[str, Path],
+    evaluation: Path,
+    features_manifest: Path | None = None,
+) -> list[Path]:
+    """Write one subject's weight and metadata files under ``model_dir``; return their paths.
+
+    The backbone spec recorded in ``features_manifest`` (registry entry with the config's
+    overrides) goes into the metadata's ``bergforge.backbone``, so the loader rebuilds the same
+    backbone the features stage ran.
+    """
+    weights_dir, written = model_dir / layout.WEIGHTS_DIR, []
+    if modality == "meg":
+        by_split = meg_weights(split_dirs)
+        names = {"all": layout.meg_weights_names(subject, "all")[0]}
+        names |= {
+            f"single-{k}": n
+            for k, n in enumerate(layout.meg_weights_names(subject, "single"), start=1)
+        }
+        for split, name in names.items():
+            save_pickled_dict(weights_dir / name, by_split[split])
+            written.append(weights_dir / name)
+        legacy = weights_dir / layout.meg_legacy_all_name(subject)
+        save_pickled_dict(legacy, by_split["all"])
+        written.append(legacy)
+        record_splits = split_dirs
+    else:
+        name = weights_dir / layout.eeg_weights_name(subject)
+        save_pickled_dict(name, eeg_weights(split_dirs))
+        written.append(name)
+        record_splits = {s: d for s, d in split_dirs.items() if s.startswith("single-")}
+    rec = read_subject_record(subject, prepared, stimuli, record_splits, evaluation)
+    metadata = meg_metadata(rec) if modality == "meg" else eeg_metadata(rec)
+    if features_manifest is not None:
+        with open(features_manifest) as fh:
+            metadata["bergforge"]["backbone"] = json.load(fh)["spec"]
+    meta_path = model_dir / layout.METADATA_DIR / layout.metadata_name(modality, subject)
+    save_pickled_dict(meta_path, metadata)
+    written.append(meta_path)
+    return written

@@ -1,1 +1,0 @@
-"""fmri stage of bergforge."""

@@ -1,0 +1,74 @@
+"""The job of rule fmri_train_cnn8: train the multi-head CNN8 and record its held-out accuracy."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import zarr
+
+from bergforge.atomic import save_json
+from bergforge.config import dataclass_from_section
+from bergforge.datasets.mosaic import NsdStimuli
+from bergforge.models.cnn8.streaming import StimulusImages
+from bergforge.models.cnn8.train import (
+    SubjectData,
+    TrainConfig,
+    predict,
+    save_torch_atomic,
+    train_multihead,
+)
+from bergforge.preprocess.own_rows import averaged_targets
+
+
+def _rowwise_r(pred: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    p, o = pred - pred.mean(0), obs - obs.mean(0)
+    return (p * o).sum(0) / np.sqrt((p**2).sum(0) * (o**2).sum(0))
+
+
+def train_cnn8_job(
+    stimuli_tsv: Path,
+    stimuli_file: Path,
+    stores: dict[int, Path],
+    cnn8: dict,
+    model_path: Path,
+    summary_path: Path,
+) -> None:
+    """Train the multi-head CNN8 on repetition-averaged betas; held-out r on the shared test images.
+
+    Host memory does not grow with the number of images: each subject's own rows are read one
+    Zarr chunk at a time into memory-mapped float32 targets (``targets/`` next to the model,
+    deleted at the end) and images are decoded from ``stimuli_file`` batch by batch.
+    """
+    cfg = dataclass_from_section(TrainConfig, cnn8, "fmri.cnn8")
+    stimuli = pd.read_csv(stimuli_tsv, sep="\t")
+    ids = stimuli["image_73k_id"].to_numpy()
+    rows = {
+        split: np.flatnonzero(stimuli["split"].to_numpy() == split) for split in ("train", "test")
+    }
+    scratch = model_path.with_name("targets")
+    train, test = {}, {}
+    with NsdStimuli(stimuli_file) as reader:
+        for s, path in sorted(stores.items()):
+            group = zarr.open_group(str(path), mode="r")
+            name = f"sub-{s:02d}_NSD"
+            for split, target in (("train", train), ("test", test)):
+                seen, mean = averaged_targets(group, split, scratch / f"{name}_{split}.npy")
+                images = StimulusImages(reader, ids[rows[split][seen]], cfg.input_size)
+                target[name] = SubjectData(images, torch.from_numpy(mean))
+        checkpoint = model_path.with_name("checkpoint.pt")
+        model, info = train_multihead(train, cfg, checkpoint)
+        correlation = {
+            n: _rowwise_r(predict(model, d.images, n), d.responses.numpy()) for n, d in test.items()
+        }
+    save_torch_atomic({"config": asdict(cfg), "state_dict": model.state_dict()}, model_path)
+    info["test_median_r"] = {n: float(np.median(r)) for n, r in correlation.items()}
+    info["config"] = asdict(cfg)  # the export's metadata carries the input size from here
+    save_json(summary_path, info)
+    checkpoint.unlink(missing_ok=True)
+    del train, test
+    shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,57 @@
+"""The encode and evaluate jobs of the workflow, as plain functions taking paths (scripts stay thin)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from threadpoolctl import threadpool_limits
+
+from bergforge.errors import DataError
+from bergforge.models.linear.fit import EncodingOptions, fit_model
+from bergforge.preprocess.responses import PreparedResponses
+
+log = logging.getLogger(__name__)
+
+
+def open_features(manifest: Path | str):
+    """The feature shards of a ``features.json`` manifest as one matrix (features stage)."""
+    from bergforge.features.store import FeatureStore
+
+    return FeatureStore.open(manifest)
+
+
+def read_stimuli_table(path: Path | str):
+    """stimuli.tsv of the prepared stage (features stage's reader checks the columns)."""
+    from bergforge.features.plan import read_stimuli
+
+    return read_stimuli(path)
+
+
+def encode_job(
+    prepared: Path | str,
+    stimuli: Path | str,
+    features: Path | str,
+    split: str,
+    encoding: dict[str, Any] | None,
+    model_json: Path | str,
+    threads: int = 1,
+) -> None:
+    """Fit one subject × split model; its files go beside ``model_json``."""
+    options = EncodingOptions.from_config(encoding)
+    store = open_features(features)
+    table = read_stimuli_table(stimuli)
+    if list(table["image_id"]) != list(store.image_ids):
+        raise DataError(f"feature rows of {features} do not follow the images of {stimuli}")
+    with threadpool_limits(limits=max(1, threads), user_api="blas"):
+        fit_model(
+            PreparedResponses(prepared),
+            table,
+            store,
+            split,
+            options,
+            Path(model_json).parent,
+            threads=threads,
+            provenance={"features": str(features), "prepared": str(prepared)},
+        )

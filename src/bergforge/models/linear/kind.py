@@ -1,0 +1,86 @@
+"""The ``linear`` kind: StandardScaler → PCA → ``ols``/``ridge_cv`` per subject and split, any
+modality; exported in BERG's linear layout (``.npy`` weight dicts) by :mod:`bergforge.export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bergforge.models.kind import FitRequest
+from bergforge.models.linear.splits import SPLITS
+
+#: The one training split of fMRI datasets (subjects see different images, one showing set).
+FMRI_SPLITS: tuple[str, ...] = ("all",)
+
+
+class LinearKind:
+    """Scaler, PCA and regression files in ``split-{split}/`` (``model.json`` last)."""
+
+    name = "linear"
+    scope = "subject"
+    inputs = "features"
+    berg_layout = True
+    fit_outputs = ("model.json", "scaler.npz", "pca.npz", "regression.npz")
+
+    def model_name(self, backbone: str | None) -> str:
+        if not backbone:
+            raise ValueError("the linear kind needs a backbone")
+        return backbone
+
+    def splits(self, modality: str) -> tuple[str, ...]:
+        return FMRI_SPLITS if modality == "fmri" else SPLITS
+
+    def fit(self, request: FitRequest, folder: Path) -> None:
+        from bergforge.models.linear.job import encode_job
+
+        encode_job(
+            request.prepared[0],
+            request.stimuli,
+            request.features,
+            request.split,
+            request.settings,
+            Path(folder) / "model.json",
+            threads=request.threads,
+        )
+
+    def predict_features(
+        self, folders: list[Path], features: Any, rows: np.ndarray, block_size: int = 8192
+    ) -> list[np.ndarray]:
+        from bergforge.models.linear.predict import EncodingModel, predict
+
+        return predict(features, rows, [EncodingModel.load(f) for f in folders], block_size)
+
+    def tensors(self, folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        from bergforge.models.linear.predict import EncodingModel
+
+        m = EncodingModel.load(folder)
+        tensors = {
+            "scaler.mean": m.scaler.mean_,
+            "scaler.scale": m.scaler.scale_,
+            "pca.mean": m.pca.mean_,
+            "pca.components": m.pca.components_,
+            "regression.coef": m.coef,
+            "regression.intercept": m.intercept,
+        }
+        return tensors, {"n_components": int(m.pca.n_components_)}
+
+    def from_tensors(self, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> Any:
+        return _DensePredictor(tensors)
+
+
+class _DensePredictor:
+    """A linear model rebuilt from its tensors, predicting from a dense feature matrix."""
+
+    def __init__(self, t: dict[str, np.ndarray]):
+        self.t = t
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        t = self.t
+        x = (np.asarray(features, np.float64) - t["scaler.mean"]) / t["scaler.scale"]
+        scores = (x - t["pca.mean"]) @ t["pca.components"].T.astype(np.float64)
+        return scores @ t["regression.coef"].T.astype(np.float64) + t["regression.intercept"]
+
+
+KIND = LinearKind()

@@ -1,0 +1,73 @@
+"""The model-kind registry: kind name → the module that defines it.
+
+Built-in kinds are found by name. Others come from a Python entry point in the group
+``bergforge.model_kinds`` (``name = "package.module"``) or from the config section
+``model_kinds: {name: package.module}``; both are plain imports, so a kind outside the package
+runs inside Snakemake's jobs as long as its module is importable there.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+from bergforge.errors import ConfigError
+from bergforge.models.kind import REQUIRED_ATTRIBUTES, REQUIRED_METHODS, ModelKind
+
+#: Kinds that ship with bergforge.
+BUILTIN_KINDS: dict[str, str] = {
+    "linear": "bergforge.models.linear.kind",
+    "cnn8": "bergforge.models.cnn8.kind",
+}
+ENTRY_POINT_GROUP = "bergforge.model_kinds"
+
+
+def kind_modules(config: dict[str, Any] | None = None) -> dict[str, str]:
+    """Every known kind: built-in, then entry points, then the config's ``model_kinds``."""
+    found = dict(BUILTIN_KINDS)
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    for name, module in ((config or {}).get("model_kinds") or {}).items():
+        if name in BUILTIN_KINDS and module != BUILTIN_KINDS[name]:
+            raise ConfigError(
+                f"config: model_kinds.{name} would replace the built-in kind {name!r}"
+            )
+        found[name] = module
+    return found
+
+
+def get_kind(name: str, config: dict[str, Any] | None = None) -> ModelKind:
+    """The kind called ``name`` (its module's ``KIND``); one clear error if it is unknown or bad."""
+    modules = kind_modules(config)
+    if name not in modules:
+        raise ConfigError(
+            f"unknown model kind {name!r}; expected one of {sorted(modules)} "
+            "(or register it under config `model_kinds` or the entry point group "
+            f"{ENTRY_POINT_GROUP!r})"
+        )
+    return _load(name, modules[name])
+
+
+@cache
+def _load(name: str, module_path: str) -> ModelKind:
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as err:
+        raise ConfigError(f"model kind {name!r}: cannot import {module_path!r} ({err})") from err
+    kind = getattr(module, "KIND", None)
+    missing = [a for a in (*REQUIRED_ATTRIBUTES, *REQUIRED_METHODS) if not hasattr(kind, a)]
+    if kind is None or missing:
+        raise ConfigError(
+            f"model kind {name!r}: module {module_path!r} must define KIND with "
+            f"{list(REQUIRED_ATTRIBUTES + REQUIRED_METHODS)}; missing {missing or ['KIND']}"
+        )
+    if kind.name != name:
+        raise ConfigError(f"model kind {name!r}: {module_path}.KIND calls itself {kind.name!r}")
+    if kind.scope not in ("subject", "dataset") or kind.inputs not in ("features", "images"):
+        raise ConfigError(
+            f"model kind {name!r}: scope must be 'subject' or 'dataset' and inputs 'features' or "
+            f"'images'; got {kind.scope!r}, {kind.inputs!r}"
+        )
+    return kind

@@ -1,0 +1,115 @@
+"""Input functions of the export rules (``workflow/rules/export.smk``), built from the config.
+
+Export paths carry BERG's names (``train_dataset-things_meg_1``, ``P1``/``subject-01``) while the
+upstream artifacts carry the config's dataset name and two-digit subjects; these functions map one
+onto the other, so the rules stay free of lambdas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bergforge.errors import ConfigError
+from bergforge.export import layout
+from bergforge.export.plots import plot_names
+
+#: bergforge splits each modality's export reads (EEG keeps one model per training repetition).
+EXPORT_SPLITS = {"meg": layout.SPLITS, "eeg": layout.SPLITS[1:]}
+MODEL_FILES = ("scaler.npz", "pca.npz", "regression.npz", "model.json")
+BERG_ROOT = "results/berg"
+
+
+def exported_datasets(config: dict[str, Any]) -> list[str]:
+    """Config datasets whose format has a BERG export (MEG and EEG)."""
+    return [n for n, ds in config["datasets"].items() if ds["format"] in layout.MODALITY_OF_FORMAT]
+
+
+def dataset_for(config: dict[str, Any], modality: str, berg_dataset: str) -> str:
+    """The config dataset exported as ``modality-{modality}/train_dataset-{berg_dataset}``."""
+    matches = [
+        n
+        for n in exported_datasets(config)
+        if layout.MODALITY_OF_FORMAT[config["datasets"][n]["format"]] == modality
+        and layout.berg_dataset_name(config["datasets"][n]) == berg_dataset
+    ]
+    if len(matches) != 1:
+        raise ConfigError(
+            f"export: {len(matches)} config datasets export as {modality}/{berg_dataset} "
+            f"({matches}); each needs a distinct 'name_in_berg'"
+        )
+    return matches[0]
+
+
+def export_inputs(config: dict[str, Any], modality: str) -> Callable[[Any], dict[str, Any]]:
+    """Input function of ``export_{modality}_subject``: models, evaluation, prepared store, stimuli."""
+
+    def inputs(wildcards) -> dict[str, Any]:
+        dataset = dataset_for(config, modality, wildcards.berg_dataset)
+        sub = f"sub-{int(wildcards.subject):02d}"
+        models = f"results/models/{dataset}/{wildcards.backbone}/{sub}"
+        return {
+            "models": [
+                f"{models}/split-{split}/{name}"
+                for split in EXPORT_SPLITS[modality]
+                for name in MODEL_FILES
+            ],
+            "evaluation": f"results/evaluation/{dataset}/{wildcards.backbone}/{sub}/evaluation.npz",
+            "prepared": f"results/prepared/{dataset}/{sub}.zarr",
+            "stimuli": f"results/prepared/{dataset}/stimuli.tsv",
+            "features": f"results/features/{dataset}/{wildcards.backbone}/features.json",
+        }
+
+    return inputs
+
+
+def card_subjects(config: dict[str, Any]) -> Callable[[Any], list[int]]:
+    """Params function of ``model_card``: the subjects of the model's dataset."""
+
+    def subjects(wildcards) -> list[int]:
+        dataset = dataset_for(config, wildcards.modality, wildcards.berg_dataset)
+        return sorted(config["datasets"][dataset]["subjects"])
+
+    return subjects
+
+
+def card_inputs(config: dict[str, Any]) -> Callable[[Any], list[str]]:
+    """Input function of ``model_card``: every subject's metadata file and plots."""
+
+    def inputs(wildcards) -> list[str]:
+        model = layout.ModelId(wildcards.modality, wildcards.berg_dataset, wildcards.backbone)
+        folder = model.folder(BERG_ROOT).as_posix()
+        files = []
+        for s in card_subjects(config)(wildcards):
+            files.append(
+                f"{folder}/{layout.METADATA_DIR}/{layout.metadata_name(model.modality, s)}"
+            )
+            files += [f"{folder}/{layout.ACCURACY_DIR}/{n}" for n in plot_names(model.modality, s)]
+        return files
+
+    return inputs
+
+
+def export_targets(config: dict[str, Any]) -> list[str]:
+    """Every file of the BERG tree: weights, metadata, plots and the card of each model."""
+    from bergforge.features.registry import backbones_for
+
+    targets = []
+    for name in exported_datasets(config):
+        ds = config["datasets"][name]
+        for backbone in backbones_for(config, name):
+            model = layout.model_id_of(ds, backbone)
+            folder = model.folder(BERG_ROOT).as_posix()
+            for s in ds["subjects"]:
+                targets += [
+                    f"{folder}/{layout.WEIGHTS_DIR}/{n}"
+                    for n in layout.weights_names(model.modality, s)
+                ]
+                targets.append(
+                    f"{folder}/{layout.METADATA_DIR}/{layout.metadata_name(model.modality, s)}"
+                )
+                targets += [
+                    f"{folder}/{layout.ACCURACY_DIR}/{n}" for n in plot_names(model.modality, s)
+                ]
+            targets += [f"{folder}/{layout.CARD_YAML}", f"{folder}/{layout.CARD_MARKDOWN}"]
+    return targets
