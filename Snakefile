@@ -23,8 +23,6 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/encode.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/export.smk"
-include: "workflow/rules/fmri.smk"
-include: "workflow/rules/fmri_export.smk"
 include: "workflow/rules/release.smk"
 
 

@@ -1,4 +1,7 @@
-"""Safe, byte-reproducible artifact files: npz/json written under a temporary name, then renamed."""
+"""Atomic, byte-reproducible artifact files: npz/json written under a temporary name, then renamed.
+
+Every "write then rename" of bergforge goes through here or through a stage's own writer of a
+folder store (feature shards, prepared stores), which renames a finished temporary folder."""
 
 from __future__ import annotations
 
@@ -42,12 +45,12 @@ def load_npz(path: Path, required: list[str]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def save_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write sorted, indented JSON atomically."""
+def save_json(path: Path, payload: dict[str, Any], sort_keys: bool = True) -> None:
+    """Write indented JSON atomically (keys sorted unless ``sort_keys`` is False)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as fh:
-        json.dump(payload, fh, indent=2, sort_keys=True)
+        json.dump(payload, fh, indent=2, sort_keys=sort_keys)
         fh.write("\n")
     os.replace(tmp, path)

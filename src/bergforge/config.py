@@ -48,8 +48,23 @@ def _relevance(error: jsonschema.ValidationError):
     return (-len(error.absolute_path), error.validator != "additionalProperties")
 
 
+#: Keys of earlier config layouts, and where their content lives now (refused with that message).
+MOVED_KEYS = {
+    "fmri": (
+        "`fmri` was split up: each entry of fmri.datasets is now a dataset under `datasets` with "
+        "`format: nsd_bold` (source simulated) or `format: nsd_mosaic` (source download) and "
+        "`models: {cnn8: {}, linear: {backbones: [...]}}` in place of linear_backbones; "
+        "fmri.cnn8 moved to models.cnn8 and fmri.glmsingle to preprocess.glmsingle"
+    ),
+    "encoding": "`encoding` moved to models.linear (the settings of the linear model kind)",
+}
+
+
 def validate_config(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
     """Raise :class:`ConfigError` with one clear line if ``config`` does not match the schema."""
+    for key, where in MOVED_KEYS.items():
+        if key in config:
+            raise ConfigError(f"config: {where} (see README, 'Configuration')")
     with open(schema_path) as fh:
         schema = yaml.safe_load(fh)
     validator = jsonschema.Draft202012Validator(schema)
@@ -62,10 +77,8 @@ def validate_config(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> 
 
 def _check_semantics(config: dict[str, Any]) -> None:
     """Cross-field rules a JSON schema cannot state clearly."""
-    if not config["datasets"] and not (config.get("fmri") or {}).get("datasets"):
-        raise ConfigError(
-            "config: no datasets; expected at least one under `datasets` or `fmri.datasets`"
-        )
+    if not config["datasets"]:
+        raise ConfigError("config: no datasets; expected at least one under `datasets`")
     for name, ds in config["datasets"].items():
         if ds["source"] == "simulated" and "simulation" not in ds:
             raise ConfigError(
@@ -80,24 +93,6 @@ def _check_semantics(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"config: datasets.{name}.download is only allowed with source 'download'"
             )
-    for name, ds in ((config.get("fmri") or {}).get("datasets") or {}).items():
-        if name in config["datasets"]:
-            raise ConfigError(
-                f"config: {name!r} names both a dataset and an fMRI dataset; both would use "
-                f"resources/raw/{name}/, so give them distinct names"
-            )
-        for key, source in (("simulation", "simulated"), ("download", "download")):
-            if key in ds and ds["source"] != source:
-                raise ConfigError(
-                    f"config: fmri.datasets.{name}.{key} is only allowed with source '{source}'"
-                )
-        if "mosaic" in ds and ds["source"] != "download":
-            raise ConfigError(
-                f"config: fmri.datasets.{name}.mosaic is only allowed with source 'download'"
-            )
-    from bergforge.workflow.fmri_linear import check_linear_backbones
-
-    check_linear_backbones(config)
 
 
 def canonical(obj: Any) -> Any:

@@ -6,10 +6,14 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from bergforge.config import canonical, datasets_where, gpu_request, validate_config
+from bergforge.datasets.formats import check_datasets, datasets_of
+from bergforge.workflow.models import check_models
 from bergforge.workflow.targets import all_targets, alternation, export_targets, release_targets
 
 validate_config(config, schema_path=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml")
+check_datasets(config)
+check_models(config)
 # sorted keys everywhere: reordering the YAML must not change any rule's params
 _canonical_config = canonical(config)
 config.clear()
@@ -20,4 +24,8 @@ BERGFORGE_ENV = "../../envs/bergforge.yaml"
 
 SIMULATED_MEG = alternation(datasets_where(config, source="simulated", format="things_meg1"))
 SIMULATED_EEG = alternation(datasets_where(config, source="simulated", format="things_eeg2"))
-SIMULATED = alternation(datasets_where(config, source="simulated"))
+SIMULATED = alternation(
+    datasets_where(config, source="simulated", format="things_meg1")
+    + datasets_where(config, source="simulated", format="things_eeg2")
+)
+SIMULATED_NSD = alternation(datasets_of(config, source="simulated", fmt="nsd_bold"))

@@ -6,7 +6,6 @@ from bergforge.workflow.download import (
     catalogue_entry,
     download_datasets,
     download_options,
-    fmri_download_datasets,
     meg_download_datasets,
     meg_epoch_part_outputs,
     single_file_pattern,
@@ -18,7 +17,6 @@ DOWNLOAD_MEG = alternation(download_datasets(config, "things_meg1"))
 DOWNLOAD_MEG_EPOCHS = alternation(meg_download_datasets(config, published_epochs=True))
 DOWNLOAD_MEG_RAW = alternation(meg_download_datasets(config, published_epochs=False))
 DOWNLOAD_EEG = alternation(download_datasets(config, "things_eeg2"))
-FMRI_DOWNLOAD = alternation(fmri_download_datasets(config))
 
 
 rule download_file:
@@ -37,17 +35,6 @@ rule download_file:
         "logs/download/{dataset}/{path}.log",
     script:
         "../scripts/download_file.py"
-
-
-# NSD through MOSAIC (fmri.datasets with source: download): nsd_stimuli.hdf5, nsd_stiminfo.tsv
-# and betas/sub-XX_NSD.hdf5 (catalogue: bergforge.datasets.sources.nsd_files, mosaic_betas)
-use rule download_file as fmri_download_file with:
-    wildcard_constraints:
-        dataset=FMRI_DOWNLOAD,
-        path=single_file_pattern(config, "fmri"),
-    params:
-        entry=catalogue_entry(config, "fmri"),
-        options=download_options(config, "fmri"),
 
 
 rule download_meg_epochs:

@@ -1,31 +1,41 @@
-# Stage 4: one encoding model per dataset × backbone × subject × split (StandardScaler → PCA →
-# regression over every target), fitted out of core from the prepared store and the feature shards.
+# Stage 4: model folders. One fit rule per model kind in use (bergforge.models.registry), made from
+# the kind's declaration: its outputs, its scope (one model per subject × split, like `linear`, or
+# one per dataset, like `cnn8`) and what it reads (feature shards or the stimulus images). A new
+# kind is one module plus one registry entry; this file does not change.
 
-from bergforge.models.linear.splits import SPLITS
+from bergforge.workflow.models import (
+    fit_constraints,
+    fit_inputs,
+    fit_outputs,
+    fit_params,
+    kinds_in_use,
+)
 
+for _kind in kinds_in_use(config):
 
-rule encode_model:
-    input:
-        prepared="results/prepared/{dataset}/sub-{subject}.zarr",
-        stimuli="results/prepared/{dataset}/stimuli.tsv",
-        features="results/features/{dataset}/{backbone}/features.json",
-    output:
-        scaler="results/models/{dataset}/{backbone}/sub-{subject}/split-{split}/scaler.npz",
-        pca="results/models/{dataset}/{backbone}/sub-{subject}/split-{split}/pca.npz",
-        regression="results/models/{dataset}/{backbone}/sub-{subject}/split-{split}/regression.npz",
-        model="results/models/{dataset}/{backbone}/sub-{subject}/split-{split}/model.json",
-    wildcard_constraints:
-        subject=r"\d\d",
-        split="|".join(SPLITS),
-    params:
-        encoding=lookup(dpath="encoding", within=config, default={}),
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=240,
-    conda:
-        BERGFORGE_ENV
-    log:
-        "logs/encode/{dataset}/{backbone}/sub-{subject}_split-{split}.log",
-    script:
-        "../scripts/encode_model.py"
+    rule:
+        name:
+            f"fit_{_kind.name}"
+        input:
+            unpack(fit_inputs(config)),
+        output:
+            fit_outputs(_kind),
+        wildcard_constraints:
+            **fit_constraints(config, _kind),
+        params:
+            **fit_params(config, _kind),
+        threads: _kind.resources.get("threads", 2)
+        resources:
+            mem_mb=_kind.resources.get("mem_mb", 4000),
+            runtime=_kind.resources.get("runtime", 240),
+            gpu=gpu_request(config, f"models/{_kind.name}/device"),
+        conda:
+            BERGFORGE_ENV
+        log:
+            (
+                "logs/models/{dataset}/{model}/sub-{subject}_split-{split}.log"
+                if _kind.scope == "subject"
+                else "logs/models/{dataset}/{model}/fit.log"
+            ),
+        script:
+            "../scripts/fit_model.py"

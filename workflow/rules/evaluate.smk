@@ -1,22 +1,18 @@
-# Stage 5: test predictions of every split model of a subject, Pearson r, the NSD noise ceiling
-# and percent of noise ceiling. fMRI datasets have one split (`all`).
+# Stage 5: test predictions of every model of a subject (each split of a subject-scope kind, or the
+# subject's head of a dataset-scope kind), Pearson r, the NSD noise ceiling and percent of noise
+# ceiling. The kind is reached through the registry; the metrics are the same code for all kinds.
 
-from bergforge.workflow.fmri_linear import split_models
+from bergforge.workflow.models import evaluation_constraints, evaluation_inputs
 
 
 rule evaluate_subject:
     input:
-        prepared="results/prepared/{dataset}/sub-{subject}.zarr",
-        stimuli="results/prepared/{dataset}/stimuli.tsv",
-        features="results/features/{dataset}/{backbone}/features.json",
-        models=split_models(config),
+        unpack(evaluation_inputs(config)),
     output:
-        evaluation="results/evaluation/{dataset}/{backbone}/sub-{subject}/evaluation.npz",
-        summary="results/evaluation/{dataset}/{backbone}/sub-{subject}/summary.json",
+        evaluation="results/evaluation/{dataset}/{model}/sub-{subject}/evaluation.npz",
+        summary="results/evaluation/{dataset}/{model}/sub-{subject}/summary.json",
     wildcard_constraints:
-        subject=r"\d\d",
-    params:
-        encoding=lookup(dpath="encoding", within=config, default={}),
+        **evaluation_constraints(config),
     threads: 2
     resources:
         mem_mb=4000,
@@ -24,6 +20,6 @@ rule evaluate_subject:
     conda:
         BERGFORGE_ENV
     log:
-        "logs/evaluate/{dataset}/{backbone}/sub-{subject}.log",
+        "logs/evaluate/{dataset}/{model}/sub-{subject}.log",
     script:
         "../scripts/evaluate_subject.py"

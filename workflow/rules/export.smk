@@ -1,8 +1,15 @@
-# Stage 6: the BERG tree. Encoding models + evaluation → BERG weight and metadata files (names and
-# keys as BERG publishes them), accuracy plots per subject and a model card per model.
+# Stage 6: the BERG tree. Linear MEG/EEG models + evaluation → BERG weight and metadata files (names
+# and keys as BERG publishes them), accuracy plots per subject and a model card per model; cnn8
+# models in MOSAIC's checkpoint layout with their metadata, plots and card.
 
 from bergforge.export.plots import MEG_SPLIT_KEYS
 from bergforge.workflow.export import card_inputs, card_subjects, export_inputs
+from bergforge.workflow.fmri import (
+    fmri_berg_names,
+    fmri_card_subjects,
+    fmri_export_inputs,
+    fmri_model_folder,
+)
 
 MEG_WEIGHT_SUFFIXES = ["all_training_splits", "full"] + [
     f"single_training_split_{k}" for k in range(1, 5)
@@ -119,3 +126,92 @@ rule model_card:
         "logs/export/{modality}-{berg_dataset}-{backbone}/card.log",
     script:
         "../scripts/write_model_card.py"
+
+# cnn8 models: MOSAIC's checkpoint layout in BERG's tree
+# `modality-fmri/train_dataset-{name_in_berg}/model-CNN8_multihead_subNSD_verticesAll/`.
+
+FMRI_BERG = alternation(fmri_berg_names(config))
+FMRI_MODEL = fmri_model_folder("{berg_dataset}")
+
+
+rule fmri_export_weights:
+    input:
+        unpack(fmri_export_inputs(config, "weights")),
+    output:
+        weights=f"{FMRI_MODEL}/encoding_models_weights/model-CNN8_framework-multihead_subjects-NSD_vertices-all.pth",
+    wildcard_constraints:
+        berg_dataset=FMRI_BERG,
+    localrule: True
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/export/fmri-{berg_dataset}/weights.log",
+    script:
+        "../scripts/fmri_export.py"
+
+
+rule fmri_export_metadata:
+    input:
+        unpack(fmri_export_inputs(config, "metadata")),
+    output:
+        metadata=f"{FMRI_MODEL}/metadata/NSD/sub-{{subject}}.npy",
+    wildcard_constraints:
+        berg_dataset=FMRI_BERG,
+        subject=r"\d\d",
+    localrule: True
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/export/fmri-{berg_dataset}/metadata-sub-{subject}.log",
+    script:
+        "../scripts/fmri_export.py"
+
+
+rule fmri_plot_accuracy:
+    input:
+        metadata=f"{FMRI_MODEL}/metadata/NSD/sub-{{subject}}.npy",
+    output:
+        groups=report(
+            f"{FMRI_MODEL}/encoding_models_accuracy/encoding_accuracy_sub-{{subject}}_glasser_groups.png",
+            caption="../report/fmri_accuracy.rst",
+            category="Accuracy",
+            subcategory="fMRI {berg_dataset}",
+            labels={"plot": "Glasser groups", "subject": "sub-{subject}"},
+        ),
+        surface=report(
+            f"{FMRI_MODEL}/encoding_models_accuracy/encoding_accuracy_sub-{{subject}}_surface.png",
+            caption="../report/fmri_accuracy.rst",
+            category="Accuracy",
+            subcategory="fMRI {berg_dataset}",
+            labels={"plot": "cortical surface", "subject": "sub-{subject}"},
+        ),
+    wildcard_constraints:
+        berg_dataset=FMRI_BERG,
+        subject=r"\d\d",
+    localrule: True
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/export/fmri-{berg_dataset}/plots-sub-{subject}.log",
+    script:
+        "../scripts/fmri_plot_accuracy.py"
+
+
+rule fmri_model_card:
+    input:
+        fmri_export_inputs(config, "card"),
+        weights=f"{FMRI_MODEL}/encoding_models_weights/model-CNN8_framework-multihead_subjects-NSD_vertices-all.pth",
+    output:
+        card=f"{FMRI_MODEL}/model_card.yaml",
+        markdown=f"{FMRI_MODEL}/model_card.md",
+    wildcard_constraints:
+        berg_dataset=FMRI_BERG,
+    params:
+        subjects=fmri_card_subjects(config),
+    localrule: True
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/export/fmri-{berg_dataset}/card.log",
+    script:
+        "../scripts/fmri_model_card.py"

@@ -2,11 +2,13 @@
 # How many shards a dataset has depends on its stimulus table (written by the preprocess stage),
 # so a per-dataset checkpoint reads stimuli.tsv and fixes the plan; the manifest rule then asks
 # for every planned shard of one backbone. Adding a backbone adds only its shard and manifest jobs.
-# fMRI datasets with `linear_backbones` take part too; their images come from nsd_stimuli.hdf5.
+# Datasets take part when one of their models reads features; fMRI images come from
+# nsd_stimuli.hdf5.
 
 from bergforge.features.plan import shard_input_function
 from bergforge.features.registry import configured_backbones
-from bergforge.workflow.fmri_linear import feature_datasets, feature_inputs
+from bergforge.workflow.features import feature_inputs
+from bergforge.workflow.models import feature_datasets
 
 FEATURE_BACKBONES = alternation(list(configured_backbones(config)))
 FEATURE_DATASETS = alternation(feature_datasets(config))

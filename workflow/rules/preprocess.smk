@@ -1,12 +1,19 @@
-# Stage 2: raw MEG/EEG → prepared response stores (one job per subject, streaming unit by unit)
-# and the stimulus table of each dataset. All logic lives in bergforge.preprocess.
+# Stage 2: raw recordings → prepared response stores (one job per subject, streaming unit by unit)
+# and the stimulus table of each dataset: MNE recipes for MEG/EEG; for fMRI, GLMsingle betas of
+# BOLD runs (nsd_bold) or MOSAIC's published betas (nsd_mosaic), then the same store layout.
+# All logic lives in bergforge.preprocess.
 
+from bergforge.datasets.formats import datasets_of
 from bergforge.preprocess.design import meg_datasets, meg_epochs_file, meg_raw_subject_dir
+from bergforge.workflow.targets import subject_paths
 
 MEG_DATASETS = alternation(datasets_where(config, format="things_meg1"))
 MEG_RAW_DATASETS = alternation(meg_datasets(config, published_epochs=False))
 MEG_EPOCHS_DATASETS = alternation(meg_datasets(config, published_epochs=True))
 EEG_DATASETS = alternation(datasets_where(config, format="things_eeg2"))
+NSD_BOLD = alternation(datasets_of(config, fmt="nsd_bold"))
+NSD_MOSAIC = alternation(datasets_of(config, fmt="nsd_mosaic"))
+FMRI_DATASETS = alternation(datasets_of(config, modality="fmri"))
 
 
 rule prepare_meg_stimuli:
@@ -103,3 +110,87 @@ rule preprocess_eeg_subject:
         "logs/preprocess/{dataset}/sub-{subject}.log",
     script:
         "../scripts/preprocess_eeg_subject.py"
+
+
+rule fmri_glmsingle:
+    input:
+        stimuli="resources/raw/{dataset}/nsd_stimuli.hdf5",
+        done="resources/raw/{dataset}/ground_truth/study.json",
+    output:
+        glmsingle=directory("results/fmri/{dataset}/glmsingle/sub-{subject}"),
+        betas="results/fmri/{dataset}/betas/sub-{subject}.npz",
+    wildcard_constraints:
+        dataset=NSD_BOLD,
+        subject=r"\d\d",
+    params:
+        glmsingle=lookup(dpath="preprocess/glmsingle", within=config, default={}),
+    resources:
+        mem_mb=4000,
+        runtime=480,
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/preprocess/{dataset}/glmsingle-sub-{subject}.log",
+    script:
+        "../scripts/fmri_glmsingle.py"
+
+
+# NSD through MOSAIC (nsd_mosaic): MOSAIC's GLMsingle betas of NSD, streamed into the same file
+rule fmri_mosaic_betas:
+    input:
+        betas="resources/raw/{dataset}/betas/sub-{subject}_NSD.hdf5",
+        stiminfo="resources/raw/{dataset}/nsd_stiminfo.tsv",
+    output:
+        betas="results/fmri/{dataset}/betas/sub-{subject}.npz",
+    wildcard_constraints:
+        dataset=NSD_MOSAIC,
+        subject=r"\d\d",
+    params:
+        mosaic=lookup(dpath="datasets/{dataset}/mosaic", within=config, default={}),
+    threads: 1
+    resources:
+        mem_mb=12000,  # betas of 57,051 vertices × 30,000 trials: 6.8 GB float32
+        runtime=120,
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/preprocess/{dataset}/mosaic-betas-sub-{subject}.log",
+    script:
+        "../scripts/fmri_mosaic_betas.py"
+
+
+rule fmri_stimuli:
+    input:
+        betas=subject_paths(config, "results/fmri/{dataset}/betas/sub-{subject}.npz"),
+    output:
+        stimuli="results/prepared/{dataset}/stimuli.tsv",
+    wildcard_constraints:
+        dataset=FMRI_DATASETS,
+    localrule: True
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/preprocess/{dataset}/stimuli.log",
+    script:
+        "../scripts/fmri_prepare.py"
+
+
+rule fmri_prepare_subject:
+    input:
+        betas="results/fmri/{dataset}/betas/sub-{subject}.npz",
+        stimuli="results/prepared/{dataset}/stimuli.tsv",
+    output:
+        store=directory("results/prepared/{dataset}/sub-{subject}.zarr"),
+    wildcard_constraints:
+        dataset=FMRI_DATASETS,
+        subject=r"\d\d",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/preprocess/{dataset}/prepare-sub-{subject}.log",
+    script:
+        "../scripts/fmri_prepare.py"

@@ -1,7 +1,4 @@
 # Stage 7: a reproducible release of the export tree: `snakemake --cores 2 release`.
-# The fMRI CNN8 tree (workflow/rules/fmri_export.smk) is part of it.
-
-from bergforge.workflow.targets import fmri_export_targets
 
 
 rule release:
@@ -12,7 +9,6 @@ rule release:
 rule build_release:
     input:
         export_targets(config),
-        fmri_export_targets(config),
     output:
         folder=directory("results/release/bergforge-models-{version}"),
         archive="results/release/bergforge-models-{version}.tar.gz",

@@ -1,5 +1,6 @@
-# Stage 1 for the embedded demo: the simulator writes raw files in the real formats, plus the
-# ground truth the tests compare against. Real datasets get their raw files from download.smk.
+# Stage 1 for the embedded demo: the simulator writes raw files in the real formats (THINGS-MEG1
+# FIF runs, THINGS-EEG2 session dicts, NSD-like BOLD runs with nsd_stimuli.hdf5), plus the ground
+# truth the tests compare against. Real datasets get their raw files from download.smk.
 
 
 rule simulate_meg_images:
@@ -84,3 +85,25 @@ use rule simulate_meg_subject as simulate_eeg_subject with:
     wildcard_constraints:
         dataset=SIMULATED_EEG,
         subject=r"\d\d",
+
+
+# the NSD-like study (format nsd_bold): every subject's BOLD runs and onsets in one job
+rule fmri_simulate_study:
+    output:
+        stimuli="resources/raw/{dataset}/nsd_stimuli.hdf5",
+        done="resources/raw/{dataset}/ground_truth/study.json",
+    wildcard_constraints:
+        dataset=SIMULATED_NSD,
+    params:
+        simulation=lookup(dpath="datasets/{dataset}/simulation", within=config),
+        subjects=lookup(dpath="datasets/{dataset}/subjects", within=config),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/simulate/{dataset}/study.log",
+    script:
+        "../scripts/fmri_simulate_study.py"

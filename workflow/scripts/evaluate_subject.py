@@ -1,15 +1,20 @@
-"""Snakemake entry point of rule evaluate_subject."""
+"""Snakemake entry point of rule evaluate_subject: every model of one subject against its test data."""
 
-from bergforge.evaluation.job import evaluate_job
+from pathlib import Path
+
 from bergforge.logs import setup_logging
+from bergforge.workflow.jobs import evaluate_job
 
 setup_logging(snakemake.log[0])
 evaluate_job(
-    snakemake.input.prepared,
-    snakemake.input.stimuli,
-    snakemake.input.features,
-    list(snakemake.input.models),
-    snakemake.params.encoding,
-    snakemake.output.evaluation,
+    snakemake.config,
+    dict(snakemake.wildcards),
+    models=[Path(m) for m in snakemake.input.models],
+    prepared=Path(snakemake.input.prepared),
+    stimuli=Path(snakemake.input.stimuli),
+    features=snakemake.input.get("features"),
+    images=snakemake.input.get("images"),
+    evaluation=Path(snakemake.output.evaluation),
+    summary=Path(snakemake.output.summary),
     threads=snakemake.threads,
 )

@@ -20,9 +20,7 @@ from bergforge.evaluation.noise_ceiling import (
     noise_ceiling,
     summarize_test,
 )
-from bergforge.models.linear.fit import feature_rows
-from bergforge.models.linear.matrix import FeatureMatrix
-from bergforge.models.linear.predict import EncodingModel, predict
+from bergforge.features.plan import feature_rows
 from bergforge.preprocess.responses import PreparedResponses
 
 
@@ -45,12 +43,16 @@ def read_test_summary(responses: PreparedResponses) -> TestSummary:
 def evaluate_subject(
     responses: PreparedResponses,
     stimuli: pd.DataFrame,
-    features: FeatureMatrix,
+    features: Any,
     model_dirs: dict[str, Path | str],
     out_dir: Path | str,
-    block_size: int = 8192,
+    kind: Any,
 ) -> dict[str, Any]:
-    """Evaluate the models of ``model_dirs`` (split → folder) and write the evaluation files."""
+    """Evaluate the models of ``model_dirs`` (split → folder) and write the evaluation files.
+
+    Predictions come from ``kind`` (a feature-reading kind of the registry): its
+    ``predict_features`` gives each split's responses to the test images' feature rows.
+    """
     out_dir = Path(out_dir)
     summary = read_test_summary(responses)
     ncsnr, nc, n_reps = noise_ceiling(summary)
@@ -58,9 +60,8 @@ def evaluate_subject(
     if np.isnan(observed).any():
         raise DataError(f"{responses.path}: a test image has no repetitions at all")
     splits = list(model_dirs)
-    models = [EncodingModel.load(model_dirs[s]) for s in splits]
     rows = feature_rows(stimuli, "test", observed.shape[0])
-    preds = predict(features, rows, models, block_size)
+    preds = kind.predict_features([Path(model_dirs[s]) for s in splits], features, rows)
     corr = np.stack([pearson_columns(p, observed) for p in preds])
     singles = [i for i, s in enumerate(splits) if s.startswith("single-")]
     if singles:

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bergforge.errors import DataError
@@ -96,3 +97,17 @@ def shard_input_function(checkpoint):
         return planned_shards(plan, f"results/features/{wildcards.dataset}/{wildcards.backbone}")
 
     return shards
+
+
+def feature_rows(stimuli: pd.DataFrame, split: str, n_images: int) -> np.ndarray:
+    """Row of the feature matrix (= row of stimuli.tsv) of each image of ``split``, by index."""
+    part = stimuli[stimuli["split"] == split]
+    index = part["index"].to_numpy(dtype=np.int64)
+    if len(part) != n_images or not np.array_equal(np.sort(index), np.arange(n_images)):
+        raise DataError(
+            f"stimuli.tsv lists {len(part)} {split} images with indices that do not match the "
+            f"prepared {split} array of {n_images} images; expected indices 0…{n_images - 1}"
+        )
+    rows = np.empty(n_images, dtype=np.int64)
+    rows[index] = part.index.to_numpy(dtype=np.int64)
+    return rows

@@ -48,6 +48,8 @@ class ModelKind(Protocol):
     berg_layout: bool
     #: files one fit writes into its model folder; the first is written last and marks it complete
     fit_outputs: tuple[str, ...]
+    #: threads, mem_mb and runtime (minutes) of one fit job at the real datasets' size
+    resources: dict[str, int]
 
     def model_name(self, backbone: str | None) -> str:
         """The folder name under ``results/models/{dataset}/`` (and the model id's last part)."""

@@ -11,7 +11,7 @@ from bergforge.preprocess.design import meg_datasets
 
 
 def download_datasets(config: dict[str, Any], fmt: str | None = None) -> list[str]:
-    """MEG/EEG datasets with ``source: download`` (of format ``fmt`` if given)."""
+    """Datasets with ``source: download`` (of format ``fmt`` if given)."""
     return [
         name
         for name, ds in config["datasets"].items()
@@ -25,32 +25,18 @@ def meg_download_datasets(config: dict[str, Any], published_epochs: bool) -> lis
     return [d for d in download_datasets(config, "things_meg1") if d in chosen]
 
 
-def fmri_download_datasets(config: dict[str, Any]) -> list[str]:
-    """fMRI datasets (``fmri.datasets``) with ``source: download`` (NSD through MOSAIC)."""
-    entries = (config.get("fmri") or {}).get("datasets") or {}
-    return [name for name, ds in entries.items() if ds.get("source") == "download"]
-
-
-def _entries(config: dict[str, Any], section: str) -> dict[str, Any]:
-    """The dataset entries of ``section``: ``datasets`` (MEG/EEG) or ``fmri`` (fmri.datasets)."""
-    return config["fmri"]["datasets"] if section == "fmri" else config["datasets"]
-
-
-def single_file_pattern(config: dict[str, Any], section: str = "datasets") -> str:
+def single_file_pattern(config: dict[str, Any]) -> str:
     """Wildcard constraint of ``{path}`` in rule download_file: every catalogue file's path."""
-    names = fmri_download_datasets(config) if section == "fmri" else download_datasets(config)
-    entries = _entries(config, section) if names else {}
-    files = [f for name in names for f in sources.single_files(entries[name])]
+    names = download_datasets(config)
+    files = [f for name in names for f in sources.single_files(config["datasets"][name])]
     return sources.path_pattern(sorted(set(files), key=lambda f: f.local))
 
 
-def catalogue_entry(
-    config: dict[str, Any], section: str = "datasets"
-) -> Callable[[Any], dict[str, Any]]:
+def catalogue_entry(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
     """Params function: the catalogue entry and base URLs of ``{dataset}``/``{path}``."""
 
     def entry(wildcards: Any) -> dict[str, Any]:
-        ds = _entries(config, section)[wildcards.dataset]
+        ds = config["datasets"][wildcards.dataset]
         file = sources.find_file(ds, wildcards.path)
         return {
             "url": file.url(sources.base_urls(ds)),
@@ -61,13 +47,11 @@ def catalogue_entry(
     return entry
 
 
-def download_options(
-    config: dict[str, Any], section: str = "datasets"
-) -> Callable[[Any], dict[str, Any]]:
+def download_options(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
     """Params function: retries and backoff of ``{dataset}`` (config ``download``)."""
 
     def options(wildcards: Any) -> dict[str, Any]:
-        ds = _entries(config, section)[wildcards.dataset]
+        ds = config["datasets"][wildcards.dataset]
         dl = ds.get("download") or {}
         return {
             "base_urls": sources.base_urls(ds),

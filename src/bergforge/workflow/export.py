@@ -21,8 +21,19 @@ BERG_ROOT = "results/berg"
 
 
 def exported_datasets(config: dict[str, Any]) -> list[str]:
-    """Config datasets whose format has a BERG export (MEG and EEG)."""
+    """Config datasets whose linear models have a BERG export (MEG and EEG)."""
     return [n for n, ds in config["datasets"].items() if ds["format"] in layout.MODALITY_OF_FORMAT]
+
+
+def linear_backbones(config: dict[str, Any], dataset: str) -> list[str]:
+    """Backbones of the dataset's linear models (exported in BERG's linear layout)."""
+    from bergforge.workflow.models import model_entries
+
+    return [
+        e.backbone
+        for e in model_entries(config)
+        if e.dataset == dataset and e.kind == "linear" and e.backbone
+    ]
 
 
 def dataset_for(config: dict[str, Any], modality: str, berg_dataset: str) -> str:
@@ -91,13 +102,18 @@ def card_inputs(config: dict[str, Any]) -> Callable[[Any], list[str]]:
 
 
 def export_targets(config: dict[str, Any]) -> list[str]:
-    """Every file of the BERG tree: weights, metadata, plots and the card of each model."""
-    from bergforge.features.registry import backbones_for
+    """Every exported file: the BERG trees of linear MEG/EEG models and of cnn8 models."""
+    from bergforge.workflow.fmri import fmri_export_targets
 
+    return berg_linear_targets(config) + fmri_export_targets(config)
+
+
+def berg_linear_targets(config: dict[str, Any]) -> list[str]:
+    """Every file of the BERG tree: weights, metadata, plots and the card of each model."""
     targets = []
     for name in exported_datasets(config):
         ds = config["datasets"][name]
-        for backbone in backbones_for(config, name):
+        for backbone in linear_backbones(config, name):
             model = layout.model_id_of(ds, backbone)
             folder = model.folder(BERG_ROOT).as_posix()
             for s in ds["subjects"]:

@@ -1,4 +1,4 @@
-"""Helpers of ``workflow/rules/fmri.smk``: dataset names and per-subject input lists from config."""
+"""Input functions and targets of the export rules of cnn8 models (MOSAIC's layout in BERG's tree)."""
 
 from __future__ import annotations
 
@@ -6,37 +6,18 @@ from collections.abc import Callable
 from typing import Any
 
 
-def fmri_datasets(config: dict[str, Any], source: str | None = None) -> list[str]:
-    """Names under ``fmri.datasets`` (optionally only those with the given ``source``)."""
-    datasets = config.get("fmri", {}).get("datasets", {})
-    return [n for n, ds in datasets.items() if source is None or ds.get("source") == source]
+def fmri_datasets(config: dict[str, Any]) -> list[str]:
+    """Datasets that build the cnn8 kind (exported as BERG's fMRI CNN8 model)."""
+    from bergforge.workflow.models import model_entries
 
-
-def fmri_subject_paths(config: dict[str, Any], pattern: str) -> Callable[[Any], list[str]]:
-    """Input function: ``pattern`` for every subject of the rule's ``fmri_dataset``."""
-
-    def paths(wildcards: Any) -> list[str]:
-        name = wildcards.fmri_dataset
-        subjects = config["fmri"]["datasets"][name]["subjects"]
-        return [pattern.format(fmri_dataset=name, subject=f"{s:02d}") for s in subjects]
-
-    return paths
-
-
-def fmri_model_targets(config: dict[str, Any]) -> list[str]:
-    """The CNN8 model and training summary of every fMRI dataset."""
-    return [
-        f"results/models/{name}/CNN8_multihead/{leaf}"
-        for name in fmri_datasets(config)
-        for leaf in ("model.pt", "training.json")
-    ]
+    return list(dict.fromkeys(e.dataset for e in model_entries(config) if e.kind == "cnn8"))
 
 
 def fmri_berg_name(config: dict[str, Any], name: str) -> str:
     """``train_dataset-{d}`` of an fMRI dataset (its ``name_in_berg``, default ``mosaic``)."""
     from bergforge.export.fmri import DEFAULT_BERG_NAME
 
-    return config["fmri"]["datasets"][name].get("name_in_berg", DEFAULT_BERG_NAME)
+    return config["datasets"][name].get("name_in_berg", DEFAULT_BERG_NAME)
 
 
 def fmri_berg_names(config: dict[str, Any]) -> list[str]:
@@ -51,7 +32,7 @@ def fmri_dataset_for(config: dict[str, Any], berg_dataset: str) -> str:
     matches = [n for n in fmri_datasets(config) if fmri_berg_name(config, n) == berg_dataset]
     if len(matches) != 1:
         raise ConfigError(
-            f"fMRI export: {len(matches)} datasets under fmri.datasets export as "
+            f"fMRI export: {len(matches)} cnn8 datasets export as "
             f"{berg_dataset!r} ({matches}); give each a distinct 'name_in_berg'"
         )
     return matches[0]
@@ -93,7 +74,7 @@ def fmri_subject_files(config: dict[str, Any], name: str, berg_dataset: str) -> 
 
     folder = fmri_model_folder(berg_dataset)
     files = []
-    for s in config["fmri"]["datasets"][name]["subjects"]:
+    for s in config["datasets"][name]["subjects"]:
         files.append(f"{folder}/{metadata_relpath(s)}")
         files += [f"{folder}/encoding_models_accuracy/{p}" for p in plot_names(s)]
     return files
@@ -104,7 +85,7 @@ def fmri_card_subjects(config: dict[str, Any]) -> Callable[[Any], list[int]]:
 
     def subjects(wildcards: Any) -> list[int]:
         name = fmri_dataset_for(config, wildcards.berg_dataset)
-        return sorted(config["fmri"]["datasets"][name]["subjects"])
+        return sorted(config["datasets"][name]["subjects"])
 
     return subjects
 

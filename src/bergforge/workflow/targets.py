@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from bergforge.config import datasets_where
+from bergforge import paths
+from bergforge.datasets.formats import datasets_of, get_format
 
 
 def alternation(names: list[str]) -> str:
@@ -14,85 +16,75 @@ def alternation(names: list[str]) -> str:
 
 def subject_label(fmt: str, subject: int) -> str:
     """How a dataset's raw files name a subject (``BIGMEG1`` for THINGS-MEG1, ``01`` otherwise)."""
-    return f"BIGMEG{subject}" if fmt == "things_meg1" else f"{subject:02d}"
+    return get_format(fmt).raw_subject(subject)
+
+
+def subject_paths(config: dict[str, Any], pattern: str) -> Callable[[Any], list[str]]:
+    """Input function: ``pattern`` filled for every subject of the rule's ``{dataset}``."""
+
+    def inputs(wildcards: Any) -> list[str]:
+        subjects = config["datasets"][wildcards.dataset]["subjects"]
+        return [paths.fill(pattern, dataset=wildcards.dataset, subject=s) for s in subjects]
+
+    return inputs
 
 
 def simulated_raw_targets(config: dict[str, Any]) -> list[str]:
-    """The ground-truth file of every simulated subject (written last by its simulate job)."""
+    """What the simulator writes last for each simulated dataset: every MEG/EEG subject's truth
+    file, the NSD-like study's summary."""
     targets = []
-    for name in datasets_where(config, source="simulated"):
+    for name in datasets_of(config, source="simulated"):
         ds = config["datasets"][name]
+        if ds["format"] == "nsd_bold":
+            targets.append(f"resources/raw/{name}/ground_truth/study.json")
+            continue
         for subject in ds["subjects"]:
             label = subject_label(ds["format"], subject)
             targets.append(f"resources/raw/{name}/ground_truth/sub-{label}_truth.npz")
     return targets
 
 
-def feature_targets(config: dict[str, Any]) -> list[str]:
-    """The feature manifest of every configured backbone of every dataset it is built for."""
-    from bergforge.features.registry import backbones_for
-    from bergforge.workflow.fmri_linear import linear_backbones, linear_fmri_datasets
-
-    return [
-        f"results/features/{dataset}/{backbone}/features.json"
-        for dataset in config["datasets"]
-        for backbone in backbones_for(config, dataset)
-    ] + [
-        f"results/features/{dataset}/{backbone}/features.json"
-        for dataset in linear_fmri_datasets(config)
-        for backbone in linear_backbones(config, dataset)
-    ]
-
-
-PREPARED_FORMATS = ("things_meg1", "things_eeg2")
-
-
 def prepared_targets(config: dict[str, Any]) -> list[str]:
-    """The stimulus table and every subject's prepared store of each MEG/EEG dataset."""
+    """The stimulus table and every subject's prepared store of each dataset."""
     targets = []
     for name, ds in config["datasets"].items():
-        if ds["format"] in PREPARED_FORMATS:
-            targets.append(f"results/prepared/{name}/stimuli.tsv")
-            targets += [f"results/prepared/{name}/sub-{s:02d}.zarr" for s in ds["subjects"]]
+        targets.append(paths.fill(paths.STIMULI, dataset=name))
+        targets += [
+            paths.fill(paths.PREPARED_STORE, dataset=name, subject=s) for s in ds["subjects"]
+        ]
     return targets
 
 
-def _encoded_subjects(config: dict[str, Any]) -> list[str]:
-    """``{dataset}/{backbone}/sub-{subject}`` of every MEG/EEG subject × configured backbone,
-    then of every fMRI subject × ``linear_backbones`` entry."""
-    from bergforge.features.registry import backbones_for
-    from bergforge.workflow.fmri_linear import linear_fmri_subjects
+def feature_targets(config: dict[str, Any]) -> list[str]:
+    """The feature manifest of every backbone of every dataset whose models read features."""
+    from bergforge.workflow.models import feature_backbones, feature_datasets
 
     return [
-        f"{name}/{backbone}/sub-{s:02d}"
-        for name, ds in config["datasets"].items()
-        if ds["format"] in PREPARED_FORMATS
-        for backbone in backbones_for(config, name)
-        for s in ds["subjects"]
-    ] + linear_fmri_subjects(config)
-
-
-def model_targets(config: dict[str, Any]) -> list[str]:
-    """model.json of every encoding model: dataset × backbone × subject × split (fMRI: ``all``)."""
-    from bergforge.workflow.fmri_linear import encoding_splits
-
-    return [
-        f"results/models/{sub}/split-{split}/model.json"
-        for sub in _encoded_subjects(config)
-        for split in encoding_splits(config, sub.split("/")[0])
+        paths.fill(paths.FEATURES, dataset=d, backbone=b)
+        for d in feature_datasets(config)
+        for b in feature_backbones(config, d)
     ]
 
 
+def model_targets(config: dict[str, Any]) -> list[str]:
+    """The marker file of every model folder (``model.json`` of each linear subject × split)."""
+    from bergforge.workflow.models import fit_targets
+
+    return fit_targets(config)
+
+
 def evaluation_targets(config: dict[str, Any]) -> list[str]:
-    """evaluation.npz of every MEG/EEG subject × backbone and every linear fMRI model."""
-    return [f"results/evaluation/{sub}/evaluation.npz" for sub in _encoded_subjects(config)]
+    """evaluation.npz of every subject of every configured model."""
+    from bergforge.workflow.models import evaluation_targets as targets
+
+    return targets(config)
 
 
 def export_targets(config: dict[str, Any]) -> list[str]:
-    """The BERG tree of every MEG/EEG dataset × backbone: weights, metadata, plots, card."""
-    from bergforge.workflow.export import export_targets as berg_tree_targets
+    """The exported tree: BERG's layouts (linear on MEG/EEG, cnn8) and bergforge's own layout."""
+    from bergforge.workflow.export import export_targets as tree
 
-    return berg_tree_targets(config)
+    return tree(config)
 
 
 def release_targets(config: dict[str, Any]) -> list[str]:
@@ -100,26 +92,14 @@ def release_targets(config: dict[str, Any]) -> list[str]:
     from bergforge._version import __version__
 
     version = config.get("release", {}).get("version", __version__)
-    stem = f"results/release/bergforge-models-{version}"
-    return [stem, f"{stem}.tar.gz"]
-
-
-def fmri_targets(config: dict[str, Any]) -> list[str]:
-    """The CNN8 model and training summary of every dataset under ``fmri.datasets``."""
-    from bergforge.workflow.fmri import fmri_model_targets
-
-    return fmri_model_targets(config)
-
-
-def fmri_export_targets(config: dict[str, Any]) -> list[str]:
-    """Evaluation-backed BERG tree of every fMRI dataset's CNN8: weights, metadata, plots, card."""
-    from bergforge.workflow.fmri import fmri_export_targets as fmri_tree
-
-    return fmri_tree(config)
+    return [
+        paths.fill(paths.RELEASE_DIR, version=version),
+        paths.fill(paths.RELEASE_ARCHIVE, version=version),
+    ]
 
 
 def all_targets(config: dict[str, Any]) -> list[str]:
-    """What `rule all` builds: every stage output that exists so far (one line per stage)."""
+    """What `rule all` builds: every stage output (one line per stage)."""
     targets: list[str] = []
     targets += simulated_raw_targets(config)
     targets += prepared_targets(config)
@@ -127,6 +107,4 @@ def all_targets(config: dict[str, Any]) -> list[str]:
     targets += model_targets(config)
     targets += evaluation_targets(config)
     targets += export_targets(config)
-    targets += fmri_targets(config)
-    targets += fmri_export_targets(config)
-    return targets
+    return list(dict.fromkeys(targets))

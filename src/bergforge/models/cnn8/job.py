@@ -68,7 +68,7 @@ def train_cnn8_job(
     save_torch_atomic({"config": asdict(cfg), "state_dict": model.state_dict()}, model_path)
     info["test_median_r"] = {n: float(np.median(r)) for n, r in correlation.items()}
     info["config"] = asdict(cfg)  # the export's metadata carries the input size from here
-    save_json(summary_path, info)
+    save_json(summary_path, info, sort_keys=False)  # the metadata keeps this order
     checkpoint.unlink(missing_ok=True)
     del train, test
     shutil.rmtree(scratch, ignore_errors=True)

@@ -28,6 +28,7 @@ class Cnn8Kind:
     scope = "dataset"
     inputs = "images"
     berg_layout = True
+    resources = {"threads": 2, "mem_mb": 4000, "runtime": 1440}
     fit_outputs = ("training.json", "model.pt")
 
     def model_name(self, backbone: str | None) -> str:

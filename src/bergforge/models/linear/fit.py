@@ -19,6 +19,7 @@ import pandas as pd
 from bergforge import __version__
 from bergforge.atomic import save_json, save_npz
 from bergforge.errors import ConfigError, DataError
+from bergforge.features.plan import feature_rows
 from bergforge.models.linear.blocks import map_blocks, target_blocks
 from bergforge.models.linear.matrix import FeatureMatrix
 from bergforge.models.linear.pca import PCAOptions, fit_scaler_pca
@@ -64,20 +65,6 @@ class EncodingOptions:
         if opts.regression == "ridge_cv":
             check_alphas(opts.alphas)
         return opts
-
-
-def feature_rows(stimuli: pd.DataFrame, split: str, n_images: int) -> np.ndarray:
-    """Row of the feature matrix (= row of stimuli.tsv) of each image of ``split``, by index."""
-    part = stimuli[stimuli["split"] == split]
-    index = part["index"].to_numpy(dtype=np.int64)
-    if len(part) != n_images or not np.array_equal(np.sort(index), np.arange(n_images)):
-        raise DataError(
-            f"stimuli.tsv lists {len(part)} {split} images with indices that do not match the "
-            f"prepared {split} array of {n_images} images; expected indices 0…{n_images - 1}"
-        )
-    rows = np.empty(n_images, dtype=np.int64)
-    rows[index] = part.index.to_numpy(dtype=np.int64)
-    return rows
 
 
 def fit_model(

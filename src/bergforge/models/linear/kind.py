@@ -22,6 +22,7 @@ class LinearKind:
     scope = "subject"
     inputs = "features"
     berg_layout = True
+    resources = {"threads": 2, "mem_mb": 4000, "runtime": 240}
     fit_outputs = ("model.json", "scaler.npz", "pca.npz", "regression.npz")
 
     def model_name(self, backbone: str | None) -> str:
@@ -46,11 +47,14 @@ class LinearKind:
         )
 
     def predict_features(
-        self, folders: list[Path], features: Any, rows: np.ndarray, block_size: int = 8192
+        self, folders: list[Path], features: Any, rows: np.ndarray
     ) -> list[np.ndarray]:
         from bergforge.models.linear.predict import EncodingModel, predict
 
-        return predict(features, rows, [EncodingModel.load(f) for f in folders], block_size)
+        models = [EncodingModel.load(f) for f in folders]
+        # read features in the column blocks the PCA was fitted with (memory only)
+        block_size = int(models[0].meta.get("pca", {}).get("block_size", 8192))
+        return predict(features, rows, models, block_size)
 
     def tensors(self, folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         from bergforge.models.linear.predict import EncodingModel

@@ -1,0 +1,132 @@
+"""The dataset-format registry: per format, its modality, target dims, raw reader and preprocessing.
+
+A dataset entry of the config names its ``format``; everything the workflow does with it (which
+rules prepare it, which model kinds it gets by default, how its subjects are named in the raw
+files, where its images come from) is read from here, never from a second config section.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bergforge.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    """What bergforge knows about one raw-data format."""
+
+    name: str
+    modality: str  # meg | eeg | fmri
+    target_dims: tuple[str, ...]  # the prepared arrays are [image, repetition, *target_dims]
+    sources: tuple[str, ...]  # simulated and/or download
+    raw_reader: str  # module that reads the raw files
+    preprocessing: str  # module that turns them into prepared stores
+    default_kinds: tuple[str, ...]  # model kinds built when a dataset names none
+    berg_name: str  # default `train_dataset-{name}` in the exported tree
+    #: the stimulus table pools every subject's images, so a new subject can change it
+    pooled_stimuli: bool
+    images: str  # "folder": image files; "nsd_hdf5": rows of nsd_stimuli.hdf5
+
+    def raw_subject(self, subject: int) -> str:
+        """How the raw files name a subject (``BIGMEG1`` for THINGS-MEG1, ``01`` otherwise)."""
+        return f"BIGMEG{subject}" if self.name == "things_meg1" else f"{subject:02d}"
+
+
+FORMATS: dict[str, DatasetFormat] = {
+    f.name: f
+    for f in (
+        DatasetFormat(
+            "things_meg1",
+            "meg",
+            ("channel", "time"),
+            ("simulated", "download"),
+            "bergforge.datasets.things_meg",
+            "bergforge.preprocess.meg",
+            ("linear",),
+            "things_meg_1",
+            False,
+            "folder",
+        ),
+        DatasetFormat(
+            "things_eeg2",
+            "eeg",
+            ("channel", "time"),
+            ("simulated", "download"),
+            "bergforge.datasets.things_eeg2",
+            "bergforge.preprocess.eeg",
+            ("linear",),
+            "things_eeg_2",
+            False,
+            "folder",
+        ),
+        # BOLD runs + onsets on grayordinates (the simulated NSD-like study): GLMsingle betas
+        DatasetFormat(
+            "nsd_bold",
+            "fmri",
+            ("vertex",),
+            ("simulated",),
+            "bergforge.preprocess.fmri",
+            "bergforge.preprocess.glmsingle",
+            ("cnn8",),
+            "mosaic",
+            True,
+            "nsd_hdf5",
+        ),
+        # NSD through MOSAIC: the published GLMsingle betas per subject (HDF5) and nsd_stimuli.hdf5
+        DatasetFormat(
+            "nsd_mosaic",
+            "fmri",
+            ("vertex",),
+            ("download",),
+            "bergforge.datasets.mosaic",
+            "bergforge.preprocess.mosaic_betas",
+            ("cnn8",),
+            "mosaic",
+            True,
+            "nsd_hdf5",
+        ),
+    )
+}
+
+
+def get_format(name: str) -> DatasetFormat:
+    """The format called ``name``; one clear error naming the known formats otherwise."""
+    if name not in FORMATS:
+        raise ConfigError(f"unknown dataset format {name!r}; expected one of {sorted(FORMATS)}")
+    return FORMATS[name]
+
+
+def dataset_format(config: dict[str, Any], dataset: str) -> DatasetFormat:
+    """The format of the config's dataset ``dataset``."""
+    return get_format(config["datasets"][dataset]["format"])
+
+
+def datasets_of(
+    config: dict[str, Any],
+    modality: str | None = None,
+    source: str | None = None,
+    fmt: str | None = None,
+) -> list[str]:
+    """Names of the config's datasets of that modality, source and format (each optional)."""
+    return [
+        name
+        for name, ds in config["datasets"].items()
+        if (modality is None or get_format(ds["format"]).modality == modality)
+        and (source is None or ds["source"] == source)
+        and (fmt is None or ds["format"] == fmt)
+    ]
+
+
+def check_datasets(config: dict[str, Any]) -> None:
+    """Each dataset's source must be one its format has (e.g. nsd_bold is only simulated)."""
+    for name, ds in config["datasets"].items():
+        f = get_format(ds["format"])
+        if ds["source"] not in f.sources:
+            raise ConfigError(
+                f"config: datasets.{name} has format {f.name!r} with source {ds['source']!r}; "
+                f"that format has source {' or '.join(repr(s) for s in f.sources)}"
+            )
+        if "mosaic" in ds and f.name != "nsd_mosaic":
+            raise ConfigError(f"config: datasets.{name}.mosaic is only allowed with nsd_mosaic")

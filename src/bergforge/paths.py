@@ -1,0 +1,44 @@
+"""Where every artifact of the workflow lives: the one owner of the paths under ``results/``.
+
+Rules, target lists and input functions take their paths from here (patterns with Snakemake
+wildcards in braces); scripts receive them from their rule and never walk up folders.
+"""
+
+from __future__ import annotations
+
+RAW = "resources/raw/{dataset}"
+RESULTS = "results"
+
+# stage 2: prepared responses and the stimulus table (docs/interfaces.md)
+PREPARED_STORE = "results/prepared/{dataset}/sub-{subject}.zarr"
+STIMULI = "results/prepared/{dataset}/stimuli.tsv"
+# fMRI preprocessing on the way there: GLMsingle outputs and per-trial betas
+GLMSINGLE_DIR = "results/fmri/{dataset}/glmsingle/sub-{subject}"
+BETAS = "results/fmri/{dataset}/betas/sub-{subject}.npz"
+
+# stage 3: feature shards
+SHARD_PLAN = "results/features/{dataset}/shard_plan.json"
+FEATURE_SHARD = "results/features/{dataset}/{backbone}/shard-{shard}-of-{n_shards}.zarr"
+FEATURES = "results/features/{dataset}/{backbone}/features.json"
+
+# stage 4: model folders; `{model}` is the kind's model name (the backbone for `linear`)
+DATASET_MODEL_DIR = "results/models/{dataset}/{model}"
+SUBJECT_MODEL_DIR = DATASET_MODEL_DIR + "/sub-{subject}/split-{split}"
+
+# stage 5: evaluation of one subject's models
+EVALUATION_DIR = "results/evaluation/{dataset}/{model}/sub-{subject}"
+EVALUATION = EVALUATION_DIR + "/evaluation.npz"
+EVALUATION_SUMMARY = EVALUATION_DIR + "/summary.json"
+
+# stage 6 and 7: the exported tree and releases
+EXPORT_ROOT = "results/berg"
+RELEASE_DIR = "results/release/bergforge-models-{version}"
+RELEASE_ARCHIVE = RELEASE_DIR + ".tar.gz"
+
+
+def fill(pattern: str, **values: object) -> str:
+    """``pattern`` with its wildcards filled; integer subjects become two digits (``01``)."""
+    subject = values.get("subject")
+    if isinstance(subject, int):
+        values["subject"] = f"{subject:02d}"
+    return pattern.format(**values)

@@ -1,0 +1,112 @@
+"""The fit and evaluate jobs of the workflow: find the model's kind in the registry, then call it.
+
+Scripts stay thin: they hand over their rule's paths; this module turns the wildcards into the
+configured model entry and its kind, and the kind does the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from threadpoolctl import threadpool_limits
+
+from bergforge.datasets.formats import dataset_format
+from bergforge.models.kind import FitRequest
+from bergforge.models.registry import get_kind
+from bergforge.workflow.models import kind_of_model
+
+log = logging.getLogger(__name__)
+
+
+def fit_job(
+    config: dict[str, Any],
+    wildcards: dict[str, str],
+    prepared: list[Path],
+    stimuli: Path,
+    features: str | None,
+    images: str | None,
+    settings: dict[str, Any],
+    marker: Path,
+    threads: int = 1,
+) -> None:
+    """Fit the model folder whose marker file is ``marker``."""
+    entry = kind_of_model(config, wildcards["dataset"], wildcards["model"])
+    kind = get_kind(entry.kind, config)
+    ds = config["datasets"][entry.dataset]
+    subjects = (int(wildcards["subject"]),) if kind.scope == "subject" else tuple(ds["subjects"])
+    request = FitRequest(
+        dataset=entry.dataset,
+        modality=dataset_format(config, entry.dataset).modality,
+        subjects=subjects,
+        split=wildcards.get("split", "all"),
+        prepared=tuple(prepared),
+        stimuli=stimuli,
+        features=Path(features) if features else None,
+        images=Path(images) if images else None,
+        settings=dict(settings),
+        threads=max(1, int(threads)),
+    )
+    log.info(
+        "fitting %s model %s of %s (subjects %s, split %s) with %d threads",
+        kind.name,
+        entry.model,
+        entry.dataset,
+        list(subjects),
+        request.split,
+        request.threads,
+    )
+    kind.fit(request, Path(marker).parent)
+
+
+def evaluate_job(
+    config: dict[str, Any],
+    wildcards: dict[str, str],
+    models: list[Path],
+    prepared: Path,
+    stimuli: Path,
+    features: str | None,
+    images: str | None,
+    evaluation: Path,
+    summary: Path,
+    threads: int = 1,
+) -> None:
+    """Evaluate every model folder of one subject; predictions come from the model's kind."""
+    entry = kind_of_model(config, wildcards["dataset"], wildcards["model"])
+    kind = get_kind(entry.kind, config)
+    subject = int(wildcards["subject"])
+    if kind.inputs == "features":
+        from bergforge.evaluation.evaluate import evaluate_subject
+        from bergforge.features.plan import read_stimuli
+        from bergforge.features.store import FeatureStore
+        from bergforge.preprocess.responses import PreparedResponses
+
+        dirs = {Path(m).parent.name.removeprefix("split-"): Path(m).parent for m in models}
+        with threadpool_limits(limits=max(1, threads), user_api="blas"):
+            evaluate_subject(
+                PreparedResponses(prepared),
+                read_stimuli(stimuli),
+                FeatureStore.open(features),
+                dirs,
+                Path(evaluation).parent,
+                kind,
+            )
+    else:
+        import torch
+
+        from bergforge.evaluation.cnn8 import evaluate_cnn8_job
+
+        torch.set_num_threads(max(1, threads))
+        device = (config.get("models") or {}).get(entry.kind, {}).get("device", "cpu")
+        evaluate_cnn8_job(
+            Path(models[0]),
+            prepared,
+            stimuli,
+            Path(images),
+            subject,
+            evaluation,
+            summary,
+            device,
+            kind=entry.kind,
+        )

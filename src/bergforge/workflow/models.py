@@ -1,0 +1,280 @@
+"""Which models the config asks for, and the target lists and input functions of the model rules.
+
+A dataset builds the kinds named under ``datasets.<name>.models`` (default: its format's kinds);
+each kind's settings are ``models.<kind>`` updated by the dataset's own entry. A kind that reads
+features is built once per backbone (``backbones`` of its settings, default every backbone the
+dataset gets); its model name (the folder under ``results/models/{dataset}/``) comes from the kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bergforge import paths
+from bergforge.datasets.formats import dataset_format, get_format
+from bergforge.errors import ConfigError
+from bergforge.models.kind import ModelKind
+from bergforge.models.registry import get_kind
+
+#: Keys of a kind's settings that choose what is built, not how a model is fitted.
+SELECTION_KEYS = ("backbones",)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model the config asks for: a kind on a dataset (and a backbone, for feature kinds)."""
+
+    dataset: str
+    kind: str
+    backbone: str | None
+    model: str  # folder name under results/models/{dataset}/
+
+
+def dataset_kinds(config: dict[str, Any], dataset: str) -> dict[str, dict[str, Any]]:
+    """Kind name → the dataset's own settings of it (the format's default kinds if none)."""
+    entry = config["datasets"][dataset].get("models")
+    if entry is None:
+        return {k: {} for k in dataset_format(config, dataset).default_kinds}
+    return {k: dict(v or {}) for k, v in entry.items()}
+
+
+def kind_settings(config: dict[str, Any], dataset: str, kind: str) -> dict[str, Any]:
+    """The result-changing settings of ``kind`` on ``dataset``: ``models.<kind>`` updated by the
+    dataset's entry, without the selection keys (these are the fit rule's params)."""
+    merged = dict((config.get("models") or {}).get(kind) or {})
+    merged.update(dataset_kinds(config, dataset).get(kind, {}))
+    return {k: v for k, v in merged.items() if k not in SELECTION_KEYS}
+
+
+def kind_backbones(config: dict[str, Any], dataset: str, kind: str) -> list[str]:
+    """Backbones a feature-reading kind is built on for ``dataset``."""
+    from bergforge.features.registry import backbones_for
+
+    own = dataset_kinds(config, dataset).get(kind, {})
+    shared = (config.get("models") or {}).get(kind) or {}
+    chosen = own.get("backbones", shared.get("backbones"))
+    return list(chosen) if chosen is not None else backbones_for(config, dataset)
+
+
+def model_entries(config: dict[str, Any]) -> list[ModelEntry]:
+    """Every model the config asks for, dataset by dataset in config order."""
+    entries = []
+    for dataset in config["datasets"]:
+        for name in dataset_kinds(config, dataset):
+            kind = get_kind(name, config)
+            if kind.inputs == "features":
+                for backbone in kind_backbones(config, dataset, name):
+                    entries.append(ModelEntry(dataset, name, backbone, kind.model_name(backbone)))
+            else:
+                entries.append(ModelEntry(dataset, name, None, kind.model_name(None)))
+    return entries
+
+
+def kind_of_model(config: dict[str, Any], dataset: str, model: str) -> ModelEntry:
+    """The entry of ``model`` (a folder name) of ``dataset``."""
+    for entry in model_entries(config):
+        if entry.dataset == dataset and entry.model == model:
+            return entry
+    raise ConfigError(f"no model {model!r} is configured for dataset {dataset!r}")
+
+
+def check_models(config: dict[str, Any]) -> None:
+    """Every kind exists, its backbones are configured, and no two models share a folder."""
+    known = set(config.get("backbones") or {})
+    seen: dict[tuple[str, str], str] = {}
+    for dataset in config["datasets"]:
+        modality = dataset_format(config, dataset).modality
+        for name, own in dataset_kinds(config, dataset).items():
+            kind = get_kind(name, config)
+            if kind.inputs == "images" and modality != "fmri":
+                raise ConfigError(
+                    f"config: datasets.{dataset}.models.{name}: kind {name!r} reads NSD images; "
+                    f"expected an fMRI dataset (format nsd_bold or nsd_mosaic)"
+                )
+            for backbone in own.get("backbones", []):
+                if backbone not in known:
+                    raise ConfigError(
+                        f"config: datasets.{dataset}.models.{name}.backbones names {backbone!r}, "
+                        f"which is not under `backbones`; expected one of {sorted(known)}"
+                    )
+    for entry in model_entries(config):
+        key = (entry.dataset, entry.model)
+        if key in seen and seen[key] != entry.kind:
+            raise ConfigError(
+                f"config: kinds {seen[key]!r} and {entry.kind!r} would both write "
+                f"results/models/{entry.dataset}/{entry.model}; rename a backbone"
+            )
+        seen[key] = entry.kind
+
+
+def kinds_in_use(config: dict[str, Any]) -> list[ModelKind]:
+    """The kinds some dataset builds, each once, in order of first use."""
+    names = dict.fromkeys(e.kind for e in model_entries(config))
+    return [get_kind(n, config) for n in names]
+
+
+def model_dir_pattern(kind: ModelKind) -> str:
+    """The model folder pattern of a kind: per subject and split, or per dataset."""
+    return paths.SUBJECT_MODEL_DIR if kind.scope == "subject" else paths.DATASET_MODEL_DIR
+
+
+def fit_outputs(kind: ModelKind) -> list[str]:
+    """Output patterns of the fit rule of ``kind`` (the marker file first)."""
+    return [f"{model_dir_pattern(kind)}/{name}" for name in kind.fit_outputs]
+
+
+def entries_of(config: dict[str, Any], kind: str) -> list[ModelEntry]:
+    return [e for e in model_entries(config) if e.kind == kind]
+
+
+def fit_constraints(config: dict[str, Any], kind: ModelKind) -> dict[str, str]:
+    """Wildcard constraints of the fit rule of ``kind``."""
+    from bergforge.workflow.targets import alternation
+
+    entries = entries_of(config, kind.name)
+    constraints = {
+        "dataset": alternation(sorted({e.dataset for e in entries})),
+        "model": alternation(sorted({e.model for e in entries})),
+    }
+    if kind.scope == "subject":
+        splits = {
+            s for e in entries for s in kind.splits(dataset_format(config, e.dataset).modality)
+        }
+        constraints.update(subject=r"\d\d", split=alternation(sorted(splits)))
+    return constraints
+
+
+def _entry(config: dict[str, Any], wildcards: Any) -> ModelEntry:
+    return kind_of_model(config, wildcards.dataset, wildcards.model)
+
+
+def fit_inputs(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+    """Input function of every fit rule: prepared store(s), stimuli, then features or images."""
+
+    def inputs(wildcards: Any) -> dict[str, Any]:
+        entry = _entry(config, wildcards)
+        kind = get_kind(entry.kind, config)
+        ds = config["datasets"][entry.dataset]
+        subjects = [int(wildcards.subject)] if kind.scope == "subject" else ds["subjects"]
+        out: dict[str, Any] = {
+            "prepared": [
+                paths.fill(paths.PREPARED_STORE, dataset=entry.dataset, subject=s) for s in subjects
+            ],
+            "stimuli": paths.fill(paths.STIMULI, dataset=entry.dataset),
+        }
+        if kind.inputs == "features":
+            out["features"] = paths.fill(
+                paths.FEATURES, dataset=entry.dataset, backbone=entry.backbone
+            )
+        else:
+            out["images"] = f"{paths.fill(paths.RAW, dataset=entry.dataset)}/nsd_stimuli.hdf5"
+        return out
+
+    return inputs
+
+
+def fit_params(config: dict[str, Any], kind: ModelKind) -> dict[str, Callable[[Any], Any]]:
+    """Params of the fit rule of ``kind``: its result-changing settings on the dataset, and for a
+    dataset-scope kind the subjects it is fitted on."""
+
+    def settings(wildcards: Any) -> dict[str, Any]:
+        entry = _entry(config, wildcards)
+        return kind_settings(config, entry.dataset, entry.kind)
+
+    def subjects(wildcards: Any) -> list[int]:
+        return list(config["datasets"][wildcards.dataset]["subjects"])
+
+    return {"settings": settings} | ({"subjects": subjects} if kind.scope == "dataset" else {})
+
+
+def model_files(config: dict[str, Any], entry: ModelEntry, subject: int) -> list[str]:
+    """The marker file of every model folder one subject's evaluation reads."""
+    kind = get_kind(entry.kind, config)
+    marker = kind.fit_outputs[0]
+    if kind.scope == "dataset":
+        return [
+            f"{paths.fill(paths.DATASET_MODEL_DIR, dataset=entry.dataset, model=entry.model)}/{marker}"
+        ]
+    modality = dataset_format(config, entry.dataset).modality
+    folder = dict(dataset=entry.dataset, model=entry.model, subject=subject)
+    return [
+        f"{paths.fill(paths.SUBJECT_MODEL_DIR, split=split, **folder)}/{marker}"
+        for split in kind.splits(modality)
+    ]
+
+
+def evaluation_inputs(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+    """Input function of the evaluation: the subject's models, prepared store, stimuli and the
+    features (feature kinds) or images (image kinds) of the test images."""
+
+    def inputs(wildcards: Any) -> dict[str, Any]:
+        entry = _entry(config, wildcards)
+        kind = get_kind(entry.kind, config)
+        out: dict[str, Any] = {
+            "models": model_files(config, entry, int(wildcards.subject)),
+            "prepared": paths.fill(
+                paths.PREPARED_STORE, dataset=entry.dataset, subject=wildcards.subject
+            ),
+            "stimuli": paths.fill(paths.STIMULI, dataset=entry.dataset),
+        }
+        if kind.inputs == "features":
+            out["features"] = paths.fill(
+                paths.FEATURES, dataset=entry.dataset, backbone=entry.backbone
+            )
+        else:
+            out["images"] = f"{paths.fill(paths.RAW, dataset=entry.dataset)}/nsd_stimuli.hdf5"
+        return out
+
+    return inputs
+
+
+def evaluation_constraints(config: dict[str, Any]) -> dict[str, str]:
+    from bergforge.workflow.targets import alternation
+
+    entries = model_entries(config)
+    return {
+        "dataset": alternation(sorted({e.dataset for e in entries})),
+        "model": alternation(sorted({e.model for e in entries})),
+        "subject": r"\d\d",
+    }
+
+
+def fit_targets(config: dict[str, Any]) -> list[str]:
+    """The marker file of every model folder the config asks for."""
+    targets = []
+    for entry in model_entries(config):
+        for s in config["datasets"][entry.dataset]["subjects"]:
+            for f in model_files(config, entry, s):
+                if f not in targets:
+                    targets.append(f)
+    return targets
+
+
+def evaluation_targets(config: dict[str, Any]) -> list[str]:
+    """evaluation.npz of every subject of every configured model."""
+    return [
+        paths.fill(paths.EVALUATION, dataset=e.dataset, model=e.model, subject=s)
+        for e in model_entries(config)
+        for s in config["datasets"][e.dataset]["subjects"]
+    ]
+
+
+def feature_datasets(config: dict[str, Any]) -> list[str]:
+    """Datasets with at least one feature-reading model."""
+    return list(dict.fromkeys(e.dataset for e in model_entries(config) if e.backbone))
+
+
+def feature_backbones(config: dict[str, Any], dataset: str) -> list[str]:
+    """Backbones whose features ``dataset``'s models read."""
+    return list(
+        dict.fromkeys(
+            e.backbone for e in model_entries(config) if e.dataset == dataset and e.backbone
+        )
+    )
+
+
+def uses_nsd_images(config: dict[str, Any], dataset: str) -> bool:
+    """True when the dataset's images are rows of nsd_stimuli.hdf5 (fMRI formats)."""
+    return get_format(config["datasets"][dataset]["format"]).images == "nsd_hdf5"
