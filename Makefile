@@ -1,6 +1,6 @@
 # Two entry points on a fresh machine (Python >= 3.11 and make are all they need):
 #   make demo   set everything up, then run the embedded demo study end to end
-#   make test   set everything up, then run ruff and the test suite
+#   make test   set everything up, then run ruff, the import layers (lint-imports) and the test suite
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= all
@@ -23,6 +23,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks workflow/scripts
+	$(VENV)/bin/lint-imports --no-cache pyproject.toml
 	$(VENV)/bin/snakemake --lint
 
 test: $(STAMP) lint

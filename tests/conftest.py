@@ -155,7 +155,7 @@ TINY_CHAIN = {
     },
     "backbones": {"alexnet_untrained": {}},
     "features": {"shard_size": 16, "batch_size": 8},
-    "encoding": {"n_components": 4, "pca": {"block_size": 50000}},
+    "models": {"linear": {"n_components": 4, "pca": {"block_size": 50000}}},
     "release": {"version": "0.0.0-test"},
 }
 TINY_RELEASE = "results/release/bergforge-models-0.0.0-test"

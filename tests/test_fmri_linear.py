@@ -20,6 +20,7 @@ from bergforge.errors import ConfigError, DataError
 from bergforge.features.errors import ImageError
 from bergforge.features.job import extract_shard
 from bergforge.features.store import FeatureStore
+from bergforge.workflow.models import check_models
 from bergforge.workflow.targets import evaluation_targets, feature_targets, model_targets
 from conftest import TINY_MEG, make_workdir, run_snakemake
 
@@ -28,25 +29,22 @@ CONFIG = {
     "datasets": {"tiny_meg": TINY_MEG},
     "backbones": {BACKBONE: {}},
     "features": {"shard_size": 128, "batch_size": 16, "device": "cpu"},
-    "encoding": {"n_components": 10, "regression": "ridge_cv", "folds": 3},
-    "fmri": {
-        "datasets": {
-            DATASET: {
-                "source": "simulated",
-                "subjects": [1, 2],
-                "linear_backbones": [BACKBONE],
-                "simulation": {
-                    "seed": 5,
-                    "groups": [1, 4],
-                    "vertices_per_group": 10,
-                    "n_shared_images": 20,
-                    "n_subject_images": 48,
-                    "runs_per_session": 2,
-                    "image_size": 64,
-                },
-            }
-        },
-        "glmsingle": {"n_pcs": 3},
+    "models": {"linear": {"n_components": 10, "regression": "ridge_cv", "folds": 3}},
+    "preprocess": {"glmsingle": {"n_pcs": 3}},
+}
+CONFIG["datasets"][DATASET] = {
+    "format": "nsd_bold",
+    "source": "simulated",
+    "subjects": [1, 2],
+    "models": {"linear": {"backbones": [BACKBONE]}},
+    "simulation": {
+        "seed": 5,
+        "groups": [1, 4],
+        "vertices_per_group": 10,
+        "n_shared_images": 20,
+        "n_subject_images": 48,
+        "runs_per_session": 2,
+        "image_size": 64,
     },
 }
 SETTINGS = {"shard_size": 64, "batch_size": 8, "device": "cpu", "workers": 2}
@@ -77,9 +75,9 @@ def test_targets_of_a_linear_fmri_dataset():
 
 def test_linear_backbones_must_be_configured_backbones():
     config = json.loads(json.dumps(CONFIG))
-    config["fmri"]["datasets"][DATASET]["linear_backbones"] = ["vit_b_32"]
-    with pytest.raises(ConfigError, match=rf"fmri.datasets.{DATASET}.linear_backbones.*vit_b_32"):
-        validate_config(config)
+    config["datasets"][DATASET]["models"]["linear"]["backbones"] = ["vit_b_32"]
+    with pytest.raises(ConfigError, match=rf"datasets.{DATASET}.models.linear.backbones.*vit_b_32"):
+        check_models(validate_config(config))
 
 
 @pytest.fixture(scope="module")

@@ -23,26 +23,27 @@ from bergforge.models.cnn8.mosaic_layout import to_mosaic
 from bergforge.workflow.fmri import fmri_export_targets
 from conftest import TINY_MEG, make_workdir, run_snakemake
 
-TINY_FMRI = {
-    "datasets": {
-        "tiny_nsd": {
-            "source": "simulated",
-            "subjects": [1, 2],
-            "simulation": {
-                "seed": 4,
-                "groups": [1, 4],
-                "vertices_per_group": 10,
-                "n_shared_images": 8,
-                "n_subject_images": 24,
-                "runs_per_session": 2,
-                "image_size": 32,
-            },
-        }
+TINY_NSD = {
+    "format": "nsd_bold",
+    "source": "simulated",
+    "subjects": [1, 2],
+    "simulation": {
+        "seed": 4,
+        "groups": [1, 4],
+        "vertices_per_group": 10,
+        "n_shared_images": 8,
+        "n_subject_images": 24,
+        "runs_per_session": 2,
+        "image_size": 32,
     },
-    "glmsingle": {"n_pcs": 3},
-    "cnn8": {"width": 8, "input_size": 32, "lr": 0.003, "batch_size": 16, "max_epochs": 2},
 }
-CONFIG = {"datasets": {"tiny_meg": TINY_MEG}, "fmri": TINY_FMRI}
+CONFIG = {
+    "datasets": {"tiny_meg": TINY_MEG, "tiny_nsd": TINY_NSD},
+    "preprocess": {"glmsingle": {"n_pcs": 3}},
+    "models": {
+        "cnn8": {"width": 8, "input_size": 32, "lr": 0.003, "batch_size": 16, "max_epochs": 2}
+    },
+}
 MODEL_ID = "fmri-mosaic-CNN8_multihead_subNSD_verticesAll"
 MODEL_DIR = (
     "results/berg/encoding_models/modality-fmri/train_dataset-mosaic/"
@@ -231,8 +232,46 @@ def test_api_bad_inputs_get_clear_errors(berg, kwargs, message):
 
 @pytest.mark.workflow
 def test_bad_fmri_config_is_one_clear_line(tmp_path):
-    bad = {"datasets": {"x": {"source": "simulated", "subjects": [9]}}}
-    workdir = make_workdir(tmp_path, {"datasets": {"tiny_meg": TINY_MEG}, "fmri": bad})
+    bad = {"format": "nsd_bold", "source": "simulated", "subjects": [1], "simulation": {"tr": 0}}
+    workdir = make_workdir(tmp_path, {"datasets": {"tiny_meg": TINY_MEG, "x": bad}})
     proc = run_snakemake(workdir, "-n", check=False)
     assert proc.returncode != 0
-    assert "fmri.datasets.x.subjects" in proc.stdout + proc.stderr
+    assert "datasets.x.simulation.tr" in proc.stdout + proc.stderr
+    # the old section is refused with one line that says where its keys went
+    workdir = make_workdir(tmp_path / "old", {"datasets": {}, "fmri": {"datasets": {}}})
+    proc = run_snakemake(workdir, "-n", check=False)
+    assert proc.returncode != 0
+    assert "each entry of fmri.datasets is now a dataset under `datasets`" in proc.stderr
+
+
+@pytest.mark.workflow
+def test_adding_a_subject_to_the_simulated_study_reruns_that_dataset_only(workdir):
+    """nsd_bold: the simulator writes the whole NSD-like study in one job, so a new subject
+    re-simulates it and everything of that dataset follows; other datasets are untouched
+    (docs/guide_formats_and_kinds.md, 'Adding a subject')."""
+    import copy
+    import re
+
+    cfg = copy.deepcopy(CONFIG)
+    cfg["datasets"]["tiny_nsd"]["subjects"] = [1, 2, 3]
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    try:
+        out = run_snakemake(workdir, "-n", *fmri_export_targets(cfg)).stdout
+    finally:
+        (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        head = re.match(r"(?:local)?rule (\w+):", block.strip())
+        if head:
+            wc = re.search(r"^\s*wildcards: (.*)$", block, re.M)
+            pairs = wc.group(1).split(", ") if wc else []
+            jobs.append((head.group(1), dict(kv.split("=", 1) for kv in pairs)))
+    assert {wc.get("dataset") for _, wc in jobs} <= {"tiny_nsd", None}
+    by_rule = {}
+    for rule, wc in jobs:
+        by_rule.setdefault(rule, []).append(wc.get("subject"))
+    assert by_rule["fmri_simulate_study"] == [None]
+    assert sorted(by_rule["fmri_glmsingle"]) == ["01", "02", "03"]
+    assert sorted(by_rule["fmri_prepare_subject"]) == ["01", "02", "03"]
+    assert sorted(by_rule["evaluate_subject"]) == ["01", "02", "03"]
+    assert {"fmri_stimuli", "fit_cnn8", "fmri_export_weights", "fmri_model_card"} <= set(by_rule)

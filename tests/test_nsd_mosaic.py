@@ -46,14 +46,14 @@ def nsd_run(served, tmp_path_factory):
     workdir = make_workdir(tmp_path_factory.mktemp("nsd_mosaic"), {"datasets": {}})
     shutil.copy2(REPO / "config" / "nsd_mosaic.yaml", workdir / "config" / "nsd_mosaic.yaml")
     override = {
-        "fmri": {
-            "datasets": {
-                "nsd": {
-                    "subjects": SUBJECTS,
-                    "download": {"base_urls": base_urls(server.url), "backoff": 0.01},
-                    "mosaic": {"groups": [1]},
-                }
-            },
+        "datasets": {
+            "nsd": {
+                "subjects": SUBJECTS,
+                "download": {"base_urls": base_urls(server.url), "backoff": 0.01},
+                "mosaic": {"groups": [1]},
+            }
+        },
+        "models": {
             "cnn8": {
                 "width": 8,
                 "input_size": 32,
@@ -61,7 +61,7 @@ def nsd_run(served, tmp_path_factory):
                 "max_epochs": 2,
                 "device": "cpu",
             },
-        }
+        },
     }
     (workdir / "config" / "test_override.yaml").write_text(yaml.safe_dump(override))
     run_snakemake(
@@ -180,24 +180,79 @@ def test_file_without_betas_group_or_with_unknown_stimulus_is_refused(tmp_path):
 
 def test_nsd_mosaic_config_validates_and_fmri_download_keys_are_checked():
     from bergforge.config import load_config, validate_config
+    from bergforge.datasets.formats import check_datasets
 
     config = load_config(REPO / "config" / "nsd_mosaic.yaml")
-    nsd = config["fmri"]["datasets"]["nsd"]
-    assert nsd["source"] == "download" and nsd["subjects"] == list(range(1, 9))
-    assert config["fmri"]["cnn8"]["width"] == 384 and config["fmri"]["cnn8"]["input_size"] == 224
-    simulated = {"source": "simulated", "subjects": [1], "mosaic": {"groups": [1]}}
-    with pytest.raises(ConfigError, match="mosaic is only allowed with source 'download'"):
-        validate_config({"datasets": {}, "fmri": {"datasets": {"x": simulated}}})
-    download = {"source": "download", "subjects": [1], "simulation": {"seed": 1}}
+    nsd = config["datasets"]["nsd"]
+    assert nsd["format"] == "nsd_mosaic" and nsd["source"] == "download"
+    assert nsd["subjects"] == list(range(1, 9))
+    cnn8 = config["models"]["cnn8"]
+    assert cnn8["width"] == 384 and cnn8["input_size"] == 224
+    simulated = {
+        "format": "nsd_bold",
+        "source": "simulated",
+        "subjects": [1],
+        "simulation": {"seed": 1},
+        "mosaic": {"groups": [1]},
+    }
+    with pytest.raises(ConfigError, match="mosaic is only allowed with nsd_mosaic"):
+        check_datasets(validate_config({"datasets": {"x": simulated}}))
+    download = {
+        "format": "nsd_mosaic",
+        "source": "download",
+        "subjects": [1],
+        "simulation": {"seed": 1},
+    }
     with pytest.raises(ConfigError, match="simulation is only allowed with source 'simulated'"):
-        validate_config({"datasets": {}, "fmri": {"datasets": {"x": download}}})
+        validate_config({"datasets": {"x": download}})
     with pytest.raises(ConfigError, match="no datasets"):
         validate_config({"datasets": {}})
-    meg = {"format": "things_meg1", "source": "download", "subjects": [1]}
-    fmri = {"source": "download", "subjects": [1]}
-    with pytest.raises(ConfigError, match="'nsd' names both a dataset and an fMRI dataset"):
-        validate_config({"datasets": {"nsd": meg}, "fmri": {"datasets": {"nsd": fmri}}})
+    wrong_source = {
+        "format": "nsd_mosaic",
+        "source": "simulated",
+        "subjects": [1],
+        "simulation": {"seed": 1},
+    }
+    with pytest.raises(ConfigError, match="format 'nsd_mosaic' with source 'simulated'"):
+        check_datasets(validate_config({"datasets": {"x": wrong_source}}))
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['colum'\]"):
         MosaicLayout.from_config({"colum": "x"})
     with pytest.raises(ConfigError, match="named groups 'stimulus' and 'rep'"):
         MosaicLayout.from_config({"name_pattern": "^(?P<stimulus>.+)$"})
+
+
+@pytest.mark.workflow
+def test_adding_a_subject_reruns_what_pools_the_stimulus_table(nsd_run):
+    """nsd_mosaic: the new subject's betas are fetched and converted alone; the pooled stimulus
+    table is rewritten, so every prepared store, the cnn8 model and its evaluations and exports
+    follow (docs/guide_formats_and_kinds.md, 'Adding a subject')."""
+    import re
+
+    override = yaml.safe_load((nsd_run / "config" / "test_override.yaml").read_text())
+    override["datasets"]["nsd"]["subjects"] = [*SUBJECTS, 3]
+    extra = nsd_run / "config" / "add_subject.yaml"
+    extra.write_text(yaml.safe_dump(override))
+    out = run_snakemake(
+        nsd_run, "-n", "--configfile", "config/nsd_mosaic.yaml", "config/add_subject.yaml"
+    ).stdout
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        head = re.match(r"(?:local)?rule (\w+):", block.strip())
+        if head:
+            wc = re.search(r"^\s*wildcards: (.*)$", block, re.M)
+            jobs.append(
+                (
+                    head.group(1),
+                    dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {},
+                )
+            )
+    rules = {r for r, _ in jobs}
+    assert [wc["path"] for r, wc in jobs if r == "download_file"] == ["betas/sub-03_NSD.hdf5"]
+    assert [wc["subject"] for r, wc in jobs if r == "fmri_mosaic_betas"] == ["03"]
+    assert sorted(wc["subject"] for r, wc in jobs if r == "fmri_prepare_subject") == [
+        "01",
+        "02",
+        "03",
+    ]
+    assert {"fmri_stimuli", "fit_cnn8", "fmri_export_weights", "fmri_model_card"} <= rules
+    assert sorted(wc["subject"] for r, wc in jobs if r == "evaluate_subject") == ["01", "02", "03"]

@@ -211,7 +211,7 @@ def things_meg_run(served, seeded_torch_hub, tmp_path_factory):
         },
         "features": {"device": "cpu", "batch_size": 16, "threads": 1, "mem_mb": 2000},
         "preprocess": {"mem_mb": 2000},
-        "encoding": {"n_components": 4},
+        "models": {"linear": {"n_components": 4}},
     }
     (workdir / "config" / "test_override.yaml").write_text(yaml.safe_dump(override))
     run_snakemake(

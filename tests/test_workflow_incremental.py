@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
 from bergforge.cli import main as bergforge_cli
+from bergforge.release import verify_release
+from bergforge.workflow.targets import release_export_files, release_seed_files
 from conftest import TINY_CHAIN, TINY_RELEASE, make_workdir, run_snakemake
 
 pytestmark = pytest.mark.workflow
@@ -64,18 +71,18 @@ def test_adding_a_backbone_schedules_only_its_jobs_and_the_aggregates(built):
         "preprocess_meg_subject",
         "simulate_meg_subject",
     }
-    assert {"extract_feature_shard", "encode_model"} <= rules
+    assert {"extract_feature_shard", "fit_linear"} <= rules
 
 
 def test_changing_pca_reruns_pca_and_what_depends_on_it_only(built):
     cfg = copy.deepcopy(CONFIG)
-    cfg["encoding"]["n_components"] = 3
+    cfg["models"]["linear"]["n_components"] = 3
     (built / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
     try:
         rules = {rule for rule, _ in planned_jobs(built)}
     finally:
         (built / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    assert "encode_model" in rules
+    assert "fit_linear" in rules
     assert not rules & {"extract_feature_shard", "preprocess_eeg_subject", "simulate_eeg_subject"}
 
 
@@ -96,8 +103,92 @@ def test_two_clean_runs_give_identical_manifests_and_a_flip_is_caught(built, tmp
     assert "DIFFERS  encoding_models/" in capsys.readouterr().out
 
 
+def released_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_fresh_release_verifies_as_folder_and_as_archive(built):
+    folder, archive = built / RELEASE, built / f"{RELEASE}.tar.gz"
+    listed = [ln.split("  ", 1)[1] for ln in (folder / "SHA256SUMS").read_text().splitlines()]
+    assert released_files(folder) == sorted([*listed, "SHA256SUMS"])  # no .snakemake_timestamp
+    assert verify_release(folder).ok and verify_release(archive).ok
+    exe = Path(sys.executable).parent / "bergforge"
+    for target in (folder, archive):
+        proc = subprocess.run([str(exe), "verify-release", str(target)], capture_output=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def build_release_inputs(workdir: Path) -> set[str]:
+    """The inputs a dry run of a forced build_release lists."""
+    out = run_snakemake(workdir, "-n", "--forcerun", "build_release", "release").stdout
+    block = re.search(r"rule build_release:\n(.*?)\n\n", out + "\n\n", re.S).group(1)
+    return set(re.search(r"^\s*input: (.*)$", block, re.M).group(1).split(", "))
+
+
+def test_the_release_reads_only_its_declared_inputs(built, tmp_path):
+    """Stray models and export files of an old config never reach the release or its seeds."""
+    work = tmp_path / "work"
+    shutil.copytree(built, work, symlinks=True)
+    models = "results/models/tiny/alexnet_untrained/sub-01"
+    inputs = build_release_inputs(work)
+    assert inputs == set(release_export_files(CONFIG) + release_seed_files(CONFIG))
+    assert f"{models}/split-all/model.json" in inputs  # read by the evaluation in the metadata
+    prov = json.loads((built / RELEASE / "provenance.json").read_text())
+    assert set(prov["seeds"]) == {
+        p.removeprefix("results/models/").rsplit("/", 1)[0]
+        for p in inputs
+        if p.startswith("results/models/")
+    }
+    assert {f"results/berg/{f}" for f in released_files(built / RELEASE)} - inputs == {
+        "results/berg/SHA256SUMS",
+        "results/berg/provenance.json",
+    }
+
+    stray_model = work / "results/models/tiny/old_backbone/sub-01/split-all/model.json"
+    stray_model.parent.mkdir(parents=True)
+    stray_model.write_text(json.dumps({"seeds": {"pca": 123, "split_permutation": 1}}))
+    old_tree = work / "results/berg/encoding_models/modality-eeg/train_dataset-old/model-x"
+    (old_tree / "metadata").mkdir(parents=True)
+    (old_tree / "metadata" / "metadata_subject-01.npy").write_bytes(b"stale")
+    run_snakemake(work, "--cores", "1", "--forcerun", "build_release", "release")
+
+    for name in (f"{RELEASE}/SHA256SUMS", f"{RELEASE}/provenance.json", f"{RELEASE}.tar.gz"):
+        assert (work / name).read_bytes() == (built / name).read_bytes(), name
+    assert "train_dataset-old" not in " ".join(released_files(work / RELEASE))
+    assert verify_release(work / RELEASE).ok and verify_release(work / f"{RELEASE}.tar.gz").ok
+
+
 def test_report_holds_the_accuracy_plots_and_captions(built):
     run_snakemake(built, "--report", "report.html")
     html = (built / "report.html").read_text()
     assert "encoding_accuracy_subject-01.png" in html
     assert "Pearson r between predicted and repetition-averaged test responses" in html
+
+
+def test_adding_a_subject_schedules_its_jobs_and_those_that_pool_subjects(built):
+    """MEG/EEG: only the new subject's jobs, plus the card and release that gather subjects."""
+    cfg = copy.deepcopy(CONFIG)
+    cfg["datasets"]["tiny_meg"]["subjects"] = [2, 3]
+    (built / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    try:
+        jobs = planned_jobs(built, "all", "release")
+    finally:
+        (built / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    pooled = {"model_card", "build_release", "all", "release"}
+    per_subject = [(rule, wc) for rule, wc in jobs if rule not in pooled]
+    assert {rule for rule, _ in per_subject} == {
+        "simulate_meg_subject",
+        "preprocess_meg_subject",
+        "fit_linear",
+        "evaluate_subject",
+        "export_meg_subject",
+        "plot_meg_accuracy",
+    }
+    assert all(int(wc["subject"]) == 3 for _, wc in per_subject), per_subject
+    assert all(wc.get("dataset", "tiny_meg") == "tiny_meg" for _, wc in per_subject)
+    assert sum(rule == "fit_linear" for rule, _ in per_subject) == 5  # all + 4 single splits
+    cards = [wc for rule, wc in jobs if rule == "model_card"]
+    assert cards == [
+        {"modality": "meg", "berg_dataset": "things_meg_1", "backbone": "alexnet_untrained"}
+    ]
+    assert {rule for rule, _ in jobs} >= {"model_card", "build_release"}

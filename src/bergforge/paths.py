@@ -33,7 +33,9 @@ EVALUATION_SUMMARY = EVALUATION_DIR + "/summary.json"
 # stage 6 and 7: the exported tree and releases
 EXPORT_ROOT = "results/berg"
 RELEASE_DIR = "results/release/bergforge-models-{version}"
+RELEASE_MANIFEST = RELEASE_DIR + "/SHA256SUMS"
 RELEASE_ARCHIVE = RELEASE_DIR + ".tar.gz"
+MODELS_ROOT = "results/models"
 
 
 def fill(pattern: str, **values: object) -> str:

@@ -5,6 +5,7 @@
 
 from bergforge.datasets.formats import datasets_of
 from bergforge.preprocess.design import meg_datasets, meg_epochs_file, meg_raw_subject_dir
+from bergforge.workflow.design import recording_design
 from bergforge.workflow.targets import subject_paths
 
 MEG_DATASETS = alternation(datasets_where(config, format="things_meg1"))
@@ -51,7 +52,7 @@ rule preprocess_meg_subject:
         dataset=MEG_RAW_DATASETS,
         subject=r"\d\d",
     params:
-        dataset=lookup(dpath="datasets/{dataset}", within=config),
+        design=recording_design(config),
         preprocess=lookup(dpath="preprocess/meg", within=config, default={}),
     threads: 1
     resources:
@@ -98,7 +99,7 @@ rule preprocess_eeg_subject:
         dataset=EEG_DATASETS,
         subject=r"\d\d",
     params:
-        dataset=lookup(dpath="datasets/{dataset}", within=config),
+        design=recording_design(config),
         preprocess=lookup(dpath="preprocess/eeg", within=config, default={}),
     threads: 1
     resources:

@@ -1,4 +1,9 @@
-# Stage 7: a reproducible release of the export tree: `snakemake --cores 2 release`.
+# Stage 7: a reproducible release of the export tree: `snakemake --cores 2 release`. The release
+# folder is built by the script, not declared as a directory() output (Snakemake would add its
+# .snakemake_timestamp marker, a file SHA256SUMS does not list); its SHA256SUMS, written last,
+# stands for it. Every file the script reads is an input.
+
+from bergforge.workflow.targets import release_export_files, release_seed_files
 
 
 rule release:
@@ -8,13 +13,15 @@ rule release:
 
 rule build_release:
     input:
-        export_targets(config),
+        export=release_export_files(config),
+        seeds=release_seed_files(config),
     output:
-        folder=directory("results/release/bergforge-models-{version}"),
+        manifest="results/release/bergforge-models-{version}/SHA256SUMS",
         archive="results/release/bergforge-models-{version}.tar.gz",
+    wildcard_constraints:
+        version=r"[^/]+",
     params:
         config=config,
-        models_dir="results/models",
     localrule: True
     conda:
         BERGFORGE_ENV

@@ -10,7 +10,7 @@ if snakemake.rule == "fmri_stimuli":
     stimuli_job([Path(p) for p in snakemake.input.betas], Path(snakemake.output.stimuli))
 else:
     prepare_subject_job(
-        snakemake.wildcards.fmri_dataset,
+        snakemake.wildcards.dataset,
         int(snakemake.wildcards.subject),
         Path(snakemake.input.betas),
         Path(snakemake.input.stimuli),

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from bergforge.logs import setup_logging
-from bergforge.preprocess.design import eeg_design
 from bergforge.preprocess.eeg import prepare_subject
 from bergforge.preprocess.params import eeg_params
 
@@ -13,6 +12,6 @@ prepare_subject(
     int(snakemake.wildcards.subject),
     Path(snakemake.output[0]),
     eeg_params(snakemake.params.preprocess),
-    n_sessions=eeg_design(snakemake.params.dataset),
+    n_sessions=snakemake.params.design["n_sessions"],
     dataset=snakemake.wildcards.dataset,
 )

@@ -1,29 +1,9 @@
-"""The recording design a subject's raw files must cover (sessions, runs), per dataset entry."""
+"""Helpers of the preprocessing rules: which THINGS-MEG1 datasets start from the published epochs,
+and where a subject's raw runs or epochs lie."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from bergforge.datasets import things_eeg2, things_meg
-
-
-def meg_design(dataset: dict[str, Any]) -> tuple[int, int]:
-    """(sessions, runs per session) of a THINGS-MEG1 dataset entry (simulated or real)."""
-    if dataset.get("source") == "simulated":
-        from bergforge.simulate.study import simulation_params
-
-        sim = simulation_params(dataset["format"], dataset["simulation"], "dataset")
-        return sim.n_sessions, sim.runs_per_session
-    return things_meg.N_SESSIONS, things_meg.RUNS_PER_SESSION
-
-
-def eeg_design(dataset: dict[str, Any]) -> int:
-    """Number of sessions of a THINGS-EEG2 dataset entry (simulated or real)."""
-    if dataset.get("source") == "simulated":
-        from bergforge.simulate.study import simulation_params
-
-        return simulation_params(dataset["format"], dataset["simulation"], "dataset").n_sessions
-    return things_eeg2.N_SESSIONS
 
 
 def meg_raw_subject_dir(wildcards) -> str:

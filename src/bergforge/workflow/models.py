@@ -252,6 +252,19 @@ def fit_targets(config: dict[str, Any]) -> list[str]:
     return targets
 
 
+def exported_model_files(config: dict[str, Any]) -> list[str]:
+    """Marker files of the model folders an export reads: linear models of MEG/EEG datasets (every
+    split: the evaluation in the metadata uses each), cnn8 models, and every model of a kind
+    exported in bergforge's own layout."""
+    files = []
+    for entry in model_entries(config):
+        if entry.kind == "linear" and dataset_format(config, entry.dataset).modality == "fmri":
+            continue  # linear fMRI models are evaluated, not exported
+        for s in config["datasets"][entry.dataset]["subjects"]:
+            files += [f for f in model_files(config, entry, s) if f not in files]
+    return files
+
+
 def evaluation_targets(config: dict[str, Any]) -> list[str]:
     """evaluation.npz of every subject of every configured model."""
     return [

@@ -88,14 +88,32 @@ def export_targets(config: dict[str, Any]) -> list[str]:
 
 
 def release_targets(config: dict[str, Any]) -> list[str]:
-    """The release folder and archive of the configured version (target `release`)."""
+    """The manifest and archive of the configured version's release (target `release`).
+
+    The folder ``bergforge-models-<version>/`` is not a Snakemake ``directory()`` output (Snakemake
+    would write its ``.snakemake_timestamp`` marker into it, a file the manifest does not list);
+    its ``SHA256SUMS``, written last, stands for it.
+    """
     from bergforge._version import __version__
 
     version = config.get("release", {}).get("version", __version__)
     return [
-        paths.fill(paths.RELEASE_DIR, version=version),
+        paths.fill(paths.RELEASE_MANIFEST, version=version),
         paths.fill(paths.RELEASE_ARCHIVE, version=version),
     ]
+
+
+def release_export_files(config: dict[str, Any]) -> list[str]:
+    """Every export-tree file a release holds (the whole exported tree of the config)."""
+    return export_targets(config)
+
+
+def release_seed_files(config: dict[str, Any]) -> list[str]:
+    """The files whose seeds a release's provenance records: the marker file of every model folder
+    of an exported model (``model.json`` of each linear split, ``training.json`` of a cnn8)."""
+    from bergforge.workflow.models import exported_model_files
+
+    return exported_model_files(config)
 
 
 def all_targets(config: dict[str, Any]) -> list[str]:
