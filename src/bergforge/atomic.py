@@ -1,4 +1,5 @@
-"""Atomic, byte-reproducible artifact files: npz/json written under a temporary name, then renamed.
+"""Atomic, byte-reproducible artifact files: npz/json written under a temporary name, then renamed;
+whole folders built beside their final place and swapped in.
 
 Every "write then rename" of bergforge goes through here or through a stage's own writer of a
 folder store (feature shards, prepared stores), which renames a finished temporary folder."""
@@ -7,7 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +58,28 @@ def save_json(path: Path, payload: dict[str, Any], sort_keys: bool = True) -> No
         json.dump(payload, fh, indent=2, sort_keys=sort_keys)
         fh.write("\n")
     os.replace(tmp, path)
+
+
+@contextmanager
+def atomic_folder(path: Path) -> Iterator[Path]:
+    """Yield an empty hidden sibling of ``path`` to fill; on success it replaces ``path`` whole.
+
+    On any error the sibling is removed and ``path`` is left as it was, so a reader never sees a
+    half-written folder.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    building = path.with_name(f".{path.name}.building")
+    old = path.with_name(f".{path.name}.old")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir()
+    try:
+        yield building
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(building, path)
+    shutil.rmtree(old, ignore_errors=True)

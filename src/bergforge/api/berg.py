@@ -1,7 +1,8 @@
 """``bergforge.BERG``: load exported (or BERG-published) MEG/EEG encoding models and encode images.
 
 fMRI (the multi-head CNN8) is loaded by :mod:`bergforge.api.fmri`: ``subject`` may be an int, a
-list or ``"all"`` and ``encode`` returns ``{"NaturalScenesDataset": {"sub-01": …}}``.
+list or ``"all"`` and ``encode`` returns ``{"NaturalScenesDataset": {"sub-01": …}}``. Model folders
+in bergforge's own layout (a ``bergforge_model.json``) are loaded by :mod:`bergforge.api.own`.
 
 Everything the caller passes is checked before any weight file is opened; each bad value gets one
 error of the :mod:`bergforge.errors` family that names it and the valid values.
@@ -9,6 +10,7 @@ error of the :mod:`bergforge.errors` family that names it and the valid values.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bergforge.api.backbone import FeatureExtractor, build_feature_extractor
+from bergforge.api.own import OwnEncodingModel, OwnModels, load_own_model
 from bergforge.api.stimulus import validate_stimulus
 from bergforge.api.weights import (
     LinearReadout,
@@ -30,6 +33,7 @@ from bergforge.export.selection import check_selection_keys, resolve_eeg, resolv
 
 if TYPE_CHECKING:
     from bergforge.api.fmri import FmriEncodingModel
+    from bergforge.export.own_layout import OwnModel
 
 SUPPORTED_MODALITIES = ("meg", "eeg", "fmri")
 MEG_TRAIN_SPLITS = ("all", "single")
@@ -67,15 +71,28 @@ class EncodingModel:
 
 
 class BERG:
-    """A BERG tree (``{berg_dir}/encoding_models/…``) of encoding models."""
+    """A BERG tree (``{berg_dir}/encoding_models/…``) of encoding models.
 
-    def __init__(self, berg_dir: str | Path):
+    ``model_kinds`` (kind name → module) registers model kinds that are neither built in nor
+    installed under the ``bergforge.model_kinds`` entry points, for models in bergforge's layout.
+    """
+
+    def __init__(self, berg_dir: str | Path, model_kinds: dict[str, str] | None = None):
         self.berg_dir = Path(berg_dir)
         if not (self.berg_dir / "encoding_models").is_dir():
             raise ModelNotFoundError(
                 f"{self.berg_dir} is not a BERG directory: it has no 'encoding_models' folder"
             )
+        if model_kinds is not None and not (
+            isinstance(model_kinds, dict)
+            and all(isinstance(v, str) for v in [*model_kinds, *model_kinds.values()])
+        ):
+            raise InvalidParameterError(
+                f"model_kinds must map kind names to module paths (str → str); got {model_kinds!r}"
+            )
+        self.kinds_config = {"model_kinds": dict(model_kinds or {})}
         self.guard = ManifestGuard(self.berg_dir)
+        self._own_models = OwnModels(self.guard)
 
     def list_models(self) -> list[str]:
         """Sorted ids of the MEG/EEG/fMRI models present in the tree."""
@@ -91,9 +108,16 @@ class BERG:
             )
         return parsed
 
+    def _own(self, parsed: layout.ModelId) -> OwnModel | None:
+        """The model if its folder is in bergforge's own layout (verified), else None."""
+        return self._own_models.get(parsed.folder(self.berg_dir))
+
     def subjects(self, model_id: str) -> list[int]:
         """Subjects with a metadata file in the model's ``metadata/`` folder."""
         parsed = self._model(model_id)
+        own = self._own(parsed)
+        if own is not None:
+            return own.subjects
         if parsed.modality == "fmri":
             from bergforge.api.fmri import available_subjects
 
@@ -115,9 +139,13 @@ class BERG:
         return int(subject)
 
     def get_model_metadata(self, model_id: str, subject: int) -> dict:
-        """The metadata dict of one subject (``metadata/metadata_{P1|subject-01}.npy``)."""
+        """The metadata dict of one subject (``metadata/metadata_{P1|subject-01}.npy``); for a
+        model in bergforge's layout, its ``bergforge_model.json``."""
         parsed = self._model(model_id)
         subject = self._subject(model_id, subject)
+        own = self._own(parsed)
+        if own is not None:
+            return copy.deepcopy(own.meta)
         if parsed.modality == "fmri":
             from bergforge.export.fmri import metadata_relpath
 
@@ -135,9 +163,15 @@ class BERG:
         train_splits: str | None = None,
         selection: dict | None = None,
         device: str = "auto",
-    ) -> EncodingModel | FmriEncodingModel:
+    ) -> EncodingModel | FmriEncodingModel | OwnEncodingModel:
         """Load a model; ``selection`` keeps only the chosen outputs (weights sliced at load)."""
         parsed = self._model(model_id)
+        own = self._own(parsed)
+        if own is not None:
+            subject = self._subject(model_id, subject)
+            return load_own_model(
+                own, subject, train_splits, selection, _resolve_device(device), self.kinds_config
+            )
         if parsed.modality == "fmri":
             if train_splits is not None:
                 raise InvalidParameterError(
@@ -214,7 +248,7 @@ class BERG:
         """Responses of ``model`` to ``stimulus``; with ``return_metadata`` a (responses, metadata) pair."""
         from bergforge.api.fmri import FmriEncodingModel
 
-        if not isinstance(model, EncodingModel | FmriEncodingModel):
+        if not isinstance(model, EncodingModel | FmriEncodingModel | OwnEncodingModel):
             raise InvalidParameterError(
                 f"model must come from BERG.get_encoding_model; got {type(model).__name__}"
             )
