@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import pytest
+
 from bergforge.cli import main
-from bergforge.release import build_release, verify_release
+from bergforge.release import ReleaseError, build_release, collect_seeds, verify_release
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,8 +29,10 @@ def export_tree(root: Path) -> Path:
 
 
 def make(root: Path):
+    berg = export_tree(root)
+    files = sorted(p for p in berg.rglob("*") if p.is_file())
     return build_release(
-        export_tree(root), root / "release", "9.9.9", {"datasets": {}}, {"pca": {"x": 1}}, REPO
+        berg, files, root / "release", "9.9.9", {"datasets": {}}, {"pca": {"x": 1}}, REPO
     )
 
 
@@ -63,8 +68,6 @@ def test_verify_release_names_a_flipped_byte(tmp_path, capsys):
 
 
 def test_verify_release_on_a_tampered_archive(tmp_path):
-    import tarfile
-
     folder, archive = make(tmp_path)
     tampered = tmp_path / "tampered.tar.gz"
     with tarfile.open(archive) as src, tarfile.open(tampered, "w:gz") as dst:
@@ -89,3 +92,59 @@ def test_console_script_is_installed_and_reports_errors(tmp_path):
     )
     assert proc.returncode == 2
     assert "no SHA256SUMS (expected a release folder)" in proc.stderr
+
+
+def test_only_the_listed_files_are_released(tmp_path):
+    berg = export_tree(tmp_path)
+    listed = sorted(p for p in berg.rglob("*") if p.is_file())
+    stale = berg / "encoding_models" / "modality-eeg" / "train_dataset-old" / "model-z" / "card.md"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("a model of an old config")
+    (berg / ".snakemake_timestamp").touch()
+    folder, archive = build_release(berg, listed, tmp_path / "release", "1", {}, {}, REPO)
+    released = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    expected = [p.relative_to(berg).as_posix() for p in listed] + ["SHA256SUMS", "provenance.json"]
+    assert released == sorted(expected)
+    assert verify_release(folder).ok and verify_release(archive).ok
+    with tarfile.open(archive) as tf:
+        members = tf.getmembers()
+    assert not [m.name for m in members if "train_dataset-old" in m.name]
+    assert [m.name.split("/", 1)[1] for m in members if m.isfile()] == sorted(expected)
+
+
+def test_a_listed_file_outside_the_tree_or_missing_is_refused(tmp_path):
+    berg = export_tree(tmp_path)
+    outside = tmp_path / "elsewhere.npy"
+    outside.write_bytes(b"x")
+    with pytest.raises(ReleaseError, match="not under the export tree"):
+        build_release(berg, [outside], tmp_path / "release", "1", {}, {}, REPO)
+    with pytest.raises(ReleaseError, match="listed for the release but not a file"):
+        build_release(berg, [berg / "missing.npy"], tmp_path / "release", "1", {}, {}, REPO)
+
+
+def write_json(path: Path, record: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return path
+
+
+def test_seeds_come_from_exactly_the_given_files(tmp_path):
+    models = tmp_path / "results" / "models"
+    linear = write_json(
+        models / "eeg" / "alexnet" / "sub-01" / "split-all" / "model.json",
+        {"seeds": {"pca": 5, "split_permutation": 20200220}},
+    )
+    cnn8 = write_json(models / "nsd" / "CNN8_multihead" / "training.json", {"config": {"seed": 3}})
+    write_json(
+        models / "eeg" / "stale_backbone" / "sub-01" / "split-all" / "model.json",
+        {"seeds": {"pca": 99}},
+    )
+    assert collect_seeds([cnn8, linear], models) == {
+        "eeg/alexnet/sub-01/split-all": {"pca": 5, "split_permutation": 20200220},
+        "nsd/CNN8_multihead": {"training": 3},
+    }
+    no_seeds = write_json(models / "eeg" / "x" / "model.json", {"kind": "ridge"})
+    with pytest.raises(ReleaseError, match="no seeds recorded"):
+        collect_seeds([no_seeds], models)
+    with pytest.raises(ReleaseError, match="seeds are read only from files under"):
+        collect_seeds([write_json(tmp_path / "model.json", {"seeds": {"pca": 1}})], models)

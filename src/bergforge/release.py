@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -108,15 +109,29 @@ def provenance(config: dict[str, Any], seeds: dict[str, Any], repo: Path) -> dic
     }
 
 
-def collect_seeds(models_dir: Path) -> dict[str, Any]:
-    """The ``seeds`` recorded in every ``model.json`` under ``models_dir``, keyed by model folder."""
-    seeds = {}
-    for path in sorted(Path(models_dir).rglob("model.json")):
+def collect_seeds(files: Sequence[Path | str], models_dir: Path | str) -> dict[str, Any]:
+    """The seeds recorded in exactly ``files``, keyed by model folder relative to ``models_dir``.
+
+    A ``model.json`` (linear models) carries them under ``seeds``; a CNN8 ``training.json`` under
+    ``config.seed`` (the one seed every draw of its training derives from). Nothing else is read.
+    """
+    models_dir = Path(models_dir)
+    seeds: dict[str, Any] = {}
+    for path in map(Path, files):
+        if not path.is_relative_to(models_dir):
+            raise ReleaseError(f"{path}: seeds are read only from files under {models_dir}")
         with open(path) as fh:
             record = json.load(fh)
-        if "seeds" in record:
-            seeds[path.parent.relative_to(models_dir).as_posix()] = record["seeds"]
-    return seeds
+        if path.name == "training.json":
+            found = {"training": record.get("config", {}).get("seed")}
+        else:
+            found = record.get("seeds")
+        if not found or None in found.values():
+            raise ReleaseError(
+                f"{path}: no seeds recorded (expected a model.json or training.json)"
+            )
+        seeds[path.parent.relative_to(models_dir).as_posix()] = found
+    return dict(sorted(seeds.items()))
 
 
 def write_manifest(root: Path) -> Path:
@@ -154,21 +169,40 @@ def write_archive(root: Path, archive: Path) -> Path:
     return archive
 
 
+def copy_listed(export_dir: Path, files: Sequence[Path | str], dest: Path) -> None:
+    """Copy exactly ``files`` (each a file under ``export_dir``) to the same places under ``dest``."""
+    for path in map(Path, files):
+        if not path.is_relative_to(export_dir):
+            raise ReleaseError(f"{path}: not under the export tree {export_dir}")
+        if not path.is_file():
+            raise ReleaseError(f"{path}: listed for the release but not a file")
+        target = dest / path.relative_to(export_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+
+
 def build_release(
     export_dir: Path,
+    files: Sequence[Path | str],
     out_dir: Path,
     version: str,
     config: dict[str, Any],
     seeds: dict[str, Any],
     repo: Path,
 ) -> tuple[Path, Path]:
-    """Copy the export tree into a fresh release folder, add provenance + manifest, archive it."""
+    """Copy ``files`` of the export tree into a fresh release folder, add provenance + manifest,
+    archive it.
+
+    Only the listed files are released (never whatever else lies under ``export_dir``), so the
+    folder and the archive hold exactly the files of ``SHA256SUMS`` plus the manifest itself.
+    """
     export_dir, out_dir = Path(export_dir), Path(out_dir)
     name = release_name(version)
     final = out_dir / name
     staging = out_dir / f".{name}.building"
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(export_dir, staging, ignore=shutil.ignore_patterns(".snakemake_timestamp"))
+    staging.mkdir(parents=True)
+    copy_listed(export_dir, files, staging)
     with open(staging / "provenance.json", "w") as fh:
         json.dump(provenance(config, seeds, repo), fh, indent=1, sort_keys=True, default=str)
         fh.write("\n")

@@ -8,6 +8,7 @@ from bergforge.workflow.models import (
     fit_inputs,
     fit_outputs,
     fit_params,
+    fit_resources,
     kinds_in_use,
 )
 
@@ -24,10 +25,10 @@ for _kind in kinds_in_use(config):
             **fit_constraints(config, _kind),
         params:
             **fit_params(config, _kind),
-        threads: _kind.resources.get("threads", 2)
+        threads: fit_resources(_kind)["threads"]
         resources:
-            mem_mb=_kind.resources.get("mem_mb", 4000),
-            runtime=_kind.resources.get("runtime", 240),
+            mem_mb=fit_resources(_kind)["mem_mb"],
+            runtime=fit_resources(_kind)["runtime"],
             gpu=gpu_request(config, f"models/{_kind.name}/device"),
         conda:
             BERGFORGE_ENV

@@ -3,7 +3,13 @@
 # models in MOSAIC's checkpoint layout with their metadata, plots and card.
 
 from bergforge.export.plots import MEG_SPLIT_KEYS
-from bergforge.workflow.export import card_inputs, card_subjects, export_inputs
+from bergforge.workflow.export import (
+    card_inputs,
+    card_subjects,
+    export_inputs,
+    own_layout_inputs,
+    own_layout_params,
+)
 from bergforge.workflow.fmri import (
     fmri_berg_names,
     fmri_card_subjects,
@@ -215,3 +221,26 @@ rule fmri_model_card:
         "logs/export/fmri-{berg_dataset}/card.log",
     script:
         "../scripts/fmri_model_card.py"
+
+
+# kinds BERG's layouts cannot hold: bergforge's own layout (safetensors + JSON + card + SHA256SUMS,
+# docs/interfaces.md), in BERG's tree so that the same API lists and loads them
+rule export_own_model:
+    input:
+        unpack(own_layout_inputs(config)),
+    output:
+        metadata="results/berg/encoding_models/modality-{modality}/train_dataset-{berg_dataset}/model-{model}/bergforge_model.json",
+        manifest="results/berg/encoding_models/modality-{modality}/train_dataset-{berg_dataset}/model-{model}/SHA256SUMS",
+    wildcard_constraints:
+        modality="meg|eeg|fmri",
+        berg_dataset=r"[a-z0-9_]+",
+        model=r"[A-Za-z0-9_.]+",
+    params:
+        **own_layout_params(config),
+    localrule: True
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/export/{modality}-{berg_dataset}-{model}/own_layout.log",
+    script:
+        "../scripts/export_own_model.py"

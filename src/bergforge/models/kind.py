@@ -48,7 +48,8 @@ class ModelKind(Protocol):
     berg_layout: bool
     #: files one fit writes into its model folder; the first is written last and marks it complete
     fit_outputs: tuple[str, ...]
-    #: threads, mem_mb and runtime (minutes) of one fit job at the real datasets' size
+    #: threads, mem_mb and runtime (minutes) of one fit job at the real datasets' size (optional;
+    #: bergforge.workflow.models.DEFAULT_FIT_RESOURCES otherwise)
     resources: dict[str, int]
 
     def model_name(self, backbone: str | None) -> str:

@@ -105,7 +105,7 @@ def export_targets(config: dict[str, Any]) -> list[str]:
     """Every exported file: the BERG trees of linear MEG/EEG models and of cnn8 models."""
     from bergforge.workflow.fmri import fmri_export_targets
 
-    return berg_linear_targets(config) + fmri_export_targets(config)
+    return berg_linear_targets(config) + fmri_export_targets(config) + own_layout_targets(config)
 
 
 def berg_linear_targets(config: dict[str, Any]) -> list[str]:
@@ -128,4 +128,99 @@ def berg_linear_targets(config: dict[str, Any]) -> list[str]:
                     f"{folder}/{layout.ACCURACY_DIR}/{n}" for n in plot_names(model.modality, s)
                 ]
             targets += [f"{folder}/{layout.CARD_YAML}", f"{folder}/{layout.CARD_MARKDOWN}"]
+    return targets
+
+
+# ------------------------------------------------------------- bergforge's own layout (other kinds)
+
+
+def own_layout_models(config: dict[str, Any]) -> list[tuple[Any, layout.ModelId]]:
+    """(model entry, model id) of every model whose kind BERG's layouts cannot hold."""
+    from bergforge.datasets.formats import dataset_format
+    from bergforge.models.registry import get_kind
+    from bergforge.workflow.models import model_entries
+
+    found = []
+    for entry in model_entries(config):
+        if get_kind(entry.kind, config).berg_layout:
+            continue
+        ds = config["datasets"][entry.dataset]
+        fmt = dataset_format(config, entry.dataset)
+        berg = ds.get("name_in_berg", fmt.berg_name)
+        found.append((entry, layout.ModelId(fmt.modality, berg, entry.model)))
+    return found
+
+
+def _own_model(config: dict[str, Any], wildcards: Any) -> tuple[Any, layout.ModelId]:
+    for entry, model_id in own_layout_models(config):
+        if (model_id.modality, model_id.dataset, model_id.backbone) == (
+            wildcards.modality,
+            wildcards.berg_dataset,
+            wildcards.model,
+        ):
+            return entry, model_id
+    raise ConfigError(
+        f"export: no model {wildcards.modality}-{wildcards.berg_dataset}-{wildcards.model} "
+        "of a kind exported in bergforge's own layout is configured"
+    )
+
+
+def own_layout_inputs(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+    """Input function of ``export_own_model``: model folders, stores, evaluations, features."""
+    from bergforge import paths
+    from bergforge.workflow.models import model_files
+
+    def inputs(wildcards: Any) -> dict[str, Any]:
+        entry, _ = _own_model(config, wildcards)
+        subjects = config["datasets"][entry.dataset]["subjects"]
+        out: dict[str, Any] = {
+            "models": [f for s in subjects for f in model_files(config, entry, s)],
+            "prepared": [
+                paths.fill(paths.PREPARED_STORE, dataset=entry.dataset, subject=s) for s in subjects
+            ],
+            "evaluation": [
+                paths.fill(
+                    paths.EVALUATION_SUMMARY, dataset=entry.dataset, model=entry.model, subject=s
+                )
+                for s in subjects
+            ],
+        }
+        if entry.backbone:
+            out["features"] = paths.fill(
+                paths.FEATURES, dataset=entry.dataset, backbone=entry.backbone
+            )
+        return out
+
+    return inputs
+
+
+def own_layout_params(config: dict[str, Any]) -> dict[str, Callable[[Any], Any]]:
+    """Params of ``export_own_model``: kind, model id, subjects and the (subject, split) keys."""
+    from bergforge.datasets.formats import dataset_format
+    from bergforge.models.registry import get_kind
+
+    def kind(wildcards: Any) -> str:
+        return _own_model(config, wildcards)[0].kind
+
+    def model_id(wildcards: Any) -> str:
+        return str(_own_model(config, wildcards)[1])
+
+    def subjects(wildcards: Any) -> list[int]:
+        return list(config["datasets"][_own_model(config, wildcards)[0].dataset]["subjects"])
+
+    def model_keys(wildcards: Any) -> list[list[Any]]:
+        entry, _ = _own_model(config, wildcards)
+        k = get_kind(entry.kind, config)
+        splits = k.splits(dataset_format(config, entry.dataset).modality)
+        return [[s, split] for s in subjects(wildcards) for split in splits]
+
+    return {"kind": kind, "model_id": model_id, "subjects": subjects, "model_keys": model_keys}
+
+
+def own_layout_targets(config: dict[str, Any]) -> list[str]:
+    """``bergforge_model.json`` and ``SHA256SUMS`` of every own-layout model folder."""
+    targets = []
+    for _, model_id in own_layout_models(config):
+        folder = model_id.folder(BERG_ROOT).as_posix()
+        targets += [f"{folder}/bergforge_model.json", f"{folder}/SHA256SUMS"]
     return targets

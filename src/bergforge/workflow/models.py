@@ -115,6 +115,15 @@ def kinds_in_use(config: dict[str, Any]) -> list[ModelKind]:
     return [get_kind(n, config) for n in names]
 
 
+#: Resources of a fit job when a kind declares none.
+DEFAULT_FIT_RESOURCES = {"threads": 2, "mem_mb": 4000, "runtime": 240}
+
+
+def fit_resources(kind: ModelKind) -> dict[str, int]:
+    """Threads, memory (MB) and runtime (min) of one fit job of ``kind`` at the real size."""
+    return DEFAULT_FIT_RESOURCES | dict(getattr(kind, "resources", None) or {})
+
+
 def model_dir_pattern(kind: ModelKind) -> str:
     """The model folder pattern of a kind: per subject and split, or per dataset."""
     return paths.SUBJECT_MODEL_DIR if kind.scope == "subject" else paths.DATASET_MODEL_DIR
