@@ -84,7 +84,10 @@ def test_export_targets_cover_every_model_of_the_demo():
         assert f"{eeg}/encoding_models_accuracy/encoding_accuracy_subject-0{subject}.png" in targets
     assert f"{meg}/model_card.md" in targets and f"{eeg}/model_card.yaml" in targets
     per_meg_subject, per_eeg_subject, cards = 6 + 1 + 5, 1 + 1 + 1, 2 + 2
-    assert len(targets) == len(set(targets)) == 2 * per_meg_subject + 2 * per_eeg_subject + cards
+    # and the cnn8 model of demo_nsd: weights, card, and per subject metadata + 2 plots
+    fmri = 1 + 2 + 8 * (1 + 2)
+    expected = 2 * per_meg_subject + 2 * per_eeg_subject + cards + fmri
+    assert len(targets) == len(set(targets)) == expected
 
 
 def test_name_in_berg_is_validated_and_routes_the_export():

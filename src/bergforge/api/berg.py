@@ -30,6 +30,7 @@ from bergforge.errors import InvalidParameterError, ModelLoadError, ModelNotFoun
 from bergforge.export import layout
 from bergforge.export.manifest import ManifestGuard
 from bergforge.export.selection import check_selection_keys, resolve_eeg, resolve_meg
+from bergforge.models.registry import kind_for_layout
 
 if TYPE_CHECKING:
     from bergforge.api.fmri import FmriEncodingModel
@@ -112,13 +113,23 @@ class BERG:
         """The model if its folder is in bergforge's own layout (verified), else None."""
         return self._own_models.get(parsed.folder(self.berg_dir))
 
+    def _layout(self, parsed: layout.ModelId) -> str:
+        """The exported layout of a model folder, which says the kind (through the registry) and so
+        the class that loads it: ``bergforge`` (own layout, kind in its JSON), ``mosaic`` (a
+        ``.pth`` checkpoint: the ``cnn8`` kind) or ``berg_linear`` (``.npy`` weights: ``linear``)."""
+        if self._own(parsed) is not None:
+            return "bergforge"
+        weights = parsed.folder(self.berg_dir) / layout.WEIGHTS_DIR
+        found = "mosaic" if any(weights.glob("*.pth")) else "berg_linear"
+        return kind_for_layout(found).export_layout
+
     def subjects(self, model_id: str) -> list[int]:
         """Subjects with a metadata file in the model's ``metadata/`` folder."""
         parsed = self._model(model_id)
         own = self._own(parsed)
         if own is not None:
             return own.subjects
-        if parsed.modality == "fmri":
+        if self._layout(parsed) == "mosaic":
             from bergforge.api.fmri import available_subjects
 
             return available_subjects(parsed.folder(self.berg_dir))
@@ -146,7 +157,7 @@ class BERG:
         own = self._own(parsed)
         if own is not None:
             return copy.deepcopy(own.meta)
-        if parsed.modality == "fmri":
+        if self._layout(parsed) == "mosaic":
             from bergforge.export.fmri import metadata_relpath
 
             path = parsed.folder(self.berg_dir) / metadata_relpath(subject)
@@ -172,7 +183,7 @@ class BERG:
             return load_own_model(
                 own, subject, train_splits, selection, _resolve_device(device), self.kinds_config
             )
-        if parsed.modality == "fmri":
+        if self._layout(parsed) == "mosaic":
             if train_splits is not None:
                 raise InvalidParameterError(
                     f"train_splits applies to MEG models only; got train_splits={train_splits!r}"

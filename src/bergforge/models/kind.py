@@ -46,6 +46,8 @@ class ModelKind(Protocol):
     #: exported in one of BERG's own layouts by :mod:`bergforge.export` (linear, cnn8), or else in
     #: bergforge's own layout (safetensors + JSON, ``docs/interfaces.md``)
     berg_layout: bool
+    #: with ``berg_layout``: which of BERG's layouts (``berg_linear``, ``mosaic``); the API finds
+    #: the loader of an exported folder through it
     #: files one fit writes into its model folder; the first is written last and marks it complete
     fit_outputs: tuple[str, ...]
     #: threads, mem_mb and runtime (minutes) of one fit job at the real datasets' size (optional;

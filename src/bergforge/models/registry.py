@@ -71,3 +71,12 @@ def _load(name: str, module_path: str) -> ModelKind:
             f"'images'; got {kind.scope!r}, {kind.inputs!r}"
         )
     return kind
+
+
+def kind_for_layout(layout: str) -> ModelKind:
+    """The built-in kind exported in ``layout`` (``berg_linear``: linear, ``mosaic``: cnn8)."""
+    for name in BUILTIN_KINDS:
+        kind = get_kind(name)
+        if getattr(kind, "export_layout", None) == layout:
+            return kind
+    raise ConfigError(f"no built-in model kind is exported in the layout {layout!r}")

@@ -28,6 +28,7 @@ class Cnn8Kind:
     scope = "dataset"
     inputs = "images"
     berg_layout = True
+    export_layout = "mosaic"  # BERG's layout this kind is exported in (bergforge.export)
     resources = {"threads": 2, "mem_mb": 4000, "runtime": 1440}
     fit_outputs = ("training.json", "model.pt")
 

@@ -22,6 +22,7 @@ class LinearKind:
     scope = "subject"
     inputs = "features"
     berg_layout = True
+    export_layout = "berg_linear"  # BERG's layout this kind is exported in (bergforge.export)
     resources = {"threads": 2, "mem_mb": 4000, "runtime": 240}
     fit_outputs = ("model.json", "scaler.npz", "pca.npz", "regression.npz")
 
