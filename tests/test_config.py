@@ -54,7 +54,7 @@ CASES = [
 
 def test_demo_config_is_valid():
     cfg = load_config(REPO_ROOT / "config" / "config.yaml")
-    assert set(cfg["datasets"]) == {"demo_meg", "demo_eeg"}
+    assert set(cfg["datasets"]) == {"demo_meg", "demo_eeg", "demo_nsd"}
 
 
 @pytest.mark.parametrize(("cfg", "message"), CASES)

@@ -62,7 +62,8 @@ def test_adding_a_backbone_schedules_only_its_jobs_and_the_aggregates(built):
     for rule, wildcards in jobs:
         if rule in aggregates:
             continue
-        assert wildcards.get("backbone") == "vit_b_32", (rule, wildcards)
+        # the backbone names the feature folder and, for linear models, the model folder
+        assert wildcards.get("backbone", wildcards.get("model")) == "vit_b_32", (rule, wildcards)
     rules = {rule for rule, _ in jobs}
     assert not rules & {
         "preprocess_eeg_subject",
