@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from bergforge.simulate.study import simulate_images, simulate_latents, simulate
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+DASK = str(Path(sys.executable).parent / "dask")
 
 TINY_MEG = {
     "format": "things_meg1",
@@ -169,3 +172,63 @@ def tiny_built(tmp_path_factory) -> Path:
     workdir = make_workdir(tmp_path_factory.mktemp("tiny_chain"), copy.deepcopy(TINY_CHAIN))
     run_snakemake(workdir, "--cores", "2", "all", "release")
     return workdir
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """A dask.distributed scheduler and two 1-thread workers as separate processes: (address, procs)."""
+    folder = tmp_path_factory.mktemp("dask")
+    scheduler_file = folder / "scheduler.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    procs = [
+        subprocess.Popen(
+            [
+                DASK,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    ]
+    deadline = time.monotonic() + 60
+    while not scheduler_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for _ in range(2):
+        procs.append(
+            subprocess.Popen(
+                [
+                    DASK,
+                    "worker",
+                    "--scheduler-file",
+                    str(scheduler_file),
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                    "--host",
+                    "127.0.0.1",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+        )
+    try:
+        from distributed import Client
+
+        address = json.loads(scheduler_file.read_text())["address"]
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address, procs
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)

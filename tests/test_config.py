@@ -43,7 +43,8 @@ CASES = [
     ),
     (
         bad(lambda c: c["datasets"]["tiny_meg"].update(format="things_meg2")),
-        "config: datasets.tiny_meg.format = 'things_meg2'; expected one of ['things_meg1', 'things_eeg2', 'nsd_bold', 'nsd_mosaic']",
+        "config: datasets.tiny_meg.format = 'things_meg2'; expected one of "
+        "['things_meg1', 'things_eeg2', 'nsd_bold', 'nsd_mosaic']",
     ),
     (
         bad(lambda c: c["datasets"]["tiny_meg"].pop("simulation")),
@@ -85,3 +86,57 @@ def test_config_file_roundtrip(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(GOOD))
     assert load_config(path) == GOOD
+
+
+def _schema_at(schema: dict, pattern: str) -> dict:
+    """The schema of the config section at ``pattern`` (``*`` = any name)."""
+    node = schema
+    for key in pattern.split("/"):
+        node = node["additionalProperties"] if key == "*" else node["properties"][key]
+        node = node if "$ref" not in node else schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def test_every_runtime_key_is_a_documented_config_key():
+    from bergforge.config import RUNTIME_KEYS, SCHEMA_PATH
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    for pattern, keys in RUNTIME_KEYS.items():
+        properties = _schema_at(schema, pattern)["properties"]
+        for key in keys:
+            assert key in properties, f"{pattern}/{key} is not in the schema"
+            assert "runtime" in properties[key]["description"], f"{pattern}/{key}: say runtime"
+
+
+def test_result_params_and_config_drop_exactly_the_runtime_keys():
+    from bergforge.config import result_config, result_params, runtime_settings
+
+    cfg = copy.deepcopy(GOOD)
+    cfg["datasets"]["real"] = {
+        "format": "things_eeg2",
+        "source": "download",
+        "subjects": [1],
+        "download": {"retries": 2, "backoff": 0.5, "base_urls": {"nsd": "http://mirror"}},
+    }
+    cfg["features"] = {"shard_size": 8, "dtype": "float16", "threads": 4, "batch_size": 2}
+    cfg["preprocess"] = {"mem_mb": 9000}
+    cfg["models"] = {
+        "linear": {"n_components": 3, "dask_scheduler": "tcp://h:8786"},
+        "cnn8": {"batch_size": 16, "device": "cuda"},
+    }
+    validate_config(cfg)
+    assert result_params(cfg, "features") == {"shard_size": 8, "dtype": "float16"}
+    assert runtime_settings(cfg, "features") == {"threads": 4, "batch_size": 2}
+    assert result_params(cfg, "models/cnn8") == {"batch_size": 16}  # a training hyperparameter
+    assert result_params(cfg, "models/linear/pca", default={}) == {}
+
+    class Wildcards(dict):  # what Snakemake passes to a params function
+        pass
+
+    dataset = result_params(cfg, "datasets/{dataset}")(Wildcards(dataset="real"))
+    assert dataset["download"] == {"base_urls": {"nsd": "http://mirror"}}
+    assert result_params(cfg, "datasets/{dataset}")(Wildcards(dataset="tiny_meg")) == TINY_MEG
+    stripped = result_config(cfg)
+    assert "preprocess" not in stripped, "a section of runtime keys only is as if absent"
+    assert stripped["models"] == {"linear": {"n_components": 3}, "cnn8": {"batch_size": 16}}
+    assert stripped["datasets"]["tiny_meg"] == TINY_MEG

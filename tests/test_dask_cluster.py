@@ -1,88 +1,22 @@
 """Regression blocks on an existing dask.distributed cluster: scheduler and workers are separate
-processes started with the `dask` CLI, as on a cluster; bergforge only gets the address."""
+processes started with the `dask` CLI, as on a cluster (fixture `dask_cluster` in conftest.py);
+bergforge only gets the address."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
-import pytest
 from sklearn.linear_model import Ridge
 
 from bergforge.models.linear.blocks import map_blocks, target_blocks
 from bergforge.models.linear.ridge import FoldStatistics, concatenate, solve
 
-DASK = str(Path(sys.executable).parent / "dask")
 
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dask")
-    scheduler_file = folder / "scheduler.json"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    procs = [
-        subprocess.Popen(
-            [
-                DASK,
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--no-dashboard",
-                "--scheduler-file",
-                str(scheduler_file),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-    ]
-    deadline = time.monotonic() + 60
-    while not scheduler_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    for _ in range(2):
-        procs.append(
-            subprocess.Popen(
-                [
-                    DASK,
-                    "worker",
-                    "--scheduler-file",
-                    str(scheduler_file),
-                    "--nthreads",
-                    "1",
-                    "--no-dashboard",
-                    "--host",
-                    "127.0.0.1",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env=env,
-            )
-        )
-    try:
-        from distributed import Client
-
-        address = json.loads(scheduler_file.read_text())["address"]
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=60)
-        yield address, procs
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
-
-
-def test_ridge_blocks_run_on_separate_worker_processes(cluster):
+def test_ridge_blocks_run_on_separate_worker_processes(dask_cluster):
     from distributed import Client
 
-    address, _ = cluster
+    address, _ = dask_cluster
     rng = np.random.default_rng(0)
     x = rng.standard_normal((120, 6))
     y = x @ rng.standard_normal((6, 40)) + rng.standard_normal((120, 40))

@@ -146,6 +146,27 @@ def test_killed_and_resumed_training_matches_uninterrupted(tmp_path):
     assert not list(tmp_path.glob(".*partial"))
 
 
+def test_training_begun_on_another_device_resumes_here(tmp_path):
+    # models.cnn8.device is a runtime setting: a checkpoint from a GPU run resumes on the CPU
+    train, _ = _study(2, n_train=16, n_vertices=3)
+    cfg = TrainConfig(width=8, input_size=SIZE, batch_size=8, max_epochs=2, seed=3)
+
+    def kill_after_one(epoch: int, _loss: float) -> None:
+        raise _KilledError
+
+    with pytest.raises(_KilledError):
+        train_multihead(train, cfg, tmp_path / "c.pt", on_epoch_end=kill_after_one)
+    saved = torch.load(tmp_path / "c.pt", weights_only=True)
+    saved["config"]["device"] = "cuda"  # as if epoch 1 had run on a GPU
+    torch.save(saved, tmp_path / "c.pt")
+    _, info = train_multihead(train, cfg, tmp_path / "c.pt")
+    assert info["epochs"] == 2 and len(info["history"]) == 2
+    saved["config"]["lr"] = 1.0  # a hyperparameter still has to match
+    torch.save(saved, tmp_path / "c.pt")
+    with pytest.raises(DataError, match="another configuration"):
+        train_multihead(train, cfg, tmp_path / "c.pt")
+
+
 def test_bad_training_inputs(tmp_path):
     train, _ = _study(3, n_train=8, n_test=2, n_vertices=3)
     bad = {

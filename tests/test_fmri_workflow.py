@@ -114,6 +114,33 @@ def test_evaluation_r_and_noise_ceilings(workdir):
 
 
 @pytest.mark.workflow
+def test_cnn8_device_is_a_runtime_setting(workdir):
+    # models.cnn8.device is read by the jobs when they run: naming it reruns no training, and the
+    # logs (and training.json) record the device used. On a CPU host cpu is the only choice.
+    from bergforge.logs import RUNTIME_PREFIX
+
+    train_log = (workdir / "logs/models/tiny_nsd/CNN8_multihead/fit.log").read_text()
+    assert f"{RUNTIME_PREFIX} threads=2, mem_mb=4000, device=cpu" in train_log
+    summary = json.loads(
+        (workdir / "results/models/tiny_nsd/CNN8_multihead/training.json").read_text()
+    )
+    assert summary["config"]["device"] == "cpu"
+    path = workdir / "config" / "config.yaml"
+    original = path.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["models"]["cnn8"]["device"] = "cpu"
+    path.write_text(yaml.safe_dump(cfg))
+    try:
+        dry = run_snakemake(workdir, "-n", *fmri_export_targets(CONFIG))
+        assert "Nothing to be done" in dry.stdout + dry.stderr
+        run_snakemake(workdir, "--cores", "1", "--force", EVALUATION.format(1))
+    finally:
+        path.write_text(original)
+    evaluate_log = (workdir / "logs/evaluate/tiny_nsd/CNN8_multihead/sub-01.log").read_text()
+    assert f"{RUNTIME_PREFIX} threads=1, mem_mb=4000, device=cpu" in evaluate_log
+
+
+@pytest.mark.workflow
 def test_export_tree_metadata_and_card(workdir):
     root = workdir / MODEL_DIR
     weights = (

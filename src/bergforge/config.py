@@ -108,12 +108,104 @@ def canonical(obj: Any) -> Any:
     return obj
 
 
-def gpu_request(config: dict[str, Any], dpath: str) -> int:
-    """GPUs a rule asks the scheduler for: 1 when the config entry at ``dpath`` says ``cuda``."""
+#: Config keys that say how a job runs (parallelism, device, batching, memory, cluster, retries),
+#: never what it computes, by config path (``*`` = any name). They are kept out of rule params, so
+#: changing one schedules no rerun; jobs read them when they run (:func:`job_runtime`) and log the
+#: values they used. Everything else in a section is a result parameter.
+RUNTIME_KEYS: dict[str, frozenset[str]] = {
+    "features": frozenset({"threads", "mem_mb", "device", "batch_size", "workers"}),
+    "preprocess": frozenset({"mem_mb"}),
+    "models/linear": frozenset({"dask_scheduler"}),
+    "models/cnn8": frozenset({"device"}),
+    "datasets/*/models/linear": frozenset({"dask_scheduler"}),
+    "datasets/*/models/cnn8": frozenset({"device"}),
+    "datasets/*/download": frozenset({"retries", "backoff"}),
+}
+
+
+def _runtime_keys_at(path: tuple[str, ...]) -> frozenset[str]:
+    keys: frozenset[str] = frozenset()
+    for pattern, names in RUNTIME_KEYS.items():
+        parts = tuple(pattern.split("/"))
+        if len(parts) == len(path) and all(p in ("*", k) for p, k in zip(parts, path, strict=True)):
+            keys |= names
+    return keys
+
+
+def _without_runtime(node: Any, path: tuple[str, ...]) -> Any:
+    """``node`` without runtime keys; a section that held only runtime keys goes too."""
+    if not isinstance(node, dict):
+        return node
+    drop = _runtime_keys_at(path)
+    kept = {}
+    for key, value in node.items():
+        if key in drop:
+            continue
+        value_kept = _without_runtime(value, (*path, key))
+        if isinstance(value, dict) and value and not value_kept:
+            continue  # e.g. `preprocess: {mem_mb: 8000}` is the same as no `preprocess`
+        kept[key] = value_kept
+    return kept
+
+
+def _section(config: dict[str, Any], dpath: str) -> Any:
     node: Any = config
     for key in dpath.split("/"):
         node = node.get(key) if isinstance(node, dict) else None
-    return 1 if node == "cuda" else 0
+    return node
+
+
+def strip_runtime(section: Any, dpath: str) -> Any:
+    """The config section found at ``dpath`` without its runtime keys."""
+    return _without_runtime(section, tuple(dpath.split("/")))
+
+
+def result_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without any runtime key (:data:`RUNTIME_KEYS`): the settings that change results."""
+    return _without_runtime(config, ())
+
+
+def result_params(config: dict[str, Any], dpath: str, default: Any = None) -> Any:
+    """The config section at ``dpath`` without its runtime keys, as a rule's ``params`` value.
+
+    Like Snakemake's ``lookup(dpath=...)``: a ``dpath`` with ``{wildcards}`` gives a params
+    function of the job's wildcards; a missing section gives ``default``.
+    """
+
+    def section(path: str) -> Any:
+        node = _section(config, path)
+        return default if node is None else _without_runtime(node, tuple(path.split("/")))
+
+    if "{" in dpath:
+        return lambda wildcards: section(dpath.format(**dict(wildcards.items())))
+    return section(dpath)
+
+
+def runtime_settings(config: dict[str, Any], dpath: str) -> dict[str, Any]:
+    """The runtime keys (:data:`RUNTIME_KEYS`) set in the config section at ``dpath``."""
+    node = _section(config, dpath)
+    keys = _runtime_keys_at(tuple(dpath.split("/")))
+    return {k: v for k, v in node.items() if k in keys} if isinstance(node, dict) else {}
+
+
+def job_runtime(snakemake: Any, dpath: str | None = None) -> dict[str, Any]:
+    """Runtime settings of a running Snakemake job, read now (so never a rerun trigger).
+
+    The config's runtime keys at ``dpath`` (``snakemake.config``), with ``threads`` and ``mem_mb``
+    replaced by what Snakemake actually gave the job (``--set-threads``, ``--cores`` and
+    ``--set-resources`` may differ from the config).
+    """
+    values = runtime_settings(snakemake.config, dpath) if dpath else {}
+    values["threads"] = int(snakemake.threads)
+    mem_mb = snakemake.resources.get("mem_mb")
+    if mem_mb is not None:
+        values["mem_mb"] = int(mem_mb)
+    return values
+
+
+def gpu_request(config: dict[str, Any], dpath: str) -> int:
+    """GPUs a rule asks the scheduler for: 1 when the config entry at ``dpath`` says ``cuda``."""
+    return 1 if _section(config, dpath) == "cuda" else 0
 
 
 def load_config(path: Path | str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import logging
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 
 def setup_logging(log_file: str | Path | None, level: int = logging.INFO) -> None:
@@ -22,3 +23,13 @@ def setup_logging(log_file: str | Path | None, level: int = logging.INFO) -> Non
     )
     logging.captureWarnings(True)
     warnings.simplefilter("default")
+
+
+#: Prefix of the log line that records a job's runtime settings (threads, memory, device, …).
+RUNTIME_PREFIX = "runtime settings used:"
+
+
+def log_runtime(values: dict[str, Any], logger: logging.Logger | None = None) -> None:
+    """Log the runtime settings a job actually used, as one ``key=value`` line."""
+    text = ", ".join(f"{k}={v}" for k, v in values.items())
+    (logger or logging.getLogger("bergforge")).info("%s %s", RUNTIME_PREFIX, text)

@@ -1,11 +1,21 @@
 # Shared set-up: config validation (before any job is planned), wildcard sets and the software
 # environment of every rule. Helper logic lives in the package (bergforge.config, bergforge.workflow.targets).
+# Params carry only settings that change results (`result_params` drops the runtime keys of
+# bergforge.config.RUNTIME_KEYS); jobs read threads, memory, device, batch size, Dask scheduler
+# and download retries when they run (`job_runtime`), so changing those schedules no rerun.
 
 from pathlib import Path
 
 from snakemake.utils import validate
 
-from bergforge.config import canonical, datasets_where, gpu_request, validate_config
+from bergforge.config import (
+    canonical,
+    datasets_where,
+    gpu_request,
+    result_config,
+    result_params,
+    validate_config,
+)
 from bergforge.datasets.formats import check_datasets, datasets_of
 from bergforge.workflow.models import check_models
 from bergforge.workflow.targets import all_targets, alternation, export_targets, release_targets

@@ -2,7 +2,7 @@
 # subject's head of a dataset-scope kind), Pearson r, the NSD noise ceiling and percent of noise
 # ceiling. The kind is reached through the registry; the metrics are the same code for all kinds.
 
-from bergforge.workflow.models import evaluation_constraints, evaluation_inputs
+from bergforge.workflow.models import evaluation_constraints, evaluation_gpu, evaluation_inputs
 
 
 rule evaluate_subject:
@@ -17,6 +17,7 @@ rule evaluate_subject:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=evaluation_gpu(config),
     conda:
         BERGFORGE_ENV
     log:

@@ -44,7 +44,7 @@ rule extract_feature_shard:
         n_shards=r"\d+",
     params:
         backbone=lookup(dpath="backbones/{backbone}", within=config),
-        features=lookup(dpath="features", within=config, default={}),
+        features=result_params(config, "features", default={}),  # runtime keys: job_runtime
     threads: lookup(dpath="features/threads", within=config, default=2)
     resources:
         mem_mb=lookup(dpath="features/mem_mb", within=config, default=6000),

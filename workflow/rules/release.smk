@@ -21,7 +21,7 @@ rule build_release:
     wildcard_constraints:
         version=r"[^/]+",
     params:
-        config=config,
+        config=result_config(config),  # runtime keys are no part of a release
     localrule: True
     conda:
         BERGFORGE_ENV

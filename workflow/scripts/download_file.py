@@ -3,14 +3,18 @@
 from pathlib import Path
 
 from bergforge.datasets.fetch import fetch_file
+from bergforge.datasets.rules import download_runtime
 from bergforge.datasets.sources import RemoteFile
-from bergforge.logs import setup_logging
+from bergforge.logs import log_runtime, setup_logging
 
 setup_logging(snakemake.log[0])
 entry, options = snakemake.params.entry, dict(snakemake.params.options)
+runtime = download_runtime(snakemake.config, snakemake.wildcards.dataset)  # read now: no rerun
+log_runtime(runtime)
 fetch_file(
     RemoteFile(**entry["file"]),
     options.pop("base_urls"),
     Path(snakemake.output[0]),
     **options,
+    **runtime,
 )

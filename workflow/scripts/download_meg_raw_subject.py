@@ -3,12 +3,19 @@
 from pathlib import Path
 
 from bergforge.datasets.fetch import fetch_tree
+from bergforge.datasets.rules import download_runtime
 from bergforge.datasets.sources import meg_raw_files
-from bergforge.logs import setup_logging
+from bergforge.logs import log_runtime, setup_logging
 
 setup_logging(snakemake.log[0])
 options = dict(snakemake.params.options)
 base_urls = options.pop("base_urls")
+runtime = download_runtime(snakemake.config, snakemake.wildcards.dataset)  # read now: no rerun
+log_runtime(runtime)
 fetch_tree(
-    meg_raw_files(int(snakemake.wildcards.n)), base_urls, Path(snakemake.output[0]), **options
+    meg_raw_files(int(snakemake.wildcards.n)),
+    base_urls,
+    Path(snakemake.output[0]),
+    **options,
+    **runtime,
 )

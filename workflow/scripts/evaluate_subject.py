@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from bergforge.config import job_runtime
 from bergforge.logs import setup_logging
 from bergforge.workflow.jobs import evaluate_job
 
@@ -16,5 +17,5 @@ evaluate_job(
     images=snakemake.input.get("images"),
     evaluation=Path(snakemake.output.evaluation),
     summary=Path(snakemake.output.summary),
-    threads=snakemake.threads,
+    runtime=job_runtime(snakemake),  # threads and memory: read now, never a rerun trigger
 )

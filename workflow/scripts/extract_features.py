@@ -1,9 +1,11 @@
 """Snakemake entry point of rule extract_feature_shard."""
 
+from bergforge.config import job_runtime
 from bergforge.features.job import extract_shard
 from bergforge.logs import setup_logging
 
 setup_logging(snakemake.log[0])
+runtime = job_runtime(snakemake, "features")  # device, batch size, …: read now, never a rerun
 extract_shard(
     snakemake.input.stimuli,
     snakemake.wildcards.backbone,
@@ -12,6 +14,7 @@ extract_shard(
     int(snakemake.wildcards.shard),
     int(snakemake.wildcards.n_shards),
     snakemake.output[0],
-    threads=snakemake.threads,
+    threads=runtime["threads"],
     image_file=snakemake.input.get("images"),
+    runtime=runtime,
 )

@@ -2,10 +2,15 @@
 
 from pathlib import Path
 
+from bergforge.config import job_runtime
 from bergforge.logs import setup_logging
 from bergforge.workflow.jobs import fit_job
+from bergforge.workflow.models import kind_runtime
 
 setup_logging(snakemake.log[0])
+kind = snakemake.rule.removeprefix("fit_")
+# device, Dask scheduler, threads and memory: read now, never a rerun trigger
+runtime = job_runtime(snakemake) | kind_runtime(snakemake.config, snakemake.wildcards.dataset, kind)
 fit_job(
     snakemake.config,
     dict(snakemake.wildcards),
@@ -15,5 +20,5 @@ fit_job(
     images=snakemake.input.get("images"),
     settings=snakemake.params.settings,
     marker=Path(snakemake.output[0]),
-    threads=snakemake.threads,
+    runtime=runtime,
 )

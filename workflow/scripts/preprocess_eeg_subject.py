@@ -2,11 +2,13 @@
 
 from pathlib import Path
 
-from bergforge.logs import setup_logging
+from bergforge.config import job_runtime
+from bergforge.logs import log_runtime, setup_logging
 from bergforge.preprocess.eeg import prepare_subject
 from bergforge.preprocess.params import eeg_params
 
 setup_logging(snakemake.log[0])
+log_runtime(job_runtime(snakemake))  # threads and memory this job was given
 prepare_subject(
     Path(snakemake.input.images).parent,
     int(snakemake.wildcards.subject),

@@ -14,6 +14,7 @@ from bergforge.features.registry import get_spec
 from bergforge.features.sources import stimulus_images
 from bergforge.features.store import FeatureStore
 from bergforge.features.writer import ExtractionSettings, write_shard
+from bergforge.logs import log_runtime
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +30,17 @@ def extract_shard(
     threads: int = 1,
     base_dir: Path | str = ".",
     image_file: Path | str | None = None,
+    runtime: dict[str, Any] | None = None,
 ) -> Path:
     """Extract shard ``shard``-of-``n_shards`` of the images in ``stimuli`` into ``out``.
 
     Images are the rows' files (relative to ``base_dir``) or, for an NSD-style table (empty
-    ``file``, an ``image_73k_id`` column), rows of ``image_file``'s ``imgBrick``.
+    ``file``, an ``image_73k_id`` column), rows of ``image_file``'s ``imgBrick``. ``features``
+    holds the result settings of config ``features``, ``runtime`` its runtime keys (device,
+    batch_size, workers, mem_mb); the values used are logged and kept in the shard's attributes.
     """
-    settings = ExtractionSettings.from_config(features)
+    runtime = dict(runtime or {})
+    settings = ExtractionSettings.from_config({**(features or {}), **runtime})
     spec = get_spec(backbone, overrides)
     table = read_stimuli(stimuli)
     rows = shard_rows(shard, n_shards, len(table), settings.shard_size)
@@ -46,6 +51,15 @@ def extract_shard(
         log.info("%s shard %d-of-%d: rows %s on %s", backbone, shard, n_shards, rows, device)
         model = build_backbone(spec, device)
         workers = settings.workers or max(1, threads)
+        used = {
+            "threads": max(1, threads),
+            "device": str(device),
+            "device_setting": settings.device,
+            "batch_size": settings.batch_size,
+            "workers": workers,
+            **({"mem_mb": runtime["mem_mb"]} if "mem_mb" in runtime else {}),
+        }
+        log_runtime(used, log)
         return write_shard(
             model,
             images,
@@ -55,6 +69,7 @@ def extract_shard(
             Path(out),
             settings,
             workers,
+            runtime=used,
         )
 
 

@@ -81,8 +81,10 @@ def shard_attributes(
     image_ids: Sequence[str],
     shard: tuple[int, int],
     settings: ExtractionSettings,
+    runtime: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What a shard records about itself (no timestamps: two runs give identical bytes)."""
+    """What a shard records about itself (no timestamps: two runs with the same settings give
+    identical bytes); ``runtime`` is how it was computed (device, threads, batch size)."""
     return {
         "backbone": backbone.spec.name,
         "spec": backbone.spec.as_dict(),
@@ -103,6 +105,7 @@ def shard_attributes(
             "torch": torch.__version__,
             "torchvision": torchvision.__version__,
         },
+        **({"runtime": runtime} if runtime else {}),
     }
 
 
@@ -135,14 +138,20 @@ def write_shard(
     out: Path,
     settings: ExtractionSettings,
     workers: int,
+    runtime: dict[str, Any] | None = None,
 ) -> Path:
-    """Extract ``images`` (rows ``rows`` of the stimulus table) into the shard store ``out``."""
+    """Extract ``images`` (rows ``rows`` of the stimulus table) into the shard store ``out``.
+
+    ``runtime`` (the device, threads and batch size used) is stored in the shard's attributes.
+    """
     out = Path(out)
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        written = _fill(backbone, images, image_ids, rows, shard, partial, settings, workers)
+        written = _fill(
+            backbone, images, image_ids, rows, shard, partial, settings, workers, runtime
+        )
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -161,11 +170,12 @@ def _fill(
     partial: Path,
     settings: ExtractionSettings,
     workers: int,
+    runtime: dict[str, Any] | None = None,
 ) -> int:
     """Write every row into the store at ``partial``; returns the number of rows written."""
     sizes = layer_sizes(backbone)
     group = zarr.open_group(str(partial), mode="w", zarr_format=3)
-    group.attrs.update(shard_attributes(backbone, sizes, rows, image_ids, shard, settings))
+    group.attrs.update(shard_attributes(backbone, sizes, rows, image_ids, shard, settings, runtime))
     arrays, per_chunk = _create_arrays(group, sizes, len(rows), settings)
     first_layer = next(iter(sizes))
     buffered: list[dict[str, np.ndarray]] = []

@@ -33,7 +33,8 @@ class FitRequest:
     images: Path | None = None  # nsd_stimuli.hdf5 (kinds reading images of fMRI datasets)
     settings: dict[str, Any] = field(default_factory=dict)  # result-changing (rule params)
     threads: int = 1  # runtime: never changes which jobs run
-    device: str = "cpu"
+    #: runtime settings the job was given (device, Dask scheduler, mem_mb; config RUNTIME_KEYS)
+    runtime: dict[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable

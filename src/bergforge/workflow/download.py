@@ -48,17 +48,30 @@ def catalogue_entry(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
 
 
 def download_options(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
-    """Params function: retries and backoff of ``{dataset}`` (config ``download``)."""
+    """Params function: the base URLs of ``{dataset}`` (config ``download``).
+
+    Retries and backoff change no file (every file is verified), so they are no params: the job
+    reads them when it runs (:func:`download_runtime`).
+    """
 
     def options(wildcards: Any) -> dict[str, Any]:
-        ds = config["datasets"][wildcards.dataset]
-        dl = ds.get("download") or {}
-        return {
-            "base_urls": sources.base_urls(ds),
-            **{k: dl[k] for k in ("retries", "backoff") if k in dl},
-        }
+        return {"base_urls": sources.base_urls(config["datasets"][wildcards.dataset])}
 
     return options
+
+
+def download_runtime(config: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """``retries`` and ``backoff`` for ``dataset``: its config ``download`` entry or the default."""
+    import inspect
+
+    from bergforge.config import runtime_settings
+    from bergforge.datasets.fetch import fetch_file
+
+    defaults = inspect.signature(fetch_file).parameters
+    return {
+        **{k: defaults[k].default for k in ("retries", "backoff")},
+        **runtime_settings(config, f"datasets/{dataset}/download"),
+    }
 
 
 def things_image_inputs(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:

@@ -13,9 +13,10 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from bergforge.datasets.formats import dataset_format
+from bergforge.logs import log_runtime
 from bergforge.models.kind import FitRequest
 from bergforge.models.registry import get_kind
-from bergforge.workflow.models import kind_of_model
+from bergforge.workflow.models import kind_of_model, kind_runtime
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,12 @@ def fit_job(
     images: str | None,
     settings: dict[str, Any],
     marker: Path,
-    threads: int = 1,
+    runtime: dict[str, Any] | None = None,
 ) -> None:
-    """Fit the model folder whose marker file is ``marker``."""
+    """Fit the model folder whose marker file is ``marker``; ``runtime`` holds the job's threads,
+    memory and the kind's runtime keys (device, Dask scheduler)."""
+    runtime = dict(runtime or {})
+    threads = int(runtime.pop("threads", 1))
     entry = kind_of_model(config, wildcards["dataset"], wildcards["model"])
     kind = get_kind(entry.kind, config)
     ds = config["datasets"][entry.dataset]
@@ -46,7 +50,8 @@ def fit_job(
         features=Path(features) if features else None,
         images=Path(images) if images else None,
         settings=dict(settings),
-        threads=max(1, int(threads)),
+        threads=max(1, threads),
+        runtime=runtime,
     )
     log.info(
         "fitting %s model %s of %s (subjects %s, split %s) with %d threads",
@@ -70,11 +75,13 @@ def evaluate_job(
     images: str | None,
     evaluation: Path,
     summary: Path,
-    threads: int = 1,
+    runtime: dict[str, Any] | None = None,
 ) -> None:
     """Evaluate every model folder of one subject; predictions come from the model's kind."""
     entry = kind_of_model(config, wildcards["dataset"], wildcards["model"])
     kind = get_kind(entry.kind, config)
+    runtime = dict(runtime or {}) | kind_runtime(config, entry.dataset, entry.kind)
+    threads = max(1, int(runtime.get("threads", 1)))
     subject = int(wildcards["subject"])
     if kind.inputs == "features":
         from bergforge.evaluation.evaluate import evaluate_subject
@@ -82,6 +89,7 @@ def evaluate_job(
         from bergforge.features.store import FeatureStore
         from bergforge.preprocess.responses import PreparedResponses
 
+        log_runtime(runtime, log)
         dirs = {Path(m).parent.name.removeprefix("split-"): Path(m).parent for m in models}
         with threadpool_limits(limits=max(1, threads), user_api="blas"):
             evaluate_subject(
@@ -98,7 +106,8 @@ def evaluate_job(
         from bergforge.evaluation.cnn8 import evaluate_cnn8_job
 
         torch.set_num_threads(max(1, threads))
-        device = (config.get("models") or {}).get(entry.kind, {}).get("device", "cpu")
+        device = runtime.setdefault("device", "cpu")
+        log_runtime(runtime, log)
         evaluate_cnn8_job(
             Path(models[0]),
             prepared,

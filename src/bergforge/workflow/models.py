@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bergforge import paths
+from bergforge.config import runtime_settings, strip_runtime
 from bergforge.datasets.formats import dataset_format, get_format
 from bergforge.errors import ConfigError
 from bergforge.models.kind import ModelKind
@@ -43,9 +44,16 @@ def dataset_kinds(config: dict[str, Any], dataset: str) -> dict[str, dict[str, A
 def kind_settings(config: dict[str, Any], dataset: str, kind: str) -> dict[str, Any]:
     """The result-changing settings of ``kind`` on ``dataset``: ``models.<kind>`` updated by the
     dataset's entry, without the selection keys (these are the fit rule's params)."""
-    merged = dict((config.get("models") or {}).get(kind) or {})
-    merged.update(dataset_kinds(config, dataset).get(kind, {}))
+    merged = strip_runtime(dict((config.get("models") or {}).get(kind) or {}), f"models/{kind}")
+    merged.update(strip_runtime(dataset_kinds(config, dataset).get(kind, {}), f"models/{kind}"))
     return {k: v for k, v in merged.items() if k not in SELECTION_KEYS}
+
+
+def kind_runtime(config: dict[str, Any], dataset: str, kind: str) -> dict[str, Any]:
+    """The runtime keys (device, Dask scheduler) of ``kind`` on ``dataset``, read when a job runs."""
+    return runtime_settings(config, f"models/{kind}") | runtime_settings(
+        config, f"datasets/{dataset}/models/{kind}"
+    )
 
 
 def kind_backbones(config: dict[str, Any], dataset: str, kind: str) -> list[str]:
@@ -237,6 +245,16 @@ def evaluation_inputs(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]
         return out
 
     return inputs
+
+
+def evaluation_gpu(config: dict[str, Any]) -> Callable[[Any], int]:
+    """Resource function of the evaluation: one GPU when the model's kind runs on ``cuda``."""
+
+    def gpu(wildcards: Any) -> int:
+        entry = _entry(config, wildcards)
+        return int(kind_runtime(config, entry.dataset, entry.kind).get("device") == "cuda")
+
+    return gpu
 
 
 def evaluation_constraints(config: dict[str, Any]) -> dict[str, str]:

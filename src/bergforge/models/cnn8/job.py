@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -14,6 +15,7 @@ import zarr
 from bergforge.atomic import save_json
 from bergforge.config import dataclass_from_section
 from bergforge.datasets.mosaic import NsdStimuli
+from bergforge.logs import log_runtime
 from bergforge.models.cnn8.streaming import StimulusImages
 from bergforge.models.cnn8.train import (
     SubjectData,
@@ -23,6 +25,8 @@ from bergforge.models.cnn8.train import (
     train_multihead,
 )
 from bergforge.preprocess.own_rows import averaged_targets
+
+log = logging.getLogger(__name__)
 
 
 def _rowwise_r(pred: np.ndarray, obs: np.ndarray) -> np.ndarray:
@@ -37,14 +41,21 @@ def train_cnn8_job(
     cnn8: dict,
     model_path: Path,
     summary_path: Path,
+    runtime: dict | None = None,
 ) -> None:
     """Train the multi-head CNN8 on repetition-averaged betas; held-out r on the shared test images.
 
     Host memory does not grow with the number of images: each subject's own rows are read one
     Zarr chunk at a time into memory-mapped float32 targets (``targets/`` next to the model,
     deleted at the end) and images are decoded from ``stimuli_file`` batch by batch.
+    ``cnn8`` holds the hyperparameters (config ``models.cnn8`` without ``device``), ``runtime`` the
+    device (and the job's threads and memory, for the log). The device used is also recorded in
+    the config of ``model_path`` and ``summary_path``.
     """
-    cfg = dataclass_from_section(TrainConfig, cnn8, "fmri.cnn8")
+    runtime = dict(runtime or {})
+    device = {k: runtime[k] for k in ("device",) if k in runtime}
+    cfg = dataclass_from_section(TrainConfig, {**cnn8, **device}, "models.cnn8")
+    log_runtime({**runtime, "device": cfg.device}, log)
     stimuli = pd.read_csv(stimuli_tsv, sep="\t")
     ids = stimuli["image_73k_id"].to_numpy()
     rows = {

@@ -51,6 +51,7 @@ class Cnn8Kind:
             request.settings,
             Path(folder) / "model.pt",
             Path(folder) / "training.json",
+            runtime={"threads": request.threads, **request.runtime},
         )
 
     def predict_images(

@@ -143,6 +143,11 @@ def save_torch_atomic(obj: dict, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _hyperparameters(config: dict) -> dict:
+    """A training config without ``device``: a run may resume on another device."""
+    return {k: v for k, v in config.items() if k != "device"}
+
+
 def train_multihead(
     data: dict[str, SubjectData],
     cfg: TrainConfig,
@@ -178,7 +183,7 @@ def train_multihead(
     checkpoint = Path(checkpoint)
     if checkpoint.exists():
         saved = torch.load(checkpoint, map_location=device, weights_only=True)
-        if saved["config"] != asdict(cfg):
+        if _hyperparameters(saved["config"]) != _hyperparameters(asdict(cfg)):
             raise DataError(
                 f"{checkpoint}: checkpoint was written with another configuration; delete it to restart"
             )

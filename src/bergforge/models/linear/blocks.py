@@ -8,6 +8,7 @@ per-target algebra is vectorised within a block.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ import dask
 from threadpoolctl import threadpool_limits
 
 from bergforge.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def target_blocks(n_targets: int, block_size: int) -> list[slice]:
@@ -39,7 +42,15 @@ def map_blocks(
         from distributed import Client
 
         with Client(scheduler, set_as_default=False) as client:
+            n_workers = len(client.scheduler_info()["workers"])
+            log.info(
+                "%d target blocks on dask.distributed scheduler %s (%d workers)",
+                len(tasks),
+                scheduler,
+                n_workers,
+            )
             return list(client.gather(client.compute(tasks)))
     workers = max(1, min(threads, len(tasks)))
+    log.info("%d target blocks on the local threaded scheduler (%d workers)", len(tasks), workers)
     with threadpool_limits(limits=max(1, threads // workers), user_api="blas"):
         return list(dask.compute(*tasks, scheduler="threads", num_workers=workers))

@@ -9,6 +9,7 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from bergforge.errors import DataError
+from bergforge.logs import log_runtime
 from bergforge.models.linear.fit import EncodingOptions, fit_model
 from bergforge.preprocess.responses import PreparedResponses
 
@@ -37,9 +38,25 @@ def encode_job(
     encoding: dict[str, Any] | None,
     model_json: Path | str,
     threads: int = 1,
+    runtime: dict[str, Any] | None = None,
 ) -> None:
-    """Fit one subject × split model; its files go beside ``model_json``."""
-    options = EncodingOptions.from_config(encoding)
+    """Fit one subject × split model; its files go beside ``model_json``.
+
+    ``encoding`` holds the result settings of config ``encoding``; ``runtime`` its runtime keys
+    (``dask_scheduler``) and the job's ``mem_mb``. The values used go to the log only: model.json
+    is exported, and must not depend on how the model was computed.
+    """
+    runtime = dict(runtime or {})
+    scheduler = {k: runtime[k] for k in ("dask_scheduler",) if k in runtime}
+    options = EncodingOptions.from_config({**(encoding or {}), **scheduler})
+    log_runtime(
+        {
+            "threads": max(1, threads),
+            "dask_scheduler": options.dask_scheduler or "threads",
+            **{k: runtime[k] for k in ("mem_mb",) if k in runtime},
+        },
+        log,
+    )
     store = open_features(features)
     table = read_stimuli_table(stimuli)
     if list(table["image_id"]) != list(store.image_ids):

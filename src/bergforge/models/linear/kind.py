@@ -45,6 +45,7 @@ class LinearKind:
             request.settings,
             Path(folder) / "model.json",
             threads=request.threads,
+            runtime=request.runtime,
         )
 
     def predict_features(
