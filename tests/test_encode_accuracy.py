@@ -17,6 +17,7 @@ from bergforge.features.backbones import extract_in_memory
 from bergforge.models.linear.fit import EncodingOptions, fit_model
 from bergforge.models.linear.matrix import ArrayFeatures
 from bergforge.models.linear.splits import SPLITS
+from bergforge.models.registry import get_kind
 from bergforge.preprocess.responses import PreparedResponses
 from bergforge.simulate.images import draw_image, make_concepts, save_jpeg
 from bergforge.simulate.truth import SubjectTruth
@@ -71,7 +72,12 @@ def test_models_reach_most_of_the_noise_ceiling(study, regression, splits):
     for split, folder in dirs.items():
         fit_model(PreparedResponses(path), stimuli, ArrayFeatures(features), split, options, folder)
     evaluate_subject(
-        PreparedResponses(path), stimuli, ArrayFeatures(features), dirs, root / regression / "ev"
+        PreparedResponses(path),
+        stimuli,
+        ArrayFeatures(features),
+        dirs,
+        root / regression / "ev",
+        get_kind("linear"),
     )
     with np.load(root / regression / "ev" / "evaluation.npz") as ev:
         nc, pnc = ev["noise_ceiling"], ev["percent_noise_ceiling"]

@@ -18,6 +18,7 @@ from bergforge.models.linear.fit import EncodingOptions, fit_model
 from bergforge.models.linear.matrix import ArrayFeatures
 from bergforge.models.linear.seeds import pca_seed
 from bergforge.models.linear.splits import SPLITS, meg_quarters
+from bergforge.models.registry import get_kind
 from bergforge.preprocess.responses import PreparedResponses
 
 N_TRAIN, N_TEST = 64, 12
@@ -124,6 +125,7 @@ def test_evaluation_files(meg, tmp_path):
         ArrayFeatures(features),
         dirs,
         tmp_path / "eval",
+        get_kind("linear"),
     )
     with np.load(tmp_path / "eval" / "evaluation.npz") as ev:
         assert list(ev["splits"]) == list(SPLITS)
@@ -165,6 +167,7 @@ def test_bad_inputs_stop_with_one_clear_error(meg, tmp_path):
             ArrayFeatures(features),
             {"all": tmp_path / "ok"},
             tmp_path / "eval",
+            get_kind("linear"),
         )
 
 
