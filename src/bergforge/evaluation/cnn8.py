@@ -123,9 +123,10 @@ def evaluate_cnn8_job(
     evaluation_path: Path,
     summary_path: Path,
     device: str = "cpu",
+    kind: str = "cnn8",
 ) -> None:
     """Write ``evaluation.npz`` and ``summary.json`` of one subject (atomic renames)."""
-    result = evaluate_subject(model_path, store, stimuli_tsv, stimuli_file, subject, device)
+    result = evaluate_subject(model_path, store, stimuli_tsv, stimuli_file, subject, device, kind)
     evaluation_path = Path(evaluation_path)
     evaluation_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = evaluation_path.with_name(f".{evaluation_path.name}.partial.npz")
