@@ -102,7 +102,9 @@ def make_workdir(tmp_path: Path, config: dict) -> Path:
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run the real ``snakemake`` CLI in ``workdir`` and return the finished process."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # tests/ on the path of every job, so that the toy model kind (tests/toy_kind.py) imports
+    paths = [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(p for p in paths if p))
     proc = subprocess.run(
         [SNAKEMAKE, *args],
         cwd=workdir,
@@ -127,6 +129,8 @@ TINY_CHAIN = {
             "source": "simulated",
             "subjects": [1],
             "name_in_berg": "tiny_eeg_berg",
+            # the toy kind of tests/toy_kind.py rides along: fit, evaluation, own-layout export
+            "models": {"linear": {}, "toy": {"backbones": ["alexnet_untrained"], "n_columns": 6}},
             "simulation": {
                 "seed": 8,
                 "n_sessions": 4,
@@ -160,6 +164,7 @@ TINY_CHAIN = {
     "features": {"shard_size": 16, "batch_size": 8},
     "models": {"linear": {"n_components": 4, "pca": {"block_size": 50000}}},
     "release": {"version": "0.0.0-test"},
+    "model_kinds": {"toy": "toy_kind"},
 }
 TINY_RELEASE = "results/release/bergforge-models-0.0.0-test"
 

@@ -1,11 +1,9 @@
 """A model kind outside the package (tests/toy_kind.py) goes through every stage on a tiny config:
 registered by config `model_kinds`, fitted by the generated fit rule, evaluated by the generic
-evaluation, exported in bergforge's own layout and loaded through the same BERG API."""
+evaluation, exported in bergforge's own layout, released, and loaded through the same BERG API."""
 
 from __future__ import annotations
 
-import copy
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,19 +12,10 @@ import pytest
 from bergforge import BERG
 from bergforge.features.store import FeatureStore
 from bergforge.preprocess.responses import PreparedResponses
-from conftest import TINY_CHAIN, make_workdir, run_snakemake
+from conftest import TINY_CHAIN
 
 pytestmark = pytest.mark.workflow
 
-TESTS = Path(__file__).resolve().parent
-EEG = copy.deepcopy(TINY_CHAIN["datasets"]["tiny"])
-EEG["models"] = {"toy": {"n_columns": 6}}  # the toy kind only
-CONFIG = {
-    "datasets": {"tiny": EEG},
-    "backbones": {"alexnet_untrained": {}},
-    "features": {"shard_size": 16, "batch_size": 8},
-    "model_kinds": {"toy": "toy_kind"},
-}
 MODEL_DIR = (
     "results/berg/encoding_models/modality-eeg/train_dataset-tiny_eeg_berg/"
     "model-toy_alexnet_untrained"
@@ -35,20 +24,11 @@ MODEL_ID = "eeg-tiny_eeg_berg-toy_alexnet_untrained"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    workdir = make_workdir(tmp_path_factory.mktemp("toy_kind"), CONFIG)
-    before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), before) if p)
-    try:  # the jobs import toy_kind: it must be importable where they run
-        run_snakemake(workdir, "--cores", "2", "all")
-        dry = run_snakemake(workdir, "-n", "all")
-    finally:
-        if before is None:
-            os.environ.pop("PYTHONPATH")
-        else:
-            os.environ["PYTHONPATH"] = before
-    assert "Nothing to be done" in dry.stdout + dry.stderr
-    return workdir
+def built(tiny_built) -> Path:
+    """The shared tiny chain (conftest.TINY_CHAIN): its EEG dataset also builds the toy kind,
+    registered by config `model_kinds: {toy: toy_kind}` (tests/ is on the jobs' PYTHONPATH)."""
+    assert TINY_CHAIN["datasets"]["tiny"]["models"]["toy"]["n_columns"] == 6
+    return tiny_built
 
 
 def test_the_generated_fit_rule_fits_the_toy_model(built):
@@ -104,3 +84,15 @@ def test_the_own_layout_export_loads_through_the_berg_api(built):
     feats = model.extractor(images)[:, :6].astype(np.float64)
     expected = (feats @ coef + intercept).reshape(responses.shape)
     np.testing.assert_allclose(responses, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_own_layout_model_is_part_of_the_release(built):
+    from bergforge.release import verify_release
+    from conftest import TINY_RELEASE
+
+    release = built / TINY_RELEASE
+    listed = (release / "SHA256SUMS").read_text()
+    assert f"{MODEL_DIR.removeprefix('results/berg/')}/bergforge_model.json" in listed
+    assert verify_release(release).ok
+    provenance = (release / "provenance.json").read_text()
+    assert "tiny/toy_alexnet_untrained/sub-01/split-all" in provenance

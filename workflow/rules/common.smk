@@ -8,6 +8,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from bergforge import paths  # the one owner of every path under results/
 from bergforge.config import (
     canonical,
     datasets_where,

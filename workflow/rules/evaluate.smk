@@ -9,8 +9,8 @@ rule evaluate_subject:
     input:
         unpack(evaluation_inputs(config)),
     output:
-        evaluation="results/evaluation/{dataset}/{model}/sub-{subject}/evaluation.npz",
-        summary="results/evaluation/{dataset}/{model}/sub-{subject}/summary.json",
+        evaluation=paths.EVALUATION,
+        summary=paths.EVALUATION_SUMMARY,
     wildcard_constraints:
         **evaluation_constraints(config),
     threads: 2

@@ -16,9 +16,9 @@ FEATURE_DATASETS = alternation(feature_datasets(config))
 
 checkpoint plan_feature_shards:
     input:
-        stimuli="results/prepared/{dataset}/stimuli.tsv",
+        stimuli=paths.STIMULI,
     output:
-        "results/features/{dataset}/shard_plan.json",
+        paths.SHARD_PLAN,
     wildcard_constraints:
         dataset=FEATURE_DATASETS,
     params:
@@ -36,7 +36,7 @@ rule extract_feature_shard:
     input:
         unpack(feature_inputs(config)),
     output:
-        directory("results/features/{dataset}/{backbone}/shard-{shard}-of-{n_shards}.zarr"),
+        directory(paths.FEATURE_SHARD),
     wildcard_constraints:
         dataset=FEATURE_DATASETS,
         backbone=FEATURE_BACKBONES,
@@ -62,7 +62,7 @@ rule feature_manifest:
     input:
         shard_input_function(checkpoints.plan_feature_shards),
     output:
-        "results/features/{dataset}/{backbone}/features.json",
+        paths.FEATURES,
     wildcard_constraints:
         dataset=FEATURE_DATASETS,
         backbone=FEATURE_BACKBONES,

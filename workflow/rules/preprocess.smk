@@ -21,7 +21,7 @@ rule prepare_meg_stimuli:
     input:
         images="resources/raw/{dataset}/images",
     output:
-        "results/prepared/{dataset}/stimuli.tsv",
+        paths.STIMULI,
     wildcard_constraints:
         dataset=MEG_DATASETS,
     params:
@@ -47,7 +47,7 @@ rule preprocess_meg_subject:
         raw=meg_raw_subject_dir,
         images="resources/raw/{dataset}/images",
     output:
-        directory("results/prepared/{dataset}/sub-{subject}.zarr"),
+        directory(paths.PREPARED_STORE),
     wildcard_constraints:
         dataset=MEG_RAW_DATASETS,
         subject=r"\d\d",
@@ -71,7 +71,7 @@ rule preprocess_meg_subject_from_epochs:
         epochs=meg_epochs_file,
         images="resources/raw/{dataset}/images",
     output:
-        directory("results/prepared/{dataset}/sub-{subject}.zarr"),
+        directory(paths.PREPARED_STORE),
     wildcard_constraints:
         dataset=MEG_EPOCHS_DATASETS,
         subject=r"\d\d",
@@ -94,7 +94,7 @@ rule preprocess_eeg_subject:
         raw="resources/raw/{dataset}/raw_data/sub-{subject}",
         images="resources/raw/{dataset}/image_set",
     output:
-        directory("results/prepared/{dataset}/sub-{subject}.zarr"),
+        directory(paths.PREPARED_STORE),
     wildcard_constraints:
         dataset=EEG_DATASETS,
         subject=r"\d\d",
@@ -118,8 +118,8 @@ rule fmri_glmsingle:
         stimuli="resources/raw/{dataset}/nsd_stimuli.hdf5",
         done="resources/raw/{dataset}/ground_truth/study.json",
     output:
-        glmsingle=directory("results/fmri/{dataset}/glmsingle/sub-{subject}"),
-        betas="results/fmri/{dataset}/betas/sub-{subject}.npz",
+        glmsingle=directory(paths.GLMSINGLE_DIR),
+        betas=paths.BETAS,
     wildcard_constraints:
         dataset=NSD_BOLD,
         subject=r"\d\d",
@@ -142,7 +142,7 @@ rule fmri_mosaic_betas:
         betas="resources/raw/{dataset}/betas/sub-{subject}_NSD.hdf5",
         stiminfo="resources/raw/{dataset}/nsd_stiminfo.tsv",
     output:
-        betas="results/fmri/{dataset}/betas/sub-{subject}.npz",
+        betas=paths.BETAS,
     wildcard_constraints:
         dataset=NSD_MOSAIC,
         subject=r"\d\d",
@@ -162,9 +162,9 @@ rule fmri_mosaic_betas:
 
 rule fmri_stimuli:
     input:
-        betas=subject_paths(config, "results/fmri/{dataset}/betas/sub-{subject}.npz"),
+        betas=subject_paths(config, paths.BETAS),
     output:
-        stimuli="results/prepared/{dataset}/stimuli.tsv",
+        stimuli=paths.STIMULI,
     wildcard_constraints:
         dataset=FMRI_DATASETS,
     localrule: True
@@ -178,10 +178,10 @@ rule fmri_stimuli:
 
 rule fmri_prepare_subject:
     input:
-        betas="results/fmri/{dataset}/betas/sub-{subject}.npz",
-        stimuli="results/prepared/{dataset}/stimuli.tsv",
+        betas=paths.BETAS,
+        stimuli=paths.STIMULI,
     output:
-        store=directory("results/prepared/{dataset}/sub-{subject}.zarr"),
+        store=directory(paths.PREPARED_STORE),
     wildcard_constraints:
         dataset=FMRI_DATASETS,
         subject=r"\d\d",

@@ -16,8 +16,8 @@ rule build_release:
         export=release_export_files(config),
         seeds=release_seed_files(config),
     output:
-        manifest="results/release/bergforge-models-{version}/SHA256SUMS",
-        archive="results/release/bergforge-models-{version}.tar.gz",
+        manifest=paths.RELEASE_MANIFEST,
+        archive=paths.RELEASE_ARCHIVE,
     wildcard_constraints:
         version=r"[^/]+",
     params:

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from bergforge.datasets.fetch import fetch_file
-from bergforge.datasets.rules import download_runtime
+from bergforge.workflow.download import download_runtime
 from bergforge.datasets.sources import RemoteFile
 from bergforge.logs import log_runtime, setup_logging
 

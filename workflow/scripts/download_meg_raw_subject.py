@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from bergforge.datasets.fetch import fetch_tree
-from bergforge.datasets.rules import download_runtime
+from bergforge.workflow.download import download_runtime
 from bergforge.datasets.sources import meg_raw_files
 from bergforge.logs import log_runtime, setup_logging
 

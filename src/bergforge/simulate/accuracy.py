@@ -115,8 +115,9 @@ def format_table(rows: list[SubjectAccuracy], threshold: float = SIGNAL_THRESHOL
     """A plain-text table of :func:`study_accuracy`'s rows."""
     if not rows:
         return "no evaluated subjects of a simulated study found"
-    splits = list(rows[0].median_percent_nc)
-    head = ["dataset", "backbone", "subject", "signal targets", "NC est.", "NC true"]
+    # every split any model has (a model without one shows nan there), first seen first
+    splits = list(dict.fromkeys(s for r in rows for s in r.median_percent_nc))
+    head = ["dataset", "model", "subject", "signal targets", "NC est.", "NC true"]
     head += [f"%NC {s}" for s in splits]
     table = [head]
     for r in rows:
