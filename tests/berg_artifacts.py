@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import zarr
 from PIL import Image
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
@@ -27,6 +26,8 @@ from bergforge.datasets.sensors import (
 )
 from bergforge.export.berg import PCA_KEYS, SCALER_KEYS
 from bergforge.features.backbones import extract_in_memory
+from bergforge.preprocess.stimuli import write_stimuli_table
+from bergforge.preprocess.store import atomic_store
 
 BACKBONE = "alexnet_untrained"
 SPLITS = ("all", "single-1", "single-2", "single-3", "single-4")
@@ -69,7 +70,7 @@ def build_upstream(
     )
     prepared = root / "results" / "prepared" / dataset
     prepared.mkdir(parents=True, exist_ok=True)
-    stimuli.to_csv(prepared / "stimuli.tsv", sep="\t", index=False)
+    write_stimuli_table(stimuli, prepared / "stimuli.tsv")
 
     if modality == "meg":
         channels = [n for n in meg_sensor_names() if n != BAD_MEG_SENSOR]
@@ -114,16 +115,18 @@ def build_upstream(
         attrs |= {
             k: v.tolist() for k, v in sensor_metadata(channels).items() if k != "sensor_names"
         }
-    group = zarr.open_group(str(prepared / f"sub-{subject:02d}.zarr"), mode="w")
-    group.attrs.update(attrs)
-    sessions = np.tile(np.arange(1, n_test_reps + 1, dtype=np.int16), (n_test, 1))
-    group.create_array("test_session", data=sessions)
-    group.create_array("test_run", data=np.ones_like(sessions))
-    group.create_array(
-        "train_session",
-        data=(np.arange(n_train * n_train_reps) % 4 + 1).astype(np.int16).reshape(n_train, -1),
-    )
-    group.create_array("train_run", data=np.ones((n_train, n_train_reps), dtype=np.int16))
+    with atomic_store(prepared / f"sub-{subject:02d}.zarr") as (group, _staging):
+        group.attrs.update(attrs)
+        for split, y in (("train", y_train), ("test", y_test)):
+            group.create_array(split, data=y.reshape(len(y), -1, n_ch, n_t).astype(np.float32))
+        sessions = np.tile(np.arange(1, n_test_reps + 1, dtype=np.int16), (n_test, 1))
+        group.create_array("test_session", data=sessions)
+        group.create_array("test_run", data=np.ones_like(sessions))
+        group.create_array(
+            "train_session",
+            data=(np.arange(n_train * n_train_reps) % 4 + 1).astype(np.int16).reshape(n_train, -1),
+        )
+        group.create_array("train_run", data=np.ones((n_train, n_train_reps), dtype=np.int16))
 
     perm = np.random.default_rng(20200220).permutation(n_train)
     quarter = n_train // 4

@@ -21,6 +21,7 @@ from bergforge.models.cnn8.train import SubjectData, TrainConfig, predict, train
 from bergforge.models.cnn8.transform import to_model_input
 from bergforge.preprocess.fmri import stimulus_rows, write_prepared_subject
 from bergforge.preprocess.own_rows import averaged_targets, seen_values
+from bergforge.preprocess.responses import PreparedResponses
 
 N_BRICK, N_VERTICES, SUBJECTS = 400, 6, (1, 2)
 CNN8 = {"width": 4, "input_size": 32, "lr": 3e-3, "batch_size": 16, "max_epochs": 2, "seed": 3}
@@ -158,7 +159,7 @@ def test_noise_ceilings_and_card_stimuli_from_own_rows_match_full_reads(study):
     store = root / "sub-02.zarr"
     group = zarr.open_group(str(store), mode="r")
     vertices = np.arange(N_VERTICES)
-    got = split_noise_ceilings(group, vertices)
+    got = split_noise_ceilings(PreparedResponses(store), vertices)
     info = stimuli_info(store, root / "stimuli.tsv")
     reps = []
     for split in ("train", "test"):

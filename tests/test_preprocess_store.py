@@ -39,13 +39,12 @@ def code(split, image, session):
 
 def test_epochs_are_sorted_into_images_and_repetitions(tmp_path):
     out = tmp_path / "prepared" / "sub-01.zarr"
-    with atomic_store(out) as (store, staging_dir):
+    with atomic_store(out) as (group, staging_dir):
         staging = EpochStaging(staging_dir)
         staging.add(block("train", [4, 0, 2, 4], 1, code))  # image 4 twice in session 1
         staging.add(block("test", [1, 0], 1, code))
         staging.add(block("train", [0, 4, 3], 2, code))
         staging.add(block("test", [0, 1], 2, code))
-        group = zarr.open_group(store, mode="w")
         reps = write_split_arrays(
             group, staging, {"train": 6, "test": 2}, {"train": 2, "test": None}, chunk_mb=1e-4
         )
@@ -66,8 +65,8 @@ def test_epochs_are_sorted_into_images_and_repetitions(tmp_path):
 
 def test_an_error_inside_leaves_nothing(tmp_path):
     out = tmp_path / "prepared" / "sub-01.zarr"
-    with pytest.raises(DataError, match="channels differ"), atomic_store(out) as (store, staging):
-        zarr.open_group(store, mode="w")
+    with pytest.raises(DataError, match="channels differ"), atomic_store(out) as (group, staging):
+        group.create_array("train", shape=(1,), dtype="float32")
         stage = EpochStaging(staging)
         stage.add(block("train", [0], 1, code))
         bad = block("train", [1], 2, code)
@@ -80,3 +79,14 @@ def test_chunks_hold_whole_images():
     assert images_per_chunk(12, 271, 281, 8.0) == 2
     assert images_per_chunk(1, 271, 281, 8.0) == 26
     assert images_per_chunk(80, 63, 140, 0.001) == 1
+
+
+def test_a_new_store_replaces_the_old_one_whole(tmp_path):
+    out = tmp_path / "prepared" / "sub-01.zarr"
+    for name in ("first", "second"):
+        with atomic_store(out) as (group, _staging):
+            group.attrs["run"] = name
+            group.create_array(name, shape=(2,), dtype="float32")
+    group = zarr.open_group(out, mode="r")
+    assert group.attrs["run"] == "second" and list(group.array_keys()) == ["second"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["sub-01.zarr"]

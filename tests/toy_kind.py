@@ -16,10 +16,10 @@ import numpy as np
 
 from bergforge.atomic import load_npz, save_json, save_npz
 from bergforge.errors import DataError
-from bergforge.features.plan import read_stimuli
 from bergforge.features.store import FeatureStore
 from bergforge.models.kind import FitRequest
 from bergforge.preprocess.responses import PreparedResponses
+from bergforge.preprocess.stimuli import read_stimuli
 
 #: feature columns the model reads unless ``settings["n_columns"]`` says otherwise
 N_COLUMNS = 8

@@ -1,8 +1,17 @@
-"""Atomic, byte-reproducible artifact files: npz/json written under a temporary name, then renamed;
-whole folders built beside their final place and swapped in.
+"""Atomic, byte-reproducible artifact files: every "write then rename" of bergforge goes through here.
 
-Every "write then rename" of bergforge goes through here or through a stage's own writer of a
-folder store (feature shards, prepared stores), which renames a finished temporary folder."""
+- :func:`atomic_file`: yields a hidden temporary sibling ``.<name>.partial`` to write; renamed over
+  the final path on success, removed on any error, so a reader never sees half a file.
+- :func:`atomic_folder`: the same for a whole folder (``.<name>.building``, swapped in whole); the
+  prepared stores, feature shards, GLMsingle outputs, own-layout model folders and releases use it.
+- :func:`save_npz`, :func:`save_json`, :func:`save_text`: the common file formats through
+  :func:`atomic_file` (same arrays or payload → same bytes).
+
+Not here: resumable downloads (:mod:`bergforge.datasets.download`, ``.part`` files resumed with
+HTTP Range; :mod:`bergforge.datasets.fetch`, ``.partial`` folders kept across failed runs). Those
+keep their partial file on failure on purpose, so the next run continues the transfer; a file
+written here is thrown away on failure instead.
+"""
 
 from __future__ import annotations
 
@@ -23,17 +32,45 @@ from bergforge.errors import DataError
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def save_npz(path: Path, **arrays: Any) -> None:
-    """Write an uncompressed ``.npz`` (no pickles) atomically; same arrays → same bytes."""
+def partial_path(path: Path) -> Path:
+    """The temporary sibling :func:`atomic_file` writes: ``.<name>.partial``.
+
+    The name is part of some formats' bytes (``torch.save`` names its zip folder after the file
+    it writes, without the last suffix), so it is fixed, not random.
+    """
+    return path.with_name(f".{path.name}.partial")
+
+
+@contextmanager
+def atomic_file(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` to write; on success it replaces ``path``.
+
+    The parent folder is created. On any error the temporary file is removed and ``path`` is left
+    as it was (absent, or the previous version). Writers that add a suffix to a name they are
+    given (``np.savez``) must write to an open file handle instead of the yielded path.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+    tmp = partial_path(path)
+    try:
+        yield tmp
+        if not tmp.is_file():
+            raise FileNotFoundError(f"{tmp}: nothing was written for {path}")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_npz(path: Path, **arrays: Any) -> None:
+    """Write an uncompressed ``.npz`` (no pickles) atomically; same arrays → same bytes."""
+    with (
+        atomic_file(path) as tmp,
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf,
+    ):
         for key, value in arrays.items():
             info = zipfile.ZipInfo(f"{key}.npy", date_time=FIXED_ZIP_TIME)
             with zf.open(info, "w", force_zip64=True) as fh:
                 np.lib.format.write_array(fh, np.asarray(value), allow_pickle=False)
-    os.replace(tmp, path)
 
 
 def load_npz(path: Path, required: list[str]) -> dict[str, np.ndarray]:
@@ -51,13 +88,15 @@ def load_npz(path: Path, required: list[str]) -> dict[str, np.ndarray]:
 
 def save_json(path: Path, payload: dict[str, Any], sort_keys: bool = True) -> None:
     """Write indented JSON atomically (keys sorted unless ``sort_keys`` is False)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
+    with atomic_file(path) as tmp, open(tmp, "w") as fh:
         json.dump(payload, fh, indent=2, sort_keys=sort_keys)
         fh.write("\n")
-    os.replace(tmp, path)
+
+
+def save_text(path: Path | str, text: str) -> None:
+    """Write ``text`` atomically (``Path.write_text``'s encoding and newlines)."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text)
 
 
 @contextmanager

@@ -11,7 +11,6 @@ import gzip
 import io
 import json
 import logging
-import os
 import platform
 import shutil
 import subprocess
@@ -24,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from bergforge._version import __version__
+from bergforge.atomic import atomic_file, atomic_folder
 from bergforge.errors import BergforgeError
 from bergforge.export.manifest import MANIFEST_NAME, sha256_of
+from bergforge.models.records import read_record
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,7 @@ def collect_seeds(files: Sequence[Path | str], models_dir: Path | str) -> dict[s
     for path in map(Path, files):
         if not path.is_relative_to(models_dir):
             raise ReleaseError(f"{path}: seeds are read only from files under {models_dir}")
-        with open(path) as fh:
-            record = json.load(fh)
+        record = read_record(path)
         if path.name == "training.json":
             found = {"training": record.get("config", {}).get("seed")}
         else:
@@ -156,16 +156,18 @@ def _tar_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 def write_archive(root: Path, archive: Path) -> Path:
     """A deterministic ``.tar.gz`` of ``root`` (sorted entries, fixed mtimes/owners/modes)."""
-    tmp = archive.with_name(archive.name + ".tmp")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tf:
         entries = [root, *sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix())]
         for path in entries:
             arcname = Path(root.name) / path.relative_to(root)
             tf.add(path, arcname=arcname.as_posix(), recursive=False, filter=_tar_filter)
-    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+    with (
+        atomic_file(archive) as tmp,
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+    ):
         gz.write(buffer.getvalue())
-    os.replace(tmp, archive)
     return archive
 
 
@@ -199,16 +201,12 @@ def build_release(
     export_dir, out_dir = Path(export_dir), Path(out_dir)
     name = release_name(version)
     final = out_dir / name
-    staging = out_dir / f".{name}.building"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    copy_listed(export_dir, files, staging)
-    with open(staging / "provenance.json", "w") as fh:
-        json.dump(provenance(config, seeds, repo), fh, indent=1, sort_keys=True, default=str)
-        fh.write("\n")
-    write_manifest(staging)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(staging, final)
+    with atomic_folder(final) as staging:
+        copy_listed(export_dir, files, staging)
+        with open(staging / "provenance.json", "w") as fh:
+            json.dump(provenance(config, seeds, repo), fh, indent=1, sort_keys=True, default=str)
+            fh.write("\n")
+        write_manifest(staging)
     archive = write_archive(final, out_dir / f"{name}.tar.gz")
     log.info("release %s: %s and %s", version, final, archive)
     return final, archive

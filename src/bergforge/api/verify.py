@@ -7,18 +7,19 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
 from bergforge.api.berg import BERG
 from bergforge.api.stimulus import SmallStimulusWarning
 from bergforge.errors import DataError
+from bergforge.evaluation.files import read_evaluation
 from bergforge.export.layout import N_SINGLE_SPLITS, parse_model_id
+from bergforge.preprocess.stimuli import read_stimuli
 
 
 def load_test_images(stimuli_tsv: Path, workdir: Path) -> np.ndarray:
     """uint8 ``[image, 3, H, W]`` of the test rows of ``stimuli.tsv``, in array order."""
-    table = pd.read_csv(stimuli_tsv, sep="\t")
+    table = read_stimuli(stimuli_tsv)
     rows = table[table["split"] == "test"].sort_values("index")
     if rows.empty:
         raise DataError(f"{stimuli_tsv} has no test images")
@@ -35,9 +36,9 @@ def relative_errors(
     """max |API − pipeline| / max |pipeline| per loaded variant (``all``/``single`` for MEG)."""
     berg = BERG(berg_dir)
     images = load_test_images(stimuli_tsv, workdir)
-    with np.load(evaluation) as ev:
-        splits = [str(s) for s in ev["splits"]]
-        preds = ev["test_predictions"]
+    ev = read_evaluation(evaluation, required=("splits", "test_predictions"))
+    splits = [str(s) for s in ev["splits"]]
+    preds = ev["test_predictions"]
     singles = [splits.index(f"single-{k}") for k in range(1, N_SINGLE_SPLITS + 1)]
     variants = {"single": np.stack([preds[i] for i in singles], axis=1)}
     if parse_model_id(model_id).modality == "meg" and "all" in splits:

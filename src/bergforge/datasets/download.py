@@ -5,6 +5,10 @@ interrupted transfer with an HTTP ``Range`` request, retries transient errors wi
 backoff, verifies a SHA-256 (a published one, or the one recorded at first download in a checksum
 lock file) and is moved into place only when verified. Written with the standard library because
 no well-kept package does resume + verify + lock together.
+
+The ``.part`` file is this module's own "write then rename", not :func:`bergforge.atomic.atomic_file`:
+a failed transfer keeps its ``.part`` so the next run resumes it, where ``atomic_file`` throws a
+failed write away. The checksum lock file is written through ``atomic_file``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from bergforge.atomic import atomic_file
 from bergforge.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -67,12 +72,9 @@ class ChecksumLock:
     def record(self, key: str, digest: str) -> None:
         entries = self._read()
         entries[key] = digest
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w") as fh:
+        with atomic_file(self.path) as tmp, open(tmp, "w") as fh:
             json.dump(dict(sorted(entries.items())), fh, indent=1)
             fh.write("\n")
-        os.replace(tmp, self.path)
 
 
 def _is_transient(error: Exception) -> bool:

@@ -72,7 +72,8 @@ def fetch_file(
 def assembling(final: Path) -> Iterator[Path]:
     """Build a folder under ``<final>.partial`` and rename it to ``final`` on success.
 
-    The partial folder is kept when the body fails, so a rerun resumes where it stopped."""
+    The partial folder is kept when the body fails, so a rerun resumes where it stopped; that is
+    why this is not :func:`bergforge.atomic.atomic_folder`, which throws a failed folder away."""
     final = Path(final)
     partial = final.with_name(final.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)

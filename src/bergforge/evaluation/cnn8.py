@@ -15,21 +15,19 @@ Output ``evaluation.npz`` (pickle-free): ``vertices`` (91,282-space index of eac
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import zarr
 
 from bergforge.datasets.grayordinates import N_GRAYORDINATES
 from bergforge.errors import DataError
+from bergforge.evaluation.files import write_evaluation
 from bergforge.evaluation.fmri_metadata import ncsnr, noise_ceiling, noise_ceilings_91k
 from bergforge.evaluation.metrics import pearson_columns, percent_noise_ceiling
 from bergforge.evaluation.noise_ceiling import effective_repetitions
 from bergforge.models.registry import get_kind
-from bergforge.preprocess.own_rows import seen_values
+from bergforge.preprocess.responses import PreparedResponses
+from bergforge.preprocess.stimuli import read_stimuli
 
 
 def seen_rows(values: np.ndarray) -> np.ndarray:
@@ -37,12 +35,14 @@ def seen_rows(values: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~np.isnan(values).all(axis=(1, 2)))
 
 
-def split_noise_ceilings(group: zarr.Group, vertices: np.ndarray) -> dict[str, np.ndarray]:
+def split_noise_ceilings(
+    responses: PreparedResponses, vertices: np.ndarray
+) -> dict[str, np.ndarray]:
     """The six card noise ceilings (91282,) of a prepared store (artificial: NaN if absent)."""
     out = {}
     for split in ("test", "train", "artificial"):
-        if split in group:  # only the subject's own rows, read one Zarr chunk at a time
-            out.update(noise_ceilings_91k(seen_values(group, split)[1], vertices, split))
+        if responses.has(split):  # only the subject's own rows, read one Zarr chunk at a time
+            out.update(noise_ceilings_91k(responses.own_values(split)[1], vertices, split))
         else:
             for n in ("n-avg", "n-1"):
                 out[f"{split}_{n}_noiseceiling"] = np.full(N_GRAYORDINATES, np.nan, np.float32)
@@ -63,13 +63,13 @@ def evaluate_subject(
     The predictions come from ``kind`` (an image-reading kind of the registry), whose model files
     sit beside ``model_path``.
     """
-    group = zarr.open_group(str(store), mode="r")
-    vertices = np.asarray(group.attrs["vertices"], dtype=np.int64)
-    test = group["test"][:]
+    responses = PreparedResponses(store)
+    vertices = np.asarray(responses.attrs["vertices"], dtype=np.int64)
+    test = responses.read("test")
     rows = seen_rows(test)
     if rows.size < 3:
         raise DataError(f"{store}: {rows.size} test images; need at least 3 for a correlation")
-    stimuli = pd.read_csv(stimuli_tsv, sep="\t", keep_default_na=False)
+    stimuli = read_stimuli(stimuli_tsv)
     test_stimuli = stimuli[stimuli["split"] == "test"].sort_values("index")
     ids = test_stimuli["image_73k_id"].to_numpy()[rows]
     model = get_kind(kind)
@@ -93,7 +93,7 @@ def evaluate_subject(
         "noise_ceiling": nc.astype(np.float32),
         "percent_noise_ceiling": percent_noise_ceiling(r, nc).astype(np.float32),
         "n_test_repetitions": np.float64(effective_repetitions(reps)),
-        **split_noise_ceilings(group, vertices),
+        **split_noise_ceilings(responses, vertices),
     }
 
 
@@ -125,13 +125,6 @@ def evaluate_cnn8_job(
     device: str = "cpu",
     kind: str = "cnn8",
 ) -> None:
-    """Write ``evaluation.npz`` and ``summary.json`` of one subject (atomic renames)."""
+    """Write ``evaluation.npz`` and ``summary.json`` of one subject (the ``images`` layout)."""
     result = evaluate_subject(model_path, store, stimuli_tsv, stimuli_file, subject, device, kind)
-    evaluation_path = Path(evaluation_path)
-    evaluation_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = evaluation_path.with_name(f".{evaluation_path.name}.partial.npz")
-    np.savez(tmp, **result)
-    os.replace(tmp, evaluation_path)
-    tmp_json = Path(summary_path).with_name(f".{Path(summary_path).name}.partial")
-    tmp_json.write_text(json.dumps(summary(result), indent=2))
-    os.replace(tmp_json, summary_path)
+    write_evaluation(evaluation_path, summary_path, result, summary(result), layout="images")

@@ -1,6 +1,7 @@
 """Evaluate a subject's models on the test images: predictions, r, noise ceiling, % of ceiling.
 
-Writes ``evaluation.npz`` and ``summary.json`` (docs/interfaces.md, evaluation).
+Writes ``evaluation.npz`` and ``summary.json`` (docs/interfaces.md, evaluation) through
+:func:`bergforge.evaluation.files.write_evaluation`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bergforge.atomic import save_json, save_npz
 from bergforge.errors import DataError
+from bergforge.evaluation.files import write_evaluation
 from bergforge.evaluation.metrics import pearson_columns, percent_noise_ceiling
 from bergforge.evaluation.noise_ceiling import (
     TestSummary,
@@ -29,11 +30,9 @@ def read_test_summary(responses: PreparedResponses) -> TestSummary:
     n_images, n_reps = responses.shape("test")
     if n_images == 0 or n_reps == 0 or not responses.present("test").any():
         raise DataError(f"{responses.path}: no test repetitions; expected repeated test responses")
-    arr = responses.group["test"]
-    step = max(1, int(arr.chunks[0]))
     parts = []
-    for start in range(0, n_images, step):
-        block = np.asarray(arr[start : start + step]).reshape(-1, n_reps, responses.n_targets)
+    for chunk in responses.chunks("test"):
+        block = chunk.reshape(-1, n_reps, responses.n_targets)
         if np.isinf(block).any():
             raise DataError(f"{responses.path}/test contains infinite values; expected finite")
         parts.append(summarize_test(block))
@@ -70,17 +69,16 @@ def evaluate_subject(
         split_avg = np.full(observed.shape[1], np.nan)
     pnc = np.stack([percent_noise_ceiling(r, nc) for r in corr])
     shape = responses.target_shape
-    save_npz(
-        out_dir / "evaluation.npz",
-        splits=np.asarray(splits),
-        test_predictions=np.stack(preds).reshape(len(splits), -1, *shape).astype(np.float32),
-        correlation=corr.reshape(len(splits), *shape),
-        correlation_split_average=split_avg.reshape(shape),
-        ncsnr=ncsnr.reshape(shape),
-        noise_ceiling=nc.reshape(shape),
-        percent_noise_ceiling=pnc.reshape(len(splits), *shape),
-        n_test_repetitions=np.float64(n_reps),
-    )
+    arrays = {
+        "splits": np.asarray(splits),
+        "test_predictions": np.stack(preds).reshape(len(splits), -1, *shape).astype(np.float32),
+        "correlation": corr.reshape(len(splits), *shape),
+        "correlation_split_average": split_avg.reshape(shape),
+        "ncsnr": ncsnr.reshape(shape),
+        "noise_ceiling": nc.reshape(shape),
+        "percent_noise_ceiling": pnc.reshape(len(splits), *shape),
+        "n_test_repetitions": np.float64(n_reps),
+    }
     report = {
         "subject": responses.subject,
         "modality": responses.modality,
@@ -96,7 +94,7 @@ def evaluate_subject(
             for i, s in enumerate(splits)
         },
     }
-    save_json(out_dir / "summary.json", report)
+    write_evaluation(out_dir / "evaluation.npz", out_dir / "summary.json", arrays, report)
     return report
 
 

@@ -1,22 +1,28 @@
 """The export rule's logic: encoding-model and evaluation artifacts → BERG weight/metadata files.
 
-Each file is written under a temporary name in its folder and renamed when complete, so an
-interrupted export leaves nothing that looks finished.
+Each file is written under a temporary name in its folder and renamed when complete
+(:func:`bergforge.atomic.atomic_file`), so an interrupted export leaves nothing that looks finished.
+The stage contracts are read through their owners' readers (prepared store, ``stimuli.tsv``,
+``features.json``, ``evaluation.npz``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.utils import Bunch
 
+from bergforge.atomic import atomic_file
 from bergforge.errors import DataError
+from bergforge.evaluation.files import read_evaluation
 from bergforge.export import layout
 from bergforge.export.metadata import SubjectRecord, eeg_metadata, meg_metadata
+from bergforge.features.store import read_feature_manifest
+from bergforge.models.linear.predict import read_model_arrays
+from bergforge.models.records import read_record
+from bergforge.preprocess.responses import PreparedResponses
+from bergforge.preprocess.stimuli import read_stimuli
 
 SCALER_KEYS = ("scale_", "mean_", "var_", "n_features_in_", "n_samples_seen_")
 PCA_KEYS = (
@@ -41,26 +47,13 @@ SCALAR_KEYS = {
 
 def save_pickled_dict(path: Path, value: dict) -> None:
     """``np.save`` a dict (as BERG stores it) through a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, np.asarray(value, dtype=object), allow_pickle=True)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.asarray(value, dtype=object), allow_pickle=True)
 
 
 def _npz(path: Path, keys: tuple[str, ...]) -> dict:
-    if not path.is_file():
-        raise DataError(f"missing model file {path}")
-    with np.load(path, allow_pickle=False) as data:
-        missing = [k for k in keys if k not in data]
-        if missing:
-            raise DataError(f"{path} lacks {missing}; expected {list(keys)}")
-        return {
-            k: (data[k].item() if k in SCALAR_KEYS and data[k].ndim == 0 else data[k]) for k in keys
-        }
+    data = read_model_arrays(path, keys)
+    return {k: (v.item() if k in SCALAR_KEYS and v.ndim == 0 else v) for k, v in data.items()}
 
 
 def read_split_model(folder: Path) -> dict:
@@ -106,35 +99,24 @@ def read_subject_record(
     subject: int, prepared: Path, stimuli: Path, split_dirs: dict[str, Path], evaluation: Path
 ) -> SubjectRecord:
     """Read what the metadata of one subject is built from."""
-    import zarr
-
     if not prepared.exists():
         raise DataError(f"missing prepared store {prepared}")
-    group = zarr.open_group(str(prepared), mode="r")
+    store = PreparedResponses(prepared)
     sessions, runs = {}, {}
     for split in ("train", "test"):
-        if f"{split}_session" in group:
-            sessions[split] = group[f"{split}_session"][...]
-        if f"{split}_run" in group:
-            runs[split] = group[f"{split}_run"][...]
-    models = {}
-    for split, folder in split_dirs.items():
-        with open(folder / "model.json") as fh:
-            models[split] = json.load(fh)
-    if not evaluation.is_file():
-        raise DataError(f"missing evaluation file {evaluation}")
-    with np.load(evaluation, allow_pickle=False) as ev:
-        evaluation_arrays = {k: ev[k] for k in ev.files}
+        if (found := store.recorded(split, "session")) is not None:
+            sessions[split] = found
+        if (found := store.recorded(split, "run")) is not None:
+            runs[split] = found
+    models = {split: read_record(folder / "model.json") for split, folder in split_dirs.items()}
     return SubjectRecord(
         subject=subject,
-        attrs=dict(group.attrs),
+        attrs=store.attrs,
         sessions=sessions,
         runs=runs,
-        stimuli=pd.read_csv(
-            stimuli, sep="\t", dtype={"image_id": str, "concept": str, "file": str}
-        ),
+        stimuli=read_stimuli(stimuli),
         models=models,
-        evaluation=evaluation_arrays,
+        evaluation=read_evaluation(evaluation),
     )
 
 
@@ -177,8 +159,7 @@ def export_subject(
     rec = read_subject_record(subject, prepared, stimuli, record_splits, evaluation)
     metadata = meg_metadata(rec) if modality == "meg" else eeg_metadata(rec)
     if features_manifest is not None:
-        with open(features_manifest) as fh:
-            metadata["bergforge"]["backbone"] = json.load(fh)["spec"]
+        metadata["bergforge"]["backbone"] = read_feature_manifest(features_manifest)["spec"]
     meta_path = model_dir / layout.METADATA_DIR / layout.metadata_name(modality, subject)
     save_pickled_dict(meta_path, metadata)
     written.append(meta_path)

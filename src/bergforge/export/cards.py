@@ -8,13 +8,13 @@ shapes, API parameters and an example.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 from bergforge._version import __version__
+from bergforge.atomic import save_text
 from bergforge.datasets.sensors import MEG_PREFIXES
 from bergforge.errors import BergforgeError
 from bergforge.export import layout
@@ -363,16 +363,6 @@ def image_input(*extra_constraints: str) -> dict:
     }
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so a reader never sees half of it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_card(model_dir: Path, model_id: str, subjects: list[int]) -> tuple[Path, Path]:
     """Build the card from the exported metadata and write ``model_card.yaml`` and ``.md``."""
     modality = layout.parse_model_id(model_id).modality
@@ -384,6 +374,6 @@ def write_card(model_dir: Path, model_id: str, subjects: list[int]) -> tuple[Pat
     }
     card = build_card(model_id, metadata)
     yaml_path, md_path = model_dir / layout.CARD_YAML, model_dir / layout.CARD_MARKDOWN
-    write_text_atomic(yaml_path, yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
-    write_text_atomic(md_path, render_markdown(card))
+    save_text(yaml_path, yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
+    save_text(md_path, render_markdown(card))
     return yaml_path, md_path

@@ -14,18 +14,18 @@ the demo. ``glasser_group_id`` follows it, and ``voxel_index`` selections have i
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import zarr
 
 from bergforge.datasets.grayordinates import GrayordinateSpace, grayordinate_space
 from bergforge.errors import DataError
+from bergforge.evaluation.files import read_evaluation
 from bergforge.evaluation.fmri_metadata import NOISE_CEILING_KEYS, subject_metadata
 from bergforge.export import layout
-from bergforge.preprocess.own_rows import candidate_rows, iter_seen_blocks
+from bergforge.models.records import read_record
+from bergforge.preprocess.responses import PreparedResponses
+from bergforge.preprocess.stimuli import read_stimuli
 
 MODEL_NAME = "CNN8_multihead_subNSD_verticesAll"
 WEIGHTS_NAME = "model-CNN8_framework-multihead_subjects-NSD_vertices-all.pth"
@@ -55,24 +55,22 @@ def model_space(vertices: np.ndarray) -> GrayordinateSpace:
 
 def export_weights(model_path: Path, out: Path) -> None:
     """Write the trained model in MOSAIC's checkpoint layout under its BERG name (atomically)."""
-    import torch
-
+    from bergforge.models.cnn8.checkpoint import read_checkpoint
     from bergforge.models.cnn8.mosaic_layout import to_mosaic
     from bergforge.models.cnn8.train import save_torch_atomic
 
-    saved = torch.load(model_path, map_location="cpu", weights_only=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    saved = read_checkpoint(model_path)
     save_torch_atomic(to_mosaic(saved["state_dict"]), out)
 
 
 def stimuli_info(store: Path, stimuli_tsv: Path) -> dict:
     """The card's ``stimuli`` dict: the subject's images, train/test indices and repetitions."""
-    group = zarr.open_group(str(store), mode="r")
-    stimuli = pd.read_csv(stimuli_tsv, sep="\t", keep_default_na=False)
+    responses = PreparedResponses(store)
+    stimuli = read_stimuli(stimuli_tsv)
     names, aliases, reps, split_of = [], [], [], []
     for split in ("train", "test"):  # own rows only, one Zarr chunk of images at a time
         seen, counts = [np.empty(0, np.int64)], []
-        for r, v in iter_seen_blocks(group[split], candidate_rows(group, split)):
+        for r, v in responses.own_blocks(split):
             seen.append(r)
             counts += list((~np.isnan(v[:, :, 0])).sum(axis=1))
         rows = np.concatenate(seen)
@@ -107,8 +105,7 @@ def export_subject_metadata(
     """Write ``metadata/NSD/sub-XX.npy``: the card keys plus bergforge's accuracy/provenance."""
     from bergforge.export.berg import save_pickled_dict  # sklearn: slow to import
 
-    with np.load(evaluation, allow_pickle=False) as f:
-        ev = {k: f[k] for k in f.files}
+    ev = read_evaluation(evaluation)
     space = model_space(ev["vertices"])
     info = {"participant_id": f"sub-{subject:02d}", "age": None, "sex": None}
     metadata = subject_metadata(
@@ -124,7 +121,7 @@ def export_subject_metadata(
         "percent_noise_ceiling": space.to_full(ev["percent_noise_ceiling"]),
         "n_test_images": int(ev["test_predictions"].shape[0]),
         "n_test_repetitions": float(ev["n_test_repetitions"]),
-        "training": json.loads(Path(training_summary).read_text()),
+        "training": read_record(training_summary),
     }
     save_pickled_dict(Path(out), metadata)
     return metadata

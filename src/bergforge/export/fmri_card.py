@@ -8,13 +8,13 @@ import numpy as np
 import yaml
 
 from bergforge._version import __version__
+from bergforge.atomic import save_text
 from bergforge.datasets.grayordinates import N_GROUPS
 from bergforge.export import layout
 from bergforge.export.cards import (
     describe_shapes,
     image_input,
     render_markdown,
-    write_text_atomic,
 )
 from bergforge.export.fmri import DATASET_KEY, metadata_relpath
 from bergforge.export.fmri_plots import plot_names
@@ -171,6 +171,6 @@ def write_card(model_dir: Path, model_id: str, subjects: list[int]) -> tuple[Pat
     }
     card = build_card(model_id, metadata)
     yaml_path, md_path = model_dir / layout.CARD_YAML, model_dir / layout.CARD_MARKDOWN
-    write_text_atomic(yaml_path, yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
-    write_text_atomic(md_path, render_markdown(card))
+    save_text(yaml_path, yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
+    save_text(md_path, render_markdown(card))
     return yaml_path, md_path

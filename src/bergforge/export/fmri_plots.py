@@ -12,12 +12,12 @@ a reader can check a plot against the metadata without parsing pixels.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from bergforge.atomic import atomic_file
 from bergforge.datasets.grayordinates import N_GROUPS
 
 DPI = 100
@@ -33,13 +33,8 @@ def plot_names(subject: int) -> list[str]:
 
 
 def _save(fig: Figure, path: Path, values: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_file(path) as tmp:
         fig.savefig(tmp, dpi=DPI, format="png", metadata={VALUES_KEY: json.dumps(values)})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def model_values(metadata: dict, key: str) -> np.ndarray:

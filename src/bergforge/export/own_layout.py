@@ -33,6 +33,7 @@ from bergforge.atomic import atomic_folder
 from bergforge.errors import ConfigError, DataError, ModelLoadError
 from bergforge.export import layout
 from bergforge.export.manifest import MANIFEST_NAME, read_manifest, sha256_of
+from bergforge.models.records import read_marker
 
 LAYOUT_NAME = "bergforge-model"
 LAYOUT_VERSION = 1
@@ -73,10 +74,12 @@ def weights_relpath(subject: int | None, split: str) -> str:
 
 def recorded_backbone(features_manifest: Path | str) -> dict[str, Any]:
     """The backbone spec the features stage recorded in ``features.json`` (``spec``)."""
+    from bergforge.features.store import read_feature_manifest
+
     path = Path(features_manifest)
     try:
-        return dict(json.loads(path.read_text())["spec"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        return dict(read_feature_manifest(path)["spec"])
+    except (DataError, ValueError, KeyError, TypeError) as err:
         raise DataError(f"{path}: no backbone spec ({err}); expected a features.json") from err
 
 
@@ -135,7 +138,7 @@ def export_own_model(
         entry["splits"] = {}
         for split in splits:
             source = Path(model_dirs[(subject, split)])
-            marker = _read_marker(source, kind.fit_outputs[0])
+            marker = read_marker(source, kind.fit_outputs[0])
             if source.resolve() not in written:
                 name = weights_relpath(subject if kind.scope == "subject" else None, split)
                 if name in files:
@@ -260,24 +263,13 @@ def _subject_targets(store_path: Path, modality: str, subject: int) -> dict[str,
     }
 
 
-def _read_marker(folder: Path, marker: str) -> dict[str, Any]:
-    """The kind's marker file (written last by fit); its JSON when it is JSON, else ``{}``."""
-    path = folder / marker
-    if not path.is_file():
-        raise DataError(f"model folder {folder} is incomplete: no {marker} (written last by fit)")
-    if path.suffix != ".json":
-        return {}
-    try:
-        found = json.loads(path.read_text())
-    except ValueError as err:
-        raise DataError(f"{path}: not valid JSON ({err})") from err
-    return found if isinstance(found, dict) else {}
-
-
 def _read_summary(path: Path) -> Any:
+    from bergforge.evaluation.files import read_evaluation_summary
+
+    summary = read_evaluation_summary(path)  # DataError naming the file
     try:
-        return _json_ready(json.loads(path.read_text()), str(path))
-    except (OSError, ValueError) as err:
+        return _json_ready(summary, str(path))
+    except ValueError as err:
         raise DataError(f"evaluation summary {path}: {err}") from err
 
 

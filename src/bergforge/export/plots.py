@@ -8,12 +8,12 @@ that every plot of a kind has the same pixel size.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from bergforge.atomic import atomic_file
 from bergforge.datasets.sensors import meg_sensor_positions
 from bergforge.export import layout
 
@@ -41,13 +41,8 @@ def plot_names(modality: str, subject: int) -> list[str]:
 
 
 def _save(fig: Figure, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_file(path) as tmp:
         fig.savefig(tmp, dpi=DPI, format="png")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def eeg_group_of(name: str) -> str:

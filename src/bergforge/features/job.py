@@ -9,12 +9,13 @@ from typing import Any
 import torch
 
 from bergforge.features.models import build_backbone, resolve_device
-from bergforge.features.plan import read_stimuli, shard_rows, write_json
+from bergforge.features.plan import shard_rows, write_json
 from bergforge.features.registry import get_spec
 from bergforge.features.sources import stimulus_images
 from bergforge.features.store import FeatureStore
 from bergforge.features.writer import ExtractionSettings, write_shard
 from bergforge.logs import log_runtime
+from bergforge.preprocess.stimuli import read_stimuli
 
 log = logging.getLogger(__name__)
 

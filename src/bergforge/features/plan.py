@@ -1,4 +1,4 @@
-"""Which images go into which shard: the stimulus table, shard counts, row ranges and the manifest.
+"""Which images go into which shard: shard counts, row ranges, the shard plan and the manifest.
 
 Shard ``i`` of ``n`` (1-based) holds rows ``[(i-1)·shard_size, min(i·shard_size, n_images))`` of
 ``stimuli.tsv``; ``n = ceil(n_images / shard_size)``.
@@ -6,38 +6,17 @@ Shard ``i`` of ``n`` (1-based) holds rows ``[(i-1)·shard_size, min(i·shard_siz
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bergforge.atomic import save_text
 from bergforge.errors import DataError
-
-STIMULI_COLUMNS = ("image_id", "split", "index", "concept", "file")
-
-
-def read_stimuli(path: Path | str) -> pd.DataFrame:
-    """The stimulus table of ``docs/interfaces.md``; a missing column or empty table is an error."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"stimulus table {path} not found")
-    table = pd.read_csv(path, sep="\t", dtype={"image_id": str, "file": str}, keep_default_na=False)
-    missing = [c for c in STIMULI_COLUMNS if c not in table.columns]
-    if missing:
-        raise DataError(
-            f"stimulus table {path} lacks column(s) {missing}; expected {list(STIMULI_COLUMNS)}"
-        )
-    if table.empty:
-        raise DataError(f"stimulus table {path} has no rows; expected one row per image")
-    duplicated = table["image_id"][table["image_id"].duplicated()]
-    if not duplicated.empty:
-        raise DataError(f"stimulus table {path}: image_id {duplicated.iloc[0]!r} is repeated")
-    return table
+from bergforge.preprocess.stimuli import read_stimuli, stimuli_sha256
 
 
 def shard_count(n_images: int, shard_size: int) -> int:
@@ -62,11 +41,8 @@ def shard_name(shard: int, n_shards: int) -> str:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON under a temporary name in the same folder, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    """Write ``shard_plan.json`` or ``features.json`` (indent 1, sorted keys) atomically."""
+    save_text(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
 
 
 def write_shard_plan(stimuli: Path, shard_size: int, out: Path) -> dict[str, Any]:
@@ -76,7 +52,7 @@ def write_shard_plan(stimuli: Path, shard_size: int, out: Path) -> dict[str, Any
         "n_images": len(table),
         "shard_size": shard_size,
         "n_shards": shard_count(len(table), shard_size),
-        "stimuli_sha256": hashlib.sha256(Path(stimuli).read_bytes()).hexdigest(),
+        "stimuli_sha256": stimuli_sha256(stimuli),
     }
     write_json(out, plan)
     return plan

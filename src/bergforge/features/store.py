@@ -1,8 +1,11 @@
-"""Reading feature shards as one ``[image, feature]`` matrix without copying them.
+"""The one reader of the feature shards: one ``[image, feature]`` matrix without copying them.
 
 ``FeatureStore.open(paths)`` takes shard stores (``shard-{i}-of-{n}.zarr``), a manifest
 ``features.json`` or the folder holding it. Columns run layer after layer in the order of the
 shard's ``layers`` attribute; rows run shard after shard (the order of ``stimuli.tsv``).
+:func:`read_feature_manifest` reads ``features.json`` (e.g. its backbone ``spec`` for export).
+The writers are :func:`bergforge.features.writer.write_shard` and
+:func:`bergforge.features.job.write_manifest`.
 """
 
 from __future__ import annotations
@@ -35,12 +38,23 @@ def _expand(paths: Sequence[Path | str] | Path | str) -> list[Path]:
         if path.is_dir() and path.suffix != ".zarr":
             path = path / MANIFEST
         if path.suffix == ".json":
-            if not path.is_file():
-                raise DataError(f"feature manifest {path} not found")
-            manifest = json.loads(path.read_text())
-            return [path.parent / name for name in manifest["shards"]]
+            return [path.parent / name for name in read_feature_manifest(path)["shards"]]
         return [path]
     return [Path(p) for p in paths]
+
+
+def read_feature_manifest(path: Path | str) -> dict[str, Any]:
+    """``features.json`` as written (key order kept): shards, shape, layers, dtype, ``spec``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"feature manifest {path} not found")
+    try:
+        manifest = json.loads(path.read_text())
+    except ValueError as err:
+        raise DataError(f"feature manifest {path}: not valid JSON ({err})") from err
+    if not isinstance(manifest, dict):
+        raise DataError(f"feature manifest {path}: expected a JSON object")
+    return manifest
 
 
 def _open_group(path: Path):

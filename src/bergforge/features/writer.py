@@ -5,14 +5,14 @@ HDF5 brick) or a list of files; everything after decoding is the same code path.
 
 A shard is a Zarr v3 group with one array ``[image, feature]`` per layer, chunked along images
 (chunks a multiple of the batch size, so every write fills whole chunks) and never across layers.
-It is written as ``.<name>.partial`` and renamed when complete, so an interrupted job leaves
-nothing that looks finished.
+It is the one writer of the shards (the reader is :mod:`bergforge.features.store`): each is built
+as ``.<name>.building`` and swapped in when complete (:func:`bergforge.atomic.atomic_folder`), so
+an interrupted job leaves nothing that looks finished.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ import torchvision
 import zarr
 
 from bergforge import __version__
+from bergforge.atomic import atomic_folder
 from bergforge.errors import ConfigError
 from bergforge.features.extract import iter_batches, layer_sizes
 from bergforge.features.models import Backbone
@@ -145,18 +146,10 @@ def write_shard(
     ``runtime`` (the device, threads and batch size used) is stored in the shard's attributes.
     """
     out = Path(out)
-    partial = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with atomic_folder(out) as partial:
         written = _fill(
             backbone, images, image_ids, rows, shard, partial, settings, workers, runtime
         )
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    shutil.rmtree(out, ignore_errors=True)
-    partial.rename(out)
     log.info("%s: %d images written", out, written)
     return out
 

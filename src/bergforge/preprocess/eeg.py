@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import zarr
 
 from bergforge import __version__
 from bergforge.datasets import things_eeg2
@@ -114,13 +113,12 @@ def prepare_subject(
     }
     parts = things_eeg2.find_partitions(raw_dir, subject, n_sessions)
     n_images = {s: int((stimuli.split == s).sum()) for s in ("train", "test")}
-    with atomic_store(out) as (tmp_store, staging_dir):
+    with atomic_store(out) as (group, staging_dir):
         staging = EpochStaging(staging_dir)
         for part in parts:
             log.info("subject %d: preprocessing %s", subject, part.path)
             for block in partition_blocks(part, code_to_row, params):
                 staging.add(block)
-        group = zarr.open_group(tmp_store, mode="w")
         caps = {"train": params.train_reps, "test": params.test_reps}
         n_reps = write_split_arrays(group, staging, n_images, caps, params.chunk_mb)
         write_attributes(

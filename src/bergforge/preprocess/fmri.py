@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import zarr
 
 from bergforge.errors import DataError
 from bergforge.preprocess import glm_design as dz
@@ -157,8 +156,7 @@ def write_prepared_subject(
         raise DataError("some trials show images that are not in stimuli.tsv")
     placed["rep"] = placed.groupby("image_73k_id").cumcount()
     n_reps = int(placed["rep"].max()) + 1
-    with atomic_store(Path(out)) as (tmp, _staging):
-        group = zarr.open_group(str(tmp), mode="w")
+    with atomic_store(Path(out)) as (group, _staging):
         for split in ("train", "test"):
             n_img = int((stimuli["split"] == split).sum())
             part = placed[placed["split"] == split]

@@ -14,8 +14,6 @@ single-trial betas with the canonical HRF (NSD's ``betas_assumehrf``), the basel
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 from fracridge import fracridge
 from scipy.linalg import block_diag
 
+from bergforge.atomic import atomic_folder
 from bergforge.errors import DataError
 from bergforge.preprocess import glm_design as dz
 from bergforge.preprocess import hrf_library as hl
@@ -357,16 +356,10 @@ def save_glmsingle_outputs(
     results: dict[str, dict[str, np.ndarray]], outdir: Path, params: GLMSingleParams | None = None
 ) -> None:
     """Write one ``{TYPE}.npz`` per output into ``outdir``; the folder appears only when complete."""
-    outdir = Path(outdir)
-    tmp = outdir.with_name(f".{outdir.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name, arrays in results.items():
-        np.savez(tmp / f"{name}.npz", **arrays)
-    if params is not None:
-        import json
+    with atomic_folder(Path(outdir)) as tmp:
+        for name, arrays in results.items():
+            np.savez(tmp / f"{name}.npz", **arrays)
+        if params is not None:
+            import json
 
-        (tmp / "params.json").write_text(json.dumps(asdict(params), indent=2))
-    if outdir.exists():
-        shutil.rmtree(outdir)
-    os.replace(tmp, outdir)
+            (tmp / "params.json").write_text(json.dumps(asdict(params), indent=2))

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import zarr
 
 from bergforge import __version__
 from bergforge.datasets import things_meg
@@ -109,12 +108,11 @@ def prepare_subject(
     code_to_row = stimuli.set_index("code")[["split", "index"]]
     runs = things_meg.find_runs(raw_dir, subject, n_sessions, runs_per_session)
     n_images = stimuli.split.value_counts().reindex(["train", "test"], fill_value=0).to_dict()
-    with atomic_store(out) as (tmp_store, staging_dir):
+    with atomic_store(out) as (group, staging_dir):
         staging = EpochStaging(staging_dir)
         for run in runs:
             log.info("subject %d: preprocessing %s", subject, run.data)
             staging.add(run_block(run, code_to_row, params))
-        group = zarr.open_group(tmp_store, mode="w")
         n_reps = write_split_arrays(group, staging, n_images, {}, params.chunk_mb)
         write_attributes(group, meg_attributes(staging, subject, dataset, params, "raw runs"))
     log.info("subject %d: wrote %s (repetitions %s)", subject, out, n_reps)

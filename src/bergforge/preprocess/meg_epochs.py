@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import zarr
 
 from bergforge.datasets import things_meg
 from bergforge.errors import DataError
@@ -64,7 +63,7 @@ def prepare_subject_from_epochs(
     sessions = _int_column(meta, "session_nr", shown)
     runs = _int_column(meta, "run_nr", shown)
     n_images = {s: int((stimuli.split == s).sum()) for s in ("train", "test")}
-    with atomic_store(out) as (tmp_store, staging_dir):
+    with atomic_store(out) as (group, staging_dir):
         staging = EpochStaging(staging_dir)
         for start in range(0, len(shown), chunk_epochs):
             part = slice(start, start + chunk_epochs)
@@ -93,7 +92,6 @@ def prepare_subject_from_epochs(
                 start + chunk_epochs,
                 len(shown),
             )
-        group = zarr.open_group(tmp_store, mode="w")
         n_reps = write_split_arrays(group, staging, n_images, {}, params.chunk_mb)
         attrs = meg_attributes(staging, subject, dataset, params, "published epochs")
         attrs["sfreq"] = float(epochs.info["sfreq"])

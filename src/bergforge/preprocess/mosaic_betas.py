@@ -12,13 +12,12 @@ option (config ``fmri.datasets.<name>.mosaic``) in case a release renames them.
 groups, minus MOSAIC's NaN grayordinates), skips artificial stimuli (not in ``nsd_stimuli.hdf5``),
 and writes ``betas`` (V, trials), ``grayordinates`` and the trial table as ``trial_*`` arrays
 (``image_73k_id``, ``session``, ``run``, ``shared``, ``repetition``): the contract of
-``results/fmri/{fmri_dataset}/betas/sub-XX.npz`` (see ``bergforge.preprocess.fmri_jobs``).
+``results/fmri/{fmri_dataset}/betas/sub-XX.npz`` (written by ``bergforge.preprocess.fmri_jobs.write_betas``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from bergforge.config import dataclass_from_section
 from bergforge.datasets.grayordinates import N_GROUPS, grayordinate_space
 from bergforge.datasets.mosaic import MosaicBetas, read_stimulus_table
 from bergforge.errors import ConfigError, DataError
+from bergforge.preprocess.fmri_jobs import write_betas
 
 log = logging.getLogger(__name__)
 
@@ -160,17 +160,15 @@ def mosaic_betas_job(
         trials["image_73k_id"].nunique(),
         vertices.size,
     )
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial.npz")
-    np.savez(
-        tmp,
-        betas=betas,
-        grayordinates=vertices,
-        trial_image_73k_id=trials["image_73k_id"].to_numpy(np.int64),
-        trial_session=np.zeros(len(trials), dtype=np.int64),  # not in MOSAIC's files
-        trial_run=np.zeros(len(trials), dtype=np.int64),
-        trial_shared=trials["shared"].to_numpy(bool),
-        trial_repetition=trials["repetition"].to_numpy(np.int64),
+    write_betas(
+        Path(out),
+        betas,
+        vertices,
+        {
+            "image_73k_id": trials["image_73k_id"].to_numpy(np.int64),
+            "session": np.zeros(len(trials), dtype=np.int64),  # not in MOSAIC's files
+            "run": np.zeros(len(trials), dtype=np.int64),
+            "shared": trials["shared"].to_numpy(bool),
+            "repetition": trials["repetition"].to_numpy(np.int64),
+        },
     )
-    os.replace(tmp, out)

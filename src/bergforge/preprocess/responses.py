@@ -1,8 +1,12 @@
-"""Reading the prepared response store (``results/prepared/{dataset}/sub-{subject}.zarr``).
+"""The one reader of the prepared response store (``results/prepared/{dataset}/sub-{subject}.zarr``).
 
+:class:`PreparedResponses` is the only code that opens a prepared store for reading (the writer is
+:func:`bergforge.preprocess.store.atomic_store`); every other stage reads through its methods.
 Arrays are ``[image, repetition, *targets]`` chunked along images; they are streamed in
 chunk-aligned batches of images, the selected repetitions averaged (NaN = missing repetition) and
-the targets flattened (channel-major for ``[channel, time]``).
+the targets flattened (channel-major for ``[channel, time]``). fMRI stores, whose ``train`` array
+has a row for every image of the dataset, are read by a subject's own rows, one chunk at a time
+(:mod:`bergforge.preprocess.own_rows`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 import zarr
 
 from bergforge.errors import DataError
+from bergforge.preprocess import own_rows
 
 #: read about this many bytes of responses at a time (rounded to whole chunks)
 BATCH_BYTES = 256 * 2**20
@@ -54,6 +59,43 @@ class PreparedResponses:
         """(n_images, n_repetitions) of ``train`` or ``test``."""
         arr = self.group[split]
         return int(arr.shape[0]), int(arr.shape[1])
+
+    def has(self, name: str) -> bool:
+        """Whether the store holds the array ``name`` (``artificial``, ``train_session``, …)."""
+        return name in self.group
+
+    def read(self, name: str) -> np.ndarray:
+        """The whole array ``name`` in memory."""
+        if name not in self.group:
+            raise DataError(f"prepared store {self.path} has no {name!r} array")
+        return np.asarray(self.group[name][...])
+
+    def recorded(self, split: str, what: str) -> np.ndarray | None:
+        """``{split}_{what}`` (``what``: ``session`` or ``run``) ``[image, repetition]``, −1 where
+        missing; None when the source does not record it."""
+        name = f"{split}_{what}"
+        return self.read(name) if name in self.group else None
+
+    def chunks(self, split: str) -> Iterator[np.ndarray]:
+        """``split`` one Zarr chunk of images at a time, in order (``[image, repetition, …]``)."""
+        arr = self.group[split]
+        step = max(1, int(arr.chunks[0]))
+        for start in range(0, int(arr.shape[0]), step):
+            yield np.asarray(arr[start : start + step])
+
+    def own_blocks(self, split: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(rows, values ``[n, repetition, vertex]``) of the rows the subject saw, chunk by chunk."""
+        return own_rows.iter_seen_blocks(
+            self.group[split], own_rows.candidate_rows(self.group, split)
+        )
+
+    def own_values(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """The rows the subject saw and their ``[image, repetition, vertex]`` values."""
+        return own_rows.seen_values(self.group, split)
+
+    def own_means(self, split: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
+        """Seen rows and their repetition means (n, vertices) float32, memory-mapped from ``path``."""
+        return own_rows.averaged_targets(self.group, split, path)
 
     def present(self, split: str) -> np.ndarray:
         """Boolean ``[image, repetition]``: which repetitions hold data."""

@@ -1,17 +1,21 @@
-"""Writing the prepared response store: stage epochs unit by unit, then sort them into a Zarr group.
+"""The one writer of the prepared response store (``results/prepared/{dataset}/sub-{subject}.zarr``).
+
+Every format's preprocessing opens its new store with :func:`atomic_store` (the reader is
+:class:`bergforge.preprocess.responses.PreparedResponses`). MEG/EEG stage epochs unit by unit, then
+sort them into a Zarr group.
 
 Each preprocessing unit (a MEG run, an EEG session partition) is preprocessed on its own and its
 epochs are staged to a ``.npy`` file beside the store. When every unit is staged, the epochs are
 sorted into ``train``/``test`` arrays ``[image, repetition, channel, time]`` one image chunk at a
 time, reading only the staged rows that chunk needs (memory-mapped). So peak memory is one unit or
 one chunk, whatever the number of units. The group is written under a temporary name in the same
-folder and renamed into place only when complete; on any error nothing is left behind.
+folder (:func:`bergforge.atomic.atomic_folder`) and swapped in only when complete; on any error
+nothing is left behind.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +25,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import zarr
 
+from bergforge.atomic import atomic_folder
 from bergforge.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -165,25 +171,20 @@ def write_split_arrays(
 
 
 @contextmanager
-def atomic_store(path: Path) -> Iterator[tuple[Path, Path]]:
-    """Yield (temporary store path, staging folder); rename the store to ``path`` on success.
+def atomic_store(path: Path) -> Iterator[tuple[zarr.Group, Path]]:
+    """Yield (new empty Zarr group, staging folder); the group becomes the store ``path`` on success.
 
-    Both live in ``path``'s folder; the staging folder is always removed, the temporary store is
-    removed on error, so an interrupted job never leaves anything that looks like a finished store.
+    Both live in ``path``'s folder; the staging folder is always removed, the unfinished group on
+    error, so an interrupted job never leaves anything that looks like a finished store.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    tmp_store, staging = work / path.name, work / "staging"
-    staging.mkdir()
-    try:
-        yield tmp_store, staging
-        shutil.rmtree(staging)
-        if path.exists():
-            shutil.rmtree(path)
-        tmp_store.rename(path)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with (
+        atomic_folder(path) as building,
+        tempfile.TemporaryDirectory(
+            prefix=f".{path.name}.", suffix=".staging", dir=path.parent
+        ) as staging,
+    ):
+        yield zarr.open_group(str(building), mode="w"), Path(staging)
 
 
 def write_attributes(group, attrs: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bergforge.errors import DataError
+from bergforge.evaluation.files import read_evaluation
 from bergforge.preprocess.responses import PreparedResponses
 from bergforge.simulate.truth import SubjectTruth
 
@@ -75,10 +76,10 @@ def subject_accuracy(
             f"{truth_times.size} in {truth}; expected the same epoch and sampling rate"
         )
     nc_true = nc_true[[truth_channels.index(c) for c in channels]].ravel()
-    with np.load(evaluation) as ev:
-        splits = [str(s) for s in ev["splits"]]
-        pnc = np.asarray(ev["percent_noise_ceiling"], dtype=np.float64).reshape(len(splits), -1)
-        nc_est = np.asarray(ev["noise_ceiling"], dtype=np.float64).ravel()
+    ev = read_evaluation(evaluation, required=("splits", "percent_noise_ceiling", "noise_ceiling"))
+    splits = [str(s) for s in ev["splits"]]
+    pnc = np.asarray(ev["percent_noise_ceiling"], dtype=np.float64).reshape(len(splits), -1)
+    nc_est = np.asarray(ev["noise_ceiling"], dtype=np.float64).ravel()
     if nc_est.size != nc_true.size:
         raise DataError(
             f"{evaluation} has {nc_est.size} targets; expected {nc_true.size} "

@@ -8,12 +8,12 @@ from the 20-HRF library of :mod:`bergforge.preprocess.hrf_library`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bergforge.atomic import atomic_file
 from bergforge.preprocess import glm_design as dz
 from bergforge.preprocess import hrf_library as hl
 
@@ -197,10 +197,8 @@ def write_study(raw_dir: Path, sim: NsdSimulation, subjects: list[int]) -> None:
     images = study_images(sim, max(subjects))
     latents = image_latents(images, sim.n_latents, sim.seed)
     vertices = study_vertices(sim)
-    tmp = raw_dir / ".nsd_stimuli.hdf5.partial"
-    with h5py.File(tmp, "w") as f:
+    with atomic_file(raw_dir / "nsd_stimuli.hdf5") as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("imgBrick", data=images, chunks=(1, *images.shape[1:]))
-    os.replace(tmp, raw_dir / "nsd_stimuli.hdf5")
     (raw_dir / "experiment.json").write_text(
         json.dumps({"tr": sim.tr, "stimdur": sim.stimdur, "grayordinates": vertices.tolist()})
     )

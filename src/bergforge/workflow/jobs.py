@@ -85,9 +85,9 @@ def evaluate_job(
     subject = int(wildcards["subject"])
     if kind.inputs == "features":
         from bergforge.evaluation.evaluate import evaluate_subject
-        from bergforge.features.plan import read_stimuli
         from bergforge.features.store import FeatureStore
         from bergforge.preprocess.responses import PreparedResponses
+        from bergforge.preprocess.stimuli import read_stimuli
 
         log_runtime(runtime, log)
         dirs = {Path(m).parent.name.removeprefix("split-"): Path(m).parent for m in models}

@@ -25,6 +25,12 @@ def head_sizes(state_dict: dict[str, torch.Tensor]) -> dict[str, int]:
     }
 
 
+def read_checkpoint(path: Path | str, device: str = "cpu") -> dict:
+    """The one reader of ``model.pt`` (``{"config", "state_dict"}``) and of MOSAIC-layout files:
+    the saved dict, tensors only (``weights_only``: nothing in the file runs code)."""
+    return torch.load(Path(path), map_location=device, weights_only=True)
+
+
 def load_multihead(
     path: Path, device: str = "cpu", heads: list[str] | None = None, input_size: int | None = None
 ) -> tuple[MultiHeadEncoder, dict]:
@@ -34,7 +40,7 @@ def load_multihead(
     records its own.
     """
     try:
-        saved = torch.load(Path(path), map_location=device, weights_only=True)
+        saved = read_checkpoint(path, device)
         if "config" in saved and "state_dict" in saved:
             config, state = saved["config"], saved["state_dict"]
         else:

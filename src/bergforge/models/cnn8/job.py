@@ -8,9 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-import zarr
 
 from bergforge.atomic import save_json
 from bergforge.config import dataclass_from_section
@@ -24,7 +22,8 @@ from bergforge.models.cnn8.train import (
     save_torch_atomic,
     train_multihead,
 )
-from bergforge.preprocess.own_rows import averaged_targets
+from bergforge.preprocess.responses import PreparedResponses
+from bergforge.preprocess.stimuli import read_stimuli
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def train_cnn8_job(
     device = {k: runtime[k] for k in ("device",) if k in runtime}
     cfg = dataclass_from_section(TrainConfig, {**cnn8, **device}, "models.cnn8")
     log_runtime({**runtime, "device": cfg.device}, log)
-    stimuli = pd.read_csv(stimuli_tsv, sep="\t")
+    stimuli = read_stimuli(stimuli_tsv)
     ids = stimuli["image_73k_id"].to_numpy()
     rows = {
         split: np.flatnonzero(stimuli["split"].to_numpy() == split) for split in ("train", "test")
@@ -65,10 +64,10 @@ def train_cnn8_job(
     train, test = {}, {}
     with NsdStimuli(stimuli_file) as reader:
         for s, path in sorted(stores.items()):
-            group = zarr.open_group(str(path), mode="r")
+            responses = PreparedResponses(path)
             name = f"sub-{s:02d}_NSD"
             for split, target in (("train", train), ("test", test)):
-                seen, mean = averaged_targets(group, split, scratch / f"{name}_{split}.npy")
+                seen, mean = responses.own_means(split, scratch / f"{name}_{split}.npy")
                 images = StimulusImages(reader, ids[rows[split][seen]], cfg.input_size)
                 target[name] = SubjectData(images, torch.from_numpy(mean))
         checkpoint = model_path.with_name("checkpoint.pt")

@@ -69,9 +69,9 @@ class Cnn8Kind:
             return predict(model, StimulusImages(reader, image_ids, config["input_size"]), head)
 
     def tensors(self, folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        import torch
+        from bergforge.models.cnn8.checkpoint import read_checkpoint
 
-        state = torch.load(Path(folder) / "model.pt", map_location="cpu", weights_only=True)
+        state = read_checkpoint(Path(folder) / "model.pt")
         tensors = {k: v.numpy() for k, v in state["state_dict"].items()}
         return tensors, dict(state["config"])
 

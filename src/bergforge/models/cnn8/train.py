@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bergforge.atomic import atomic_file
 from bergforge.errors import DataError
 from bergforge.models.cnn8.network import MultiHeadEncoder
 
@@ -134,13 +134,13 @@ def validation_loss(model, data, val_idx, device, batch_size) -> float:
 
 
 def save_torch_atomic(obj: dict, path: Path) -> None:
-    """``torch.save`` under a temporary name, renamed when complete (removed if it fails)."""
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
+    """``torch.save`` through :func:`bergforge.atomic.atomic_file` (removed if it fails).
+
+    ``torch.save`` names the folder inside its zip after the file it writes (here the fixed
+    ``.<name>.partial``, so the folder is ``.<name>``): the bytes depend on that name.
+    """
+    with atomic_file(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _hyperparameters(config: dict) -> dict:

@@ -12,6 +12,7 @@ from bergforge.errors import DataError
 from bergforge.logs import log_runtime
 from bergforge.models.linear.fit import EncodingOptions, fit_model
 from bergforge.preprocess.responses import PreparedResponses
+from bergforge.preprocess.stimuli import read_stimuli
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +22,6 @@ def open_features(manifest: Path | str):
     from bergforge.features.store import FeatureStore
 
     return FeatureStore.open(manifest)
-
-
-def read_stimuli_table(path: Path | str):
-    """stimuli.tsv of the prepared stage (features stage's reader checks the columns)."""
-    from bergforge.features.plan import read_stimuli
-
-    return read_stimuli(path)
 
 
 def encode_job(
@@ -58,7 +52,7 @@ def encode_job(
         log,
     )
     store = open_features(features)
-    table = read_stimuli_table(stimuli)
+    table = read_stimuli(stimuli)
     if list(table["image_id"]) != list(store.image_ids):
         raise DataError(f"feature rows of {features} do not follow the images of {stimuli}")
     with threadpool_limits(limits=max(1, threads), user_api="blas"):

@@ -1,8 +1,13 @@
-"""Loading a written encoding model and predicting responses of feature rows with it."""
+"""Loading a written encoding model and predicting responses of feature rows with it.
+
+The reader of a ``linear`` model folder: :meth:`EncodingModel.load` for prediction,
+:func:`read_model_arrays` for the raw arrays (BERG's export) and
+:func:`bergforge.models.records.read_record` for ``model.json``.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +19,19 @@ from bergforge.errors import DataError
 from bergforge.models.linear.matrix import FeatureMatrix, check_finite, iter_column_blocks
 from bergforge.models.linear.pca import PCAModel
 from bergforge.models.linear.scaler import Scaler
+from bergforge.models.records import read_record
+
+
+def read_model_arrays(path: Path | str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of one npz of a model folder (``scaler``/``pca``/``regression``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"missing model file {path}")
+    with np.load(path, allow_pickle=False) as data:
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise DataError(f"{path} lacks {missing}; expected {list(keys)}")
+        return {k: data[k] for k in keys}
 
 
 @dataclass
@@ -40,7 +58,7 @@ class EncodingModel:
             reg["coef_"],
             reg["intercept_"],
             reg["alpha_"],
-            json.loads(meta_path.read_text()),
+            read_record(meta_path),
         )
         if model.coef.shape[1] != model.pca.n_components_:
             raise DataError(f"{folder}: regression and PCA disagree on the number of components")
