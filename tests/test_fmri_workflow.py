@@ -269,7 +269,9 @@ def test_bad_fmri_config_is_one_clear_line(tmp_path):
     workdir = make_workdir(tmp_path / "old", {"datasets": {}, "fmri": {"datasets": {}}})
     proc = run_snakemake(workdir, "-n", check=False)
     assert proc.returncode != 0
-    assert "each entry of fmri.datasets is now a dataset under `datasets`" in proc.stdout + proc.stderr
+    assert (
+        "each entry of fmri.datasets is now a dataset under `datasets`" in proc.stdout + proc.stderr
+    )
 
 
 @pytest.mark.workflow

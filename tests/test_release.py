@@ -143,6 +143,11 @@ def test_seeds_come_from_exactly_the_given_files(tmp_path):
         "eeg/alexnet/sub-01/split-all": {"pca": 5, "split_permutation": 20200220},
         "nsd/CNN8_multihead": {"training": 3},
     }
+    # a kind without random draws records an empty seed set; that is a record, not a gap
+    exact = write_json(
+        models / "eeg" / "toy" / "sub-01" / "split-all" / "model.json", {"seeds": {}}
+    )
+    assert collect_seeds([exact], models) == {"eeg/toy/sub-01/split-all": {}}
     no_seeds = write_json(models / "eeg" / "x" / "model.json", {"kind": "ridge"})
     with pytest.raises(ReleaseError, match="no seeds recorded"):
         collect_seeds([no_seeds], models)

@@ -113,8 +113,9 @@ def provenance(config: dict[str, Any], seeds: dict[str, Any], repo: Path) -> dic
 def collect_seeds(files: Sequence[Path | str], models_dir: Path | str) -> dict[str, Any]:
     """The seeds recorded in exactly ``files``, keyed by model folder relative to ``models_dir``.
 
-    A ``model.json`` (linear models) carries them under ``seeds``; a CNN8 ``training.json`` under
-    ``config.seed`` (the one seed every draw of its training derives from). Nothing else is read.
+    A ``model.json`` (linear models, and other kinds' markers) carries them under ``seeds`` (``{}``
+    for a kind without random draws); a CNN8 ``training.json`` under ``config.seed`` (the one seed
+    every draw of its training derives from). Nothing else is read.
     """
     models_dir = Path(models_dir)
     seeds: dict[str, Any] = {}
@@ -126,7 +127,7 @@ def collect_seeds(files: Sequence[Path | str], models_dir: Path | str) -> dict[s
             found = {"training": record.get("config", {}).get("seed")}
         else:
             found = record.get("seeds")
-        if not found or None in found.values():
+        if not isinstance(found, dict) or None in found.values():
             raise ReleaseError(
                 f"{path}: no seeds recorded (expected a model.json or training.json)"
             )

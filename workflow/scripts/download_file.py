@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from bergforge.datasets.fetch import fetch_file
-from bergforge.workflow.download import download_runtime
 from bergforge.datasets.sources import RemoteFile
 from bergforge.logs import log_runtime, setup_logging
+from bergforge.workflow.download import download_runtime
 
 setup_logging(snakemake.log[0])
 entry, options = snakemake.params.entry, dict(snakemake.params.options)

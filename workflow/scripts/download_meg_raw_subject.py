@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from bergforge.datasets.fetch import fetch_tree
-from bergforge.workflow.download import download_runtime
 from bergforge.datasets.sources import meg_raw_files
 from bergforge.logs import log_runtime, setup_logging
+from bergforge.workflow.download import download_runtime
 
 setup_logging(snakemake.log[0])
 options = dict(snakemake.params.options)
