@@ -19,6 +19,7 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 STAGES = "Stage layers"
 BASE = "Base modules import no stage package"
+KINDS = "Evaluation, export and the API reach model kinds only through the registry"
 ACYCLIC = "No import cycles between packages"
 
 
@@ -63,7 +64,7 @@ def status(result: subprocess.CompletedProcess[str], contract: str) -> str:
 def test_contracts_hold_on_the_package(package_copy: Path) -> None:
     result = lint_imports(package_copy)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 3 kept, 0 broken." in result.stdout
+    assert "Contracts: 4 kept, 0 broken." in result.stdout
     for contract in (STAGES, BASE, ACYCLIC):
         assert status(result, contract) == "KEPT"
 
@@ -78,6 +79,18 @@ def test_lower_stage_importing_a_higher_one_fails(package_copy: Path) -> None:
     assert status(result, BASE) == "KEPT"
     assert "bergforge.datasets is not allowed to import bergforge.api" in result.stdout
     assert "bergforge.datasets.layer_probe -> bergforge.api" in result.stdout
+
+
+def test_export_importing_a_model_kind_fails(package_copy: Path) -> None:
+    """Evaluation, export and the API reach kinds through the registry, never by import."""
+    (package_copy / "bergforge" / "export" / "kind_probe.py").write_text(
+        "import bergforge.models.linear.fit\n"
+    )
+    result = lint_imports(package_copy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert status(result, KINDS) == "BROKEN"
+    assert status(result, STAGES) == "KEPT"  # a lower layer: the layers alone allow it
+    assert "bergforge.export.kind_probe -> bergforge.models.linear.fit" in result.stdout
 
 
 def test_base_module_importing_a_stage_fails(package_copy: Path) -> None:

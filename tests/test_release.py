@@ -153,3 +153,20 @@ def test_seeds_come_from_exactly_the_given_files(tmp_path):
         collect_seeds([no_seeds], models)
     with pytest.raises(ReleaseError, match="seeds are read only from files under"):
         collect_seeds([write_json(tmp_path / "model.json", {"seeds": {"pca": 1}})], models)
+
+
+def test_a_model_folders_own_manifest_is_released_and_verified(tmp_path):
+    """bergforge's own model layout keeps a SHA256SUMS per model folder: the release lists it like
+    any other file, and both the folder and the archive verify."""
+    berg = export_tree(tmp_path)
+    own = berg / "encoding_models" / "modality-eeg" / "train_dataset-x" / "model-toy_y"
+    (own / "weights").mkdir(parents=True)
+    (own / "weights" / "sub-01_split-all.safetensors").write_bytes(b"weights")
+    (own / "SHA256SUMS").write_text("0" * 64 + "  weights/sub-01_split-all.safetensors\n")
+    files = sorted(p for p in berg.rglob("*") if p.is_file())
+    folder, archive = build_release(berg, files, tmp_path / "release", "9.9.9", {}, {}, REPO)
+    listed = (folder / "SHA256SUMS").read_text()
+    assert "  encoding_models/modality-eeg/train_dataset-x/model-toy_y/SHA256SUMS\n" in listed
+    assert verify_release(folder).ok and verify_release(archive).ok
+    (own_copy := folder / own.relative_to(berg) / "SHA256SUMS").write_text("changed\n")
+    assert verify_release(folder).mismatched == [own_copy.relative_to(folder).as_posix()]

@@ -136,13 +136,15 @@ def collect_seeds(files: Sequence[Path | str], models_dir: Path | str) -> dict[s
 
 
 def write_manifest(root: Path) -> Path:
-    """Write ``root/SHA256SUMS`` for every other file under ``root`` (sorted, POSIX paths)."""
+    """Write ``root/SHA256SUMS`` for every other file under ``root`` (sorted, POSIX paths).
+
+    A model folder's own ``SHA256SUMS`` (bergforge's layout) is one of those files, listed too."""
+    manifest = root / MANIFEST_NAME
     lines = [
         f"{sha256_of(p)}  {p.relative_to(root).as_posix()}"
         for p in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix())
-        if p.is_file() and p.name != MANIFEST_NAME
+        if p.is_file() and p != manifest
     ]
-    manifest = root / MANIFEST_NAME
     manifest.write_text("\n".join(lines) + "\n")
     return manifest
 
@@ -247,7 +249,7 @@ def verify_release(target: Path | str) -> VerifyReport:
         present = {
             p.relative_to(target).as_posix(): p
             for p in target.rglob("*")
-            if p.is_file() and p.name != MANIFEST_NAME
+            if p.is_file() and p != manifest
         }
         report = VerifyReport()
         for name, digest in sorted(expected.items()):

@@ -28,10 +28,7 @@ from bergforge.export.fmri import (
     weights_relpath,
 )
 from bergforge.export.manifest import ManifestGuard
-from bergforge.models.cnn8.checkpoint import load_multihead
-from bergforge.models.cnn8.kind import head_name
-from bergforge.models.cnn8.readout import SpatialXFeatureLinear
-from bergforge.models.cnn8.transform import to_model_input
+from bergforge.models.registry import kind_for_layout
 
 BATCH_SIZE = 32
 
@@ -46,16 +43,9 @@ def available_subjects(model_dir: Path) -> list[int]:
     return sorted(found)
 
 
-def _slice_head(head: SpatialXFeatureLinear, keep: np.ndarray) -> SpatialXFeatureLinear:
-    """A readout with only the output rows ``keep`` (bool over the head's vertices)."""
-    rows = torch.from_numpy(np.flatnonzero(keep))
-    channels, height, width = head.features.shape[1], *head.spatial.shape[1:]
-    out = SpatialXFeatureLinear(channels, height, width, int(rows.numel()))
-    with torch.no_grad():
-        out.spatial.copy_(head.spatial[rows])
-        out.features.copy_(head.features[rows])
-        out.bias.copy_(head.bias[rows])
-    return out
+def _kind():
+    """The kind exported in MOSAIC's layout (the registry's ``cnn8``): it builds the network."""
+    return kind_for_layout("mosaic")
 
 
 @dataclass
@@ -92,12 +82,12 @@ class FmriEncodingModel:
         parts: dict[int, list[np.ndarray]] = {s: [] for s in self.subjects}
         self.network.eval()
         for start in starts:
-            x = to_model_input(
+            x = _kind().model_input(
                 torch.from_numpy(images[start : start + BATCH_SIZE]), self.input_size
             )
             feats = self.network.core(x.to(self.device))
             for s in self.subjects:
-                parts[s].append(self.network.readouts[head_name(s)](feats).cpu().numpy())
+                parts[s].append(self.network.readouts[_kind().head_name(s)](feats).cpu().numpy())
         return {
             DATASET_KEY: {
                 f"sub-{s:02d}": self._layout(s, np.concatenate(parts[s]).astype(np.float32))
@@ -144,19 +134,20 @@ def load_fmri_model(
     if not weights.is_file():
         raise ModelLoadError(f"model file not found: {weights}")
     guard.verify(weights)
-    network, config = load_multihead(
-        weights, "cpu", heads=[head_name(s) for s in subjects], input_size=input_size(metadata)
+    kind = _kind()
+    network, config = kind.load_exported(
+        weights, [kind.head_name(s) for s in subjects], input_size(metadata)
     )
     for s in subjects:
-        head = network.readouts[head_name(s)]
+        head = network.readouts[kind.head_name(s)]
         if head.bias.numel() != columns[s].size:
             raise ModelLoadError(
-                f"head {head_name(s)} predicts {head.bias.numel()} vertices but its metadata maps "
+                f"head {kind.head_name(s)} predicts {head.bias.numel()} vertices but its metadata maps "
                 f"{columns[s].size}"
             )
         if selected is not None:
             keep = np.isin(columns[s], selected)
-            network.readouts[head_name(s)] = _slice_head(head, keep)
+            network.readouts[kind.head_name(s)] = kind.slice_head(head, keep)
             columns[s] = columns[s][keep]
     return FmriEncodingModel(
         model_id=model_id,

@@ -19,8 +19,8 @@ from bergforge.evaluation.files import read_evaluation
 from bergforge.export import layout
 from bergforge.export.metadata import SubjectRecord, eeg_metadata, meg_metadata
 from bergforge.features.store import read_feature_manifest
-from bergforge.models.linear.predict import read_model_arrays
 from bergforge.models.records import read_record
+from bergforge.models.registry import kind_for_layout
 from bergforge.preprocess.responses import PreparedResponses
 from bergforge.preprocess.stimuli import read_stimuli
 
@@ -52,7 +52,7 @@ def save_pickled_dict(path: Path, value: dict) -> None:
 
 
 def _npz(path: Path, keys: tuple[str, ...]) -> dict:
-    data = read_model_arrays(path, keys)
+    data = kind_for_layout("berg_linear").read_arrays(path, keys)  # the linear kind's files
     return {k: (v.item() if k in SCALAR_KEYS and v.ndim == 0 else v) for k, v in data.items()}
 
 

@@ -54,13 +54,11 @@ def model_space(vertices: np.ndarray) -> GrayordinateSpace:
 
 
 def export_weights(model_path: Path, out: Path) -> None:
-    """Write the trained model in MOSAIC's checkpoint layout under its BERG name (atomically)."""
-    from bergforge.models.cnn8.checkpoint import read_checkpoint
-    from bergforge.models.cnn8.mosaic_layout import to_mosaic
-    from bergforge.models.cnn8.train import save_torch_atomic
+    """Write the trained model in MOSAIC's checkpoint layout under its BERG name (atomically): the
+    kind exported in that layout (the registry's ``cnn8``) writes its own weights."""
+    from bergforge.models.registry import kind_for_layout
 
-    saved = read_checkpoint(model_path)
-    save_torch_atomic(to_mosaic(saved["state_dict"]), out)
+    kind_for_layout("mosaic").write_exported_weights(model_path, out)
 
 
 def stimuli_info(store: Path, stimuli_tsv: Path) -> dict:

@@ -68,6 +68,48 @@ class Cnn8Kind:
         with NsdStimuli(images) as reader:  # images decoded per batch
             return predict(model, StimulusImages(reader, image_ids, config["input_size"]), head)
 
+    # ------------------------------------------------------------ its exported (MOSAIC) layout
+
+    def write_exported_weights(self, model_path: Path, out: Path) -> None:
+        """``model.pt`` rewritten in MOSAIC's checkpoint layout at ``out`` (atomically)."""
+        from bergforge.models.cnn8.checkpoint import read_checkpoint
+        from bergforge.models.cnn8.mosaic_layout import to_mosaic
+        from bergforge.models.cnn8.train import save_torch_atomic
+
+        save_torch_atomic(to_mosaic(read_checkpoint(model_path)["state_dict"]), out)
+
+    def load_exported(
+        self, path: Path, heads: list[str], input_size: int | None = None, device: str = "cpu"
+    ) -> tuple[Any, dict]:
+        """The network (eval mode, only ``heads``) and its config from an exported checkpoint."""
+        from bergforge.models.cnn8.checkpoint import load_multihead
+
+        return load_multihead(path, device, heads=heads, input_size=input_size)
+
+    def head_name(self, subject: int) -> str:
+        return head_name(subject)
+
+    def slice_head(self, head: Any, keep: np.ndarray) -> Any:
+        """A readout with only the output rows ``keep`` (bool over the head's vertices)."""
+        import torch
+
+        from bergforge.models.cnn8.readout import SpatialXFeatureLinear
+
+        rows = torch.from_numpy(np.flatnonzero(keep))
+        channels, height, width = head.features.shape[1], *head.spatial.shape[1:]
+        out = SpatialXFeatureLinear(channels, height, width, int(rows.numel()))
+        with torch.no_grad():
+            out.spatial.copy_(head.spatial[rows])
+            out.features.copy_(head.features[rows])
+            out.bias.copy_(head.bias[rows])
+        return out
+
+    def model_input(self, images: Any, size: int) -> Any:
+        """The network's input (cropped, resized, normalised) from uint8 ``[n, 3, H, W]``."""
+        from bergforge.models.cnn8.transform import to_model_input
+
+        return to_model_input(images, size)
+
     def tensors(self, folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         from bergforge.models.cnn8.checkpoint import read_checkpoint
 

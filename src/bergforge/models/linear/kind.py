@@ -58,6 +58,13 @@ class LinearKind:
         block_size = int(models[0].meta.get("pca", {}).get("block_size", 8192))
         return predict(features, rows, models, block_size)
 
+    def read_arrays(self, path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """The arrays ``keys`` of one of its files (``scaler.npz``, ``pca.npz``, ``regression.npz``);
+        the export writes them into BERG's weight dicts."""
+        from bergforge.models.linear.predict import read_model_arrays
+
+        return read_model_arrays(path, keys)
+
     def tensors(self, folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         from bergforge.models.linear.predict import EncodingModel
 
