@@ -31,7 +31,7 @@ def glmsingle_job(
     raw_dir: Path, subject: int, glmsingle: dict, out_dir: Path, betas_path: Path
 ) -> None:
     """GLMsingle on one subject's runs; per-session z-scored type-D betas + trial table (npz)."""
-    params = dataclass_from_section(GLMSingleParams, glmsingle, "fmri.glmsingle")
+    params = dataclass_from_section(GLMSingleParams, glmsingle, "preprocess.glmsingle")
     runs = read_subject_runs(raw_dir, subject)
     betas, trials = subject_betas(runs, params, out_dir)
     log.info(

@@ -6,13 +6,13 @@ trial, named ``sub-XX_NSD_stimulus-{stem}_phase-{phase}_rep-{r}`` (blahner/mosai
 stimulus: ``filename`` (the COCO file name, whose stem is ``{stem}``), ``alias`` (the 0-based NSD
 id, so 73k id = alias + 1), ``source`` (``COCO`` or ``NSDsynthetic``), ``test_train`` (``test`` =
 the shared-1000 images) and ``sub-XX_reps``. Every name and column is a :class:`MosaicLayout`
-option (config ``fmri.datasets.<name>.mosaic``) in case a release renames them.
+option (config ``datasets.<name>.mosaic``) in case a release renames them.
 
 :func:`mosaic_betas_job` streams the file one trial at a time, keeps the model vertices (Glasser
 groups, minus MOSAIC's NaN grayordinates), skips artificial stimuli (not in ``nsd_stimuli.hdf5``),
 and writes ``betas`` (V, trials), ``grayordinates`` and the trial table as ``trial_*`` arrays
 (``image_73k_id``, ``session``, ``run``, ``shared``, ``repetition``): the contract of
-``results/fmri/{fmri_dataset}/betas/sub-XX.npz`` (written by ``bergforge.preprocess.fmri_jobs.write_betas``).
+``results/fmri/{dataset}/betas/sub-XX.npz`` (written by ``bergforge.preprocess.fmri_jobs.write_betas``).
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ class MosaicLayout:
 
     @classmethod
     def from_config(cls, values: dict[str, Any] | None) -> MosaicLayout:
-        """The layout from config ``fmri.datasets.<name>.mosaic`` (unknown keys refused)."""
-        layout = dataclass_from_section(cls, values, "fmri.datasets.<name>.mosaic")
+        """The layout from config ``datasets.<name>.mosaic`` (unknown keys refused)."""
+        layout = dataclass_from_section(cls, values, "datasets.<name>.mosaic")
         groups = set(re.compile(layout.name_pattern).groupindex)
         if not {"stimulus", "rep"} <= groups:
             raise ConfigError(

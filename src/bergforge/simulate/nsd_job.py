@@ -12,6 +12,6 @@ from bergforge.simulate.nsd import NsdSimulation, write_study
 
 def simulate_study_job(simulation: dict, subjects: list[int], raw_dir: Path, done: Path) -> None:
     """Write the simulated NSD-like study, then ``done`` (a summary) last."""
-    sim = dataclass_from_section(NsdSimulation, simulation, "fmri.datasets.<name>.simulation")
+    sim = dataclass_from_section(NsdSimulation, simulation, "datasets.<name>.simulation")
     write_study(raw_dir, sim, list(subjects))
     save_json(done, {"subjects": list(subjects), "simulation": asdict(sim)})

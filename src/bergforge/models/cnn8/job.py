@@ -1,4 +1,4 @@
-"""The job of rule fmri_train_cnn8: train the multi-head CNN8 and record its held-out accuracy."""
+"""The job of rule fit_cnn8: train the multi-head CNN8 and record its held-out accuracy."""
 
 from __future__ import annotations
 

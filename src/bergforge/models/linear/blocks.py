@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def target_blocks(n_targets: int, block_size: int) -> list[slice]:
     """Consecutive slices of at most ``block_size`` targets."""
     if block_size < 1:
-        raise ConfigError(f"encoding.target_block_size = {block_size}; expected ≥ 1")
+        raise ConfigError(f"models.linear.target_block_size = {block_size}; expected ≥ 1")
     return [slice(s, min(s + block_size, n_targets)) for s in range(0, n_targets, block_size)]
 
 

@@ -60,7 +60,7 @@ class EncodingOptions:
         opts = cls(**cfg, pca=PCAOptions(n_components=n_components, **pca))
         if opts.regression not in REGRESSIONS:
             raise ConfigError(
-                f"encoding.regression = {opts.regression!r}; expected one of {REGRESSIONS}"
+                f"models.linear.regression = {opts.regression!r}; expected one of {REGRESSIONS}"
             )
         if opts.regression == "ridge_cv":
             check_alphas(opts.alphas)

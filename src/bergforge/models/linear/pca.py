@@ -97,7 +97,7 @@ class PCAFit:
 
 @dataclass(frozen=True)
 class PCAOptions:
-    """How to fit the PCA (config ``encoding.pca``)."""
+    """How to fit the PCA (config ``models.linear.pca``)."""
 
     n_components: int = 250
     solver: str = "auto"
@@ -107,7 +107,7 @@ class PCAOptions:
 
     def __post_init__(self) -> None:
         if self.solver not in SOLVERS:
-            raise ConfigError(f"encoding.pca.solver = {self.solver!r}; expected one of {SOLVERS}")
+            raise ConfigError(f"models.linear.pca.solver = {self.solver!r}; expected one of {SOLVERS}")
 
     def resolve_solver(self, n_samples: int) -> str:
         if self.solver != "auto":
@@ -237,7 +237,7 @@ def fit_scaler_pca(
     if n <= k:
         raise DataError(
             f"PCA with n_components={k} needs more training images than components; got {n} "
-            "training images (lower encoding.n_components or add images)"
+            "training images (lower models.linear.n_components or add images)"
         )
     if p < k:
         raise DataError(f"PCA with n_components={k} needs at least {k} features; got {p}")

@@ -265,7 +265,7 @@ def fit_regression(
 ) -> RegressionResult:
     """In-memory convenience: statistics of (x, y) then :func:`solve_ols` / :func:`solve_ridge_cv`."""
     if kind not in REGRESSIONS:
-        raise ConfigError(f"encoding.regression = {kind!r}; expected one of {REGRESSIONS}")
+        raise ConfigError(f"models.linear.regression = {kind!r}; expected one of {REGRESSIONS}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise DataError("regression inputs contain NaN or infinite values; expected finite numbers")
     folds = n_folds if kind == "ridge_cv" else 1
