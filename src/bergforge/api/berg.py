@@ -19,7 +19,7 @@ import numpy as np
 
 from bergforge.api.backbone import FeatureExtractor, build_feature_extractor
 from bergforge.api.own import OwnEncodingModel, OwnModels, load_own_model
-from bergforge.api.stimulus import validate_stimulus
+from bergforge.api.stimulus import stimulus_batches
 from bergforge.api.weights import (
     LinearReadout,
     build_readout,
@@ -57,15 +57,9 @@ class EncodingModel:
 
     def generate_response(self, stimulus: np.ndarray, show_progress: bool = False) -> np.ndarray:
         """In-silico responses (batch, [4,] channels, times) float32 to uint8 images."""
-        images = validate_stimulus(stimulus)
-        starts = range(0, images.shape[0], BATCH_SIZE)
-        if show_progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc=f"encoding with {self.model_id}", unit="batch")
         out = []
-        for start in starts:
-            feats = self.extractor(images[start : start + BATCH_SIZE])
+        for batch in stimulus_batches(stimulus, BATCH_SIZE, self.model_id, show_progress):
+            feats = self.extractor(batch)
             preds = [r.predict(feats).reshape(len(feats), *self.out_shape) for r in self.readouts]
             out.append(np.stack(preds, axis=1) if self.stacked else preds[0])
         return np.concatenate(out).astype(np.float32)

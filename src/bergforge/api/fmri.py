@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from bergforge.api.fmri_selection import selected_grayordinates, validate_subjects
-from bergforge.api.stimulus import validate_stimulus
+from bergforge.api.stimulus import stimulus_batches
 from bergforge.api.weights import load_pickled_dict
 from bergforge.datasets.grayordinates import N_GRAYORDINATES
 from bergforge.errors import ModelLoadError
@@ -73,18 +73,10 @@ class FmriEncodingModel:
         self, stimulus: np.ndarray, show_progress: bool = False
     ) -> dict[str, dict[str, np.ndarray]]:
         """``{"NaturalScenesDataset": {"sub-01": (batch, n_vertices) float32, …}}``."""
-        images = validate_stimulus(stimulus)
-        starts = range(0, images.shape[0], BATCH_SIZE)
-        if show_progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc=f"encoding with {self.model_id}", unit="batch")
         parts: dict[int, list[np.ndarray]] = {s: [] for s in self.subjects}
         self.network.eval()
-        for start in starts:
-            x = _kind().model_input(
-                torch.from_numpy(images[start : start + BATCH_SIZE]), self.input_size
-            )
+        for batch in stimulus_batches(stimulus, BATCH_SIZE, self.model_id, show_progress):
+            x = _kind().model_input(torch.from_numpy(batch), self.input_size)
             feats = self.network.core(x.to(self.device))
             for s in self.subjects:
                 parts[s].append(self.network.readouts[_kind().head_name(s)](feats).cpu().numpy())

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from bergforge.api.backbone import FeatureExtractor, build_feature_extractor
-from bergforge.api.stimulus import validate_stimulus
+from bergforge.api.stimulus import stimulus_batches
 from bergforge.errors import ConfigError, InvalidParameterError, ModelLoadError
 from bergforge.export.manifest import MANIFEST_NAME, ManifestGuard
 from bergforge.export.own_layout import OwnModel, is_own_model
@@ -68,15 +68,8 @@ class OwnEncodingModel:
 
     def generate_response(self, stimulus: np.ndarray, show_progress: bool = False) -> np.ndarray:
         """In-silico responses ``(batch, [n_splits,] *targets)`` float32 to uint8 images."""
-        images = validate_stimulus(stimulus)
-        starts = range(0, images.shape[0], BATCH_SIZE)
-        if show_progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc=f"encoding with {self.model_id}", unit="batch")
         out = []
-        for start in starts:
-            batch = images[start : start + BATCH_SIZE]
+        for batch in stimulus_batches(stimulus, BATCH_SIZE, self.model_id, show_progress):
             inputs = batch if self.extractor is None else self.extractor(batch)
             preds = [self._predict(p, inputs, len(batch)) for p in self.predictors]
             out.append(np.stack(preds, axis=1) if self.stacked else preds[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -60,3 +61,17 @@ def validate_stimulus(stimulus: object) -> np.ndarray:
             stacklevel=3,
         )
     return stimulus
+
+
+def stimulus_batches(
+    stimulus: object, batch_size: int, model_id: str, show_progress: bool = False
+) -> Iterator[np.ndarray]:
+    """The validated images of ``stimulus`` in batches of ``batch_size`` (with a progress bar)."""
+    images = validate_stimulus(stimulus)
+    starts = range(0, images.shape[0], batch_size)
+    if show_progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"encoding with {model_id}", unit="batch")
+    for start in starts:
+        yield images[start : start + batch_size]

@@ -167,6 +167,19 @@ def _entry(config: dict[str, Any], wildcards: Any) -> ModelEntry:
     return kind_of_model(config, wildcards.dataset, wildcards.model)
 
 
+def _stage_inputs(entry: ModelEntry, kind: ModelKind, prepared: Any) -> dict[str, Any]:
+    """The stage contracts a kind reads: prepared store(s), stimuli, then features or images."""
+    out: dict[str, Any] = {
+        "prepared": prepared,
+        "stimuli": paths.fill(paths.STIMULI, dataset=entry.dataset),
+    }
+    if kind.inputs == "features":
+        out["features"] = paths.fill(paths.FEATURES, dataset=entry.dataset, backbone=entry.backbone)
+    else:
+        out["images"] = f"{paths.fill(paths.RAW, dataset=entry.dataset)}/nsd_stimuli.hdf5"
+    return out
+
+
 def fit_inputs(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
     """Input function of every fit rule: prepared store(s), stimuli, then features or images."""
 
@@ -175,19 +188,10 @@ def fit_inputs(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
         kind = get_kind(entry.kind, config)
         ds = config["datasets"][entry.dataset]
         subjects = [int(wildcards.subject)] if kind.scope == "subject" else ds["subjects"]
-        out: dict[str, Any] = {
-            "prepared": [
-                paths.fill(paths.PREPARED_STORE, dataset=entry.dataset, subject=s) for s in subjects
-            ],
-            "stimuli": paths.fill(paths.STIMULI, dataset=entry.dataset),
-        }
-        if kind.inputs == "features":
-            out["features"] = paths.fill(
-                paths.FEATURES, dataset=entry.dataset, backbone=entry.backbone
-            )
-        else:
-            out["images"] = f"{paths.fill(paths.RAW, dataset=entry.dataset)}/nsd_stimuli.hdf5"
-        return out
+        prepared = [
+            paths.fill(paths.PREPARED_STORE, dataset=entry.dataset, subject=s) for s in subjects
+        ]
+        return _stage_inputs(entry, kind, prepared)
 
     return inputs
 
@@ -229,20 +233,13 @@ def evaluation_inputs(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]
     def inputs(wildcards: Any) -> dict[str, Any]:
         entry = _entry(config, wildcards)
         kind = get_kind(entry.kind, config)
-        out: dict[str, Any] = {
+        prepared = paths.fill(
+            paths.PREPARED_STORE, dataset=entry.dataset, subject=wildcards.subject
+        )
+        return {
             "models": model_files(config, entry, int(wildcards.subject)),
-            "prepared": paths.fill(
-                paths.PREPARED_STORE, dataset=entry.dataset, subject=wildcards.subject
-            ),
-            "stimuli": paths.fill(paths.STIMULI, dataset=entry.dataset),
+            **_stage_inputs(entry, kind, prepared),
         }
-        if kind.inputs == "features":
-            out["features"] = paths.fill(
-                paths.FEATURES, dataset=entry.dataset, backbone=entry.backbone
-            )
-        else:
-            out["images"] = f"{paths.fill(paths.RAW, dataset=entry.dataset)}/nsd_stimuli.hdf5"
-        return out
 
     return inputs
 

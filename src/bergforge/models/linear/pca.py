@@ -107,7 +107,9 @@ class PCAOptions:
 
     def __post_init__(self) -> None:
         if self.solver not in SOLVERS:
-            raise ConfigError(f"models.linear.pca.solver = {self.solver!r}; expected one of {SOLVERS}")
+            raise ConfigError(
+                f"models.linear.pca.solver = {self.solver!r}; expected one of {SOLVERS}"
+            )
 
     def resolve_solver(self, n_samples: int) -> str:
         if self.solver != "auto":
