@@ -89,7 +89,10 @@ def test_config_file_roundtrip(tmp_path):
 
 
 def _schema_at(schema: dict, pattern: str) -> dict:
-    """The schema of the config section at ``pattern`` (``*`` = any name)."""
+    """The schema of the config section at ``pattern`` (``*`` = any name). A dataset's own settings
+    of a kind (``datasets/*/models/<kind>``) are documented where the kind's are (``models/<kind>``)."""
+    if pattern.startswith("datasets/*/models/"):
+        pattern = pattern.removeprefix("datasets/*/")
     node = schema
     for key in pattern.split("/"):
         node = node["additionalProperties"] if key == "*" else node["properties"][key]
