@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from scipy.linalg import block_diag
 from sklearn.linear_model import LinearRegression
+from sklearn.mixture import GaussianMixture
 
 from bergforge.errors import DataError
 from bergforge.preprocess import glm_design as dz
@@ -16,7 +20,11 @@ from bergforge.preprocess.glmsingle import (
     save_glmsingle_outputs,
     zscore_betas_per_session,
 )
-from bergforge.preprocess.noise_regressors import find_tail_threshold, select_noise_regressors
+from bergforge.preprocess.noise_regressors import (
+    find_tail_threshold,
+    robust_range,
+    select_noise_regressors,
+)
 from bergforge.simulate.nsd import BoldSimulation, simulate_bold_session
 
 SIM = BoldSimulation(n_vertices=160, n_conditions=30, n_runs=6)
@@ -125,6 +133,109 @@ def test_noise_regressor_selection_and_threshold():
     rng = np.random.default_rng(0)
     values = np.concatenate([rng.normal(0, 1, 500), rng.normal(20, 2, 200)])
     assert 2 < find_tail_threshold(values) < 16
+
+
+def _robustrange_reference(m: np.ndarray) -> tuple[float, float]:
+    """GLMsingle's robustrange as the research note states it (recursive, both checks per pass)."""
+    p01, p10, p50, p90, p999 = np.percentile(m, [0.1, 10, 50, 90, 99.9])
+    pmn, pmx = p50 - 5 * (p50 - p10), p50 + 5 * (p90 - p50)
+    rerun = False
+    if p999 <= pmx:
+        mx = m.max() if m.max() <= p50 + 1.1 * (p999 - p50) else p999
+    else:
+        rerun, m = True, m[m <= pmx]
+    if p01 >= pmn:
+        mn = m.min() if m.min() >= p50 - 1.1 * (p50 - p01) else p01
+    else:
+        rerun, m = True, m[m >= pmn]
+    return _robustrange_reference(m) if rerun else (mn, mx)
+
+
+def _tail_threshold_reference(values: np.ndarray, seed: int) -> float:
+    """GLMsingle's findtailthreshold on all finite ``values``, the mixture seeded with ``seed``."""
+    v = values[np.isfinite(values)].reshape(-1, 1)
+    gmm = GaussianMixture(n_components=2, tol=1e-10, reg_covar=0, n_init=3, random_state=seed)
+    gmm.fit(v)
+    lo, hi = _robustrange_reference(v.ravel())
+    grid = np.linspace(min(lo, gmm.means_.min()), max(hi, gmm.means_.max()), 500)
+    posterior = gmm.predict_proba(grid.reshape(-1, 1))
+    upper = 0 if posterior[-1, 0] > 0.5 else 1
+    for i in range(grid.size - 1, -1, -1):
+        if posterior[i, upper] <= 0.5:
+            return grid[i]
+    return grid[0]
+
+
+def _onoff_reference(data: list[np.ndarray], design: list[np.ndarray]):
+    """ON-OFF beta and R² (%) of ONE least-squares fit over all runs with per-run drift columns."""
+    hrf = hl.hrf_at_tr(hl.canonical_hrf(), SIM.stimdur, SIM.tr)
+    onoff, drift = [], []
+    for x in design:
+        n_t = x.shape[0]
+        onoff.append(np.convolve(x.sum(axis=1), hrf)[:n_t])  # all trials, one regressor
+        degree = int(round(n_t * SIM.tr / 60 / 2))
+        drift.append(np.vander(np.linspace(-1, 1, n_t), degree + 1))
+    drift_all = block_diag(*drift)
+    full = np.column_stack([np.concatenate(onoff), drift_all])
+    y = np.vstack([d.T for d in data]).astype(float)
+    coef = np.linalg.lstsq(full, y, rcond=None)[0]
+    sse = ((y - full @ coef) ** 2).sum(axis=0)
+    detrended = y - drift_all @ np.linalg.lstsq(drift_all, y, rcond=None)[0]
+    return coef[0], 100 * (1 - sse / (detrended**2).sum(axis=0)), y.mean(axis=0)
+
+
+def test_onoff_is_one_fit_over_all_runs(results, session):
+    beta, r2, meanvol = _onoff_reference(session.data, session.design)
+    a = results["TYPEA_ONOFF"]
+    np.testing.assert_allclose(a["onoffR2"], r2, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(a["betasmd"][:, 0], beta / np.abs(meanvol) * 100, rtol=1e-9)
+
+
+def test_robust_range_by_hand():
+    base = np.linspace(0, 10, 1001)  # p0.1 = 0.01, p10 = 1, p50 = 5, p90 = 9, p99.9 = 9.99
+    assert robust_range(base) == pytest.approx((0.0, 10.0), abs=1e-12)
+    # 5 values at ±1000 each (0.5 %) put p0.1 and p99.9 beyond p50 ∓ 5·4.04: both sides drop in
+    # one pass, and the rerun on ``base`` gives (0, 10)
+    outliers = np.concatenate([base, np.full(5, 1000.0), np.full(5, -1000.0)])
+    assert robust_range(outliers) == pytest.approx((0.0, 10.0), abs=1e-12)
+    # one value at 1000 (0.1 %): p99.9 = 9.99 + 0.999·0.01 ≤ pmx, so nothing drops, but 1000 is
+    # beyond p50 + 1.1·(p99.9 − p50), so the max is p99.9 (and mirrored, the min)
+    one = np.append(base, 1000.0)
+    assert robust_range(one) == pytest.approx((0.0, 9.99 + 0.999 * 0.01), abs=1e-9)
+    assert robust_range(-one) == pytest.approx((-(9.99 + 0.999 * 0.01), 0.0), abs=1e-9)
+
+
+def test_tail_threshold_is_glmsingles(results):
+    """brainR2 and pcR2cutoff = GLMsingle's findtailthreshold of onoffR2 (seed 0), noise pool."""
+    onoff_r2 = results["TYPEA_ONOFF"]["onoffR2"]
+    expected = _tail_threshold_reference(onoff_r2, seed=0)
+    d = results["TYPED_FITHRF_GLMDENOISE_RR"]
+    assert float(d["brainR2"]) == pytest.approx(expected, rel=1e-12)
+    assert float(d["pcR2cutoff"]) == float(d["brainR2"])
+    meanvol = results["TYPEA_ONOFF"]["meanvol"]
+    bright = meanvol > np.percentile(meanvol, 99) * 0.1
+    np.testing.assert_array_equal(d["noisepool"], bright & (onoff_r2 < expected))
+    np.testing.assert_array_equal(d["pcvoxels"], onoff_r2 > expected)
+
+
+def test_mixture_seed_is_honoured_and_recorded(session, tmp_path):
+    rng = np.random.default_rng(4)
+    values = np.concatenate([rng.normal(0, 1, 500), rng.normal(20, 2, 200), [np.nan]])
+    # more values than max_values: the seed also draws the subset fitted
+    first = find_tail_threshold(values, seed=11, max_values=400)
+    assert find_tail_threshold(values, seed=11, max_values=400) == first
+    subset = np.random.default_rng(11).choice(values[np.isfinite(values)], 400, replace=False)
+    assert first == pytest.approx(_tail_threshold_reference(subset, seed=11), rel=1e-12)
+    assert find_tail_threshold(values, seed=12, max_values=400) != first
+    params = GLMSingleParams(seed=11, wantfracridge=False, n_pcs=2)
+    res = fit_glmsingle(session.data[:3], session.design[:3], SIM.stimdur, SIM.tr, params)
+    c = res["TYPEC_FITHRF_GLMDENOISE"]
+    assert int(c["seed"]) == 11
+    assert float(c["brainR2"]) == find_tail_threshold(res["TYPEA_ONOFF"]["onoffR2"], seed=11)
+    save_glmsingle_outputs(res, tmp_path / "glm", params)
+    assert json.loads((tmp_path / "glm" / "params.json").read_text())["seed"] == 11
+    with np.load(tmp_path / "glm" / "TYPED_FITHRF_GLMDENOISE_RR.npz") as f:
+        assert int(f["seed"]) == 11
 
 
 def test_zscore_per_session():

@@ -8,8 +8,14 @@ chronological order), ``HRFindex``, ``pcnum``, ``FRACvalue``, … plus ``DESIGNI
 
 Because every trial regressor lives in one run and nuisance terms (polynomials, PCs) are projected
 out per run, the OLS fits decompose by run; fractional ridge is fitted jointly over all runs (block
-design) as the published tool does. bergforge addition: ``TYPEA_ONOFF["betasmd_assumehrf"]`` holds
-single-trial betas with the canonical HRF (NSD's ``betas_assumehrf``), the baseline of type A.
+design) as the published tool does. The ON-OFF model (type A) has one regressor shared by all runs,
+so it is one fit over the concatenated runs: one beta and one ``onoffR2`` per vertex, whose tail
+threshold (:func:`~bergforge.preprocess.noise_regressors.find_tail_threshold`, seeded with
+``GLMSingleParams.seed``) sets ``brainR2`` and ``pcR2cutoff`` unless they are given.
+
+bergforge additions: ``TYPEA_ONOFF["betasmd_assumehrf"]`` holds single-trial betas with the
+canonical HRF (NSD's ``betas_assumehrf``), the baseline of type A; types C and D record the
+``brainR2`` and ``pcR2cutoff`` used and the mixture ``seed``.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ class GLMSingleParams:
     pcR2cutoff: float | None = None  # noqa: N815 - the published name
     maxpolydeg: int | None = None
     chunklen: int = 50_000
-    seed: int = 0
+    seed: int = 0  # of the R² mixture-model threshold (GLMsingle leaves it unseeded)
 
 
 @dataclass
@@ -131,6 +137,23 @@ def _fit_ols(runs: _Runs, hrf_tr: np.ndarray, vox: np.ndarray, extra: Sequence[n
         sse.append(((yp - xp @ b) ** 2).sum(axis=0))
         sst.append((_residualize(poly, yv) ** 2).sum(axis=0))
     return np.hstack(betas), np.stack(sse, axis=1), np.stack(sst, axis=1)
+
+
+def _fit_onoff(runs: _Runs, canonical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Type A: one ON-OFF beta per voxel from ONE fit over all runs, and its R² (V,) each.
+
+    Each run's trials collapse into one canonical-HRF regressor; the run's polynomials are
+    projected out of that regressor and of its data, and the runs are stacked for a single fit.
+    """
+    xs = [
+        _residualize(poly, dz.onoff_design(x, canonical))
+        for x, poly in zip(runs.designs, runs.polys, strict=True)
+    ]
+    ys = [_residualize(poly, y) for y, poly in zip(runs.ys, runs.polys, strict=True)]
+    x_all, y_all = np.vstack(xs), np.vstack(ys)
+    beta = _ols(x_all, y_all)
+    sse = ((y_all - x_all @ beta) ** 2).sum(axis=0)
+    return beta[0], _r2(sse, (y_all**2).sum(axis=0))
 
 
 def _ols(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -221,23 +244,14 @@ def fit_glmsingle(
     meanvol = np.concatenate(runs.ys, axis=0).mean(axis=0)
 
     # type A: on-off model with the canonical HRF
-    onoff_sse, onoff_sst, onoff_b = np.zeros(runs.n_vox), np.zeros(runs.n_vox), []
-    for y, x, poly in zip(runs.ys, runs.designs, runs.polys, strict=True):
-        yp = _residualize(poly, y)
-        xp = _residualize(poly, dz.onoff_design(x, canonical))
-        b = np.linalg.lstsq(xp, yp, rcond=None)[0]
-        onoff_b.append(b[0])
-        onoff_sse += ((yp - xp @ b) ** 2).sum(0)
-        onoff_sst += (yp**2).sum(0)
-    onoff_r2 = _r2(onoff_sse, onoff_sst)
-    onoff_beta = np.mean(onoff_b, axis=0)[:, None]
+    onoff_beta, onoff_r2 = _fit_onoff(runs, canonical)
     assume_betas, _, _ = _fit_ols(runs, canonical, all_vox, no_extra)
     scale = (lambda b: _percent(b, meanvol)) if p.wantpercentbold else (lambda b: b)
     out: dict[str, dict[str, np.ndarray]] = {
         "TYPEA_ONOFF": {
             "onoffR2": onoff_r2,
             "meanvol": meanvol,
-            "betasmd": scale(onoff_beta),
+            "betasmd": scale(onoff_beta[:, None]),
             "betasmd_assumehrf": scale(assume_betas),
         }
     }
@@ -305,6 +319,9 @@ def fit_glmsingle(
         "pcnum": np.int64(pcnum),
         "xvaltrend": xvaltrend,
         "noisepool": pool,
+        "brainR2": np.float64(brain_r2),
+        "pcR2cutoff": np.float64(pc_cutoff),
+        "seed": np.int64(p.seed),
         "pcregressors": np.vstack(pcs),
         "R2": r2_c,
         "R2run": r2run_c,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,22 +10,66 @@ from sklearn.mixture import GaussianMixture
 
 from bergforge.errors import DataError
 
+log = logging.getLogger(__name__)
 
-def find_tail_threshold(values: np.ndarray, seed: int = 0, max_values: int = 1_000_000) -> float:
-    """Point where a 2-component Gaussian mixture fitted to ``values`` is 50/50 between components."""
+
+N_RESTARTS = 3  # GLMsingle's restarts of the mixture fit
+N_GRID = 500  # GLMsingle's points between the ends of the range
+MAX_VALUES = 1_000_000  # GLMsingle's largest sample fitted
+
+
+def robust_range(values: np.ndarray) -> tuple[float, float]:
+    """GLMsingle's ``robustrange``: (min, max) of ``values`` without outliers.
+
+    Percentiles p0.1, p10, p50, p90, p99.9 give the limits pmn = p50 − 5·(p50 − p10) and
+    pmx = p50 + 5·(p90 − p50). If p99.9 > pmx, the values above pmx are dropped; if p0.1 < pmn,
+    those below pmn; either drop reruns the whole procedure on what remains. Otherwise the max is
+    the absolute max when that is ≤ p50 + 1.1·(p99.9 − p50), else p99.9 (the min mirrored).
+    """
+    m = np.asarray(values, dtype=float).ravel()
+    if m.size == 0 or not np.isfinite(m).all():
+        raise DataError("robust_range needs a non-empty array of finite values")
+    while True:
+        p01, p10, p50, p90, p999 = np.percentile(m, [0.1, 10, 50, 90, 99.9])
+        pmn, pmx = p50 - 5 * (p50 - p10), p50 + 5 * (p90 - p50)
+        drop_high, drop_low = p999 > pmx, p01 < pmn
+        if not (drop_high or drop_low):
+            lo = m.min() if m.min() >= p50 - 1.1 * (p50 - p01) else p01
+            hi = m.max() if m.max() <= p50 + 1.1 * (p999 - p50) else p999
+            return float(lo), float(hi)
+        m = m[~((drop_high & (m > pmx)) | (drop_low & (m < pmn)))]
+
+
+def find_tail_threshold(values: np.ndarray, seed: int = 0, max_values: int = MAX_VALUES) -> float:
+    """GLMsingle's ``findtailthreshold``: where a 2-Gaussian mixture stops favouring the upper tail.
+
+    Fits the mixture (``tol=1e-10``, ``reg_covar=0``, 3 restarts, ``random_state=seed``) to the
+    finite values (a random subset of ``max_values`` drawn with ``seed`` if more), spans 500 points
+    over :func:`robust_range` widened to both means, and scans from the right end leftwards for
+    the first point where the component dominating the right end has posterior ≤ 0.5.
+    """
     v = np.asarray(values, dtype=float).ravel()
     v = v[np.isfinite(v)]
     if v.size < 4:
         raise DataError("need at least 4 finite values to find an R² threshold")
-    rng = np.random.default_rng(seed)
     if v.size > max_values:
-        v = rng.choice(v, max_values, replace=False)
-    gmm = GaussianMixture(2, n_init=3, random_state=seed).fit(v[:, None])
+        v = np.random.default_rng(seed).choice(v, max_values, replace=False)
+    gmm = GaussianMixture(2, tol=1e-10, reg_covar=0.0, n_init=N_RESTARTS, random_state=seed)
+    gmm.fit(v[:, None])
+    lo, hi = robust_range(v)
     means = gmm.means_.ravel()
-    lo, hi = np.sort(means)
-    grid = np.linspace(lo, hi, 1001)
-    posterior_hi = gmm.predict_proba(grid[:, None])[:, int(np.argmax(means))]
-    return float(grid[np.argmin(np.abs(posterior_hi - 0.5))])
+    grid = np.linspace(min(lo, means.min()), max(hi, means.max()), N_GRID)
+    return _first_crossing_from_right(grid, gmm.predict_proba(grid[:, None]))
+
+
+def _first_crossing_from_right(grid: np.ndarray, posterior: np.ndarray) -> float:
+    """Rightmost grid point where the right end's dominant component has posterior ≤ 0.5."""
+    upper = 0 if posterior[-1, 0] > 0.5 else 1
+    below = np.flatnonzero(posterior[:, upper] <= 0.5)
+    if below.size == 0:
+        log.warning("tail threshold: no crossing of 0.5 found; using the range's lower end")
+        return float(grid[0])
+    return float(grid[below[-1]])
 
 
 def noise_pool(meanvol: np.ndarray, onoff_r2: np.ndarray, brain_r2: float) -> np.ndarray:
