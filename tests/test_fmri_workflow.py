@@ -21,7 +21,7 @@ from bergforge.errors import InvalidParameterError
 from bergforge.evaluation.fmri_metadata import NOISE_CEILING_KEYS
 from bergforge.models.cnn8.mosaic_layout import to_mosaic
 from bergforge.workflow.fmri import fmri_export_targets
-from conftest import TINY_MEG, make_workdir, run_snakemake
+from conftest import TINY_MEG, make_workdir, planned_jobs, run_snakemake
 
 TINY_NSD = {
     "format": "nsd_bold",
@@ -280,22 +280,14 @@ def test_adding_a_subject_to_the_simulated_study_reruns_that_dataset_only(workdi
     re-simulates it and everything of that dataset follows; other datasets are untouched
     (docs/guide_formats_and_kinds.md, 'Adding a subject')."""
     import copy
-    import re
 
     cfg = copy.deepcopy(CONFIG)
     cfg["datasets"]["tiny_nsd"]["subjects"] = [1, 2, 3]
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
     try:
-        out = run_snakemake(workdir, "-n", *fmri_export_targets(cfg)).stdout
+        jobs = planned_jobs(workdir, *fmri_export_targets(cfg))
     finally:
         (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
-        head = re.match(r"(?:local)?rule (\w+):", block.strip())
-        if head:
-            wc = re.search(r"^\s*wildcards: (.*)$", block, re.M)
-            pairs = wc.group(1).split(", ") if wc else []
-            jobs.append((head.group(1), dict(kv.split("=", 1) for kv in pairs)))
     assert {wc.get("dataset") for _, wc in jobs} <= {"tiny_nsd", None}
     by_rule = {}
     for rule, wc in jobs:

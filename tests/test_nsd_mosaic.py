@@ -25,7 +25,7 @@ from bergforge.datasets.grayordinates import grayordinate_space
 from bergforge.datasets.sources import MOSAIC_BETAS
 from bergforge.errors import ConfigError, DataError
 from bergforge.preprocess.mosaic_betas import MosaicLayout, mosaic_betas_job
-from conftest import REPO, make_workdir, run_snakemake
+from conftest import REPO, make_workdir, planned_jobs, run_snakemake
 
 MODEL_ID = "fmri-mosaic-CNN8_multihead_subNSD_verticesAll"
 SUBJECTS = [1, 2]
@@ -226,26 +226,13 @@ def test_adding_a_subject_reruns_what_pools_the_stimulus_table(nsd_run):
     """nsd_mosaic: the new subject's betas are fetched and converted alone; the pooled stimulus
     table is rewritten, so every prepared store, the cnn8 model and its evaluations and exports
     follow (docs/guide_formats_and_kinds.md, 'Adding a subject')."""
-    import re
-
     override = yaml.safe_load((nsd_run / "config" / "test_override.yaml").read_text())
     override["datasets"]["nsd"]["subjects"] = [*SUBJECTS, 3]
     extra = nsd_run / "config" / "add_subject.yaml"
     extra.write_text(yaml.safe_dump(override))
-    out = run_snakemake(
-        nsd_run, "-n", "--configfile", "config/nsd_mosaic.yaml", "config/add_subject.yaml"
-    ).stdout
-    jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
-        head = re.match(r"(?:local)?rule (\w+):", block.strip())
-        if head:
-            wc = re.search(r"^\s*wildcards: (.*)$", block, re.M)
-            jobs.append(
-                (
-                    head.group(1),
-                    dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {},
-                )
-            )
+    jobs = planned_jobs(
+        nsd_run, "--configfile", "config/nsd_mosaic.yaml", "config/add_subject.yaml"
+    )
     rules = {r for r, _ in jobs}
     assert [wc["path"] for r, wc in jobs if r == "download_file"] == ["betas/sub-03_NSD.hdf5"]
     assert [wc["subject"] for r, wc in jobs if r == "fmri_mosaic_betas"] == ["03"]

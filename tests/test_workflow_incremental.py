@@ -16,26 +16,12 @@ import yaml
 from bergforge.cli import main as bergforge_cli
 from bergforge.release import verify_release
 from bergforge.workflow.targets import release_export_files, release_seed_files
-from conftest import TINY_CHAIN, TINY_RELEASE, make_workdir, run_snakemake
+from conftest import TINY_CHAIN, TINY_RELEASE, make_workdir, planned_jobs, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
 CONFIG = TINY_CHAIN
 RELEASE = TINY_RELEASE
-
-
-def planned_jobs(workdir, *extra: str) -> list[tuple[str, dict[str, str]]]:
-    """(rule, wildcards) of every job a dry run would execute."""
-    out = run_snakemake(workdir, "-n", *extra).stdout
-    jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
-        head = re.match(r"(?:local)?rule (\w+):", block.strip())
-        if not head:
-            continue
-        wc = re.search(r"^\s*wildcards: (.*)$", block, re.M)
-        wildcards = dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {}
-        jobs.append((head.group(1), wildcards))
-    return jobs
 
 
 @pytest.fixture
