@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= all
+# pytest-xdist workers for `make test` (tests that share one Snakemake build share it across workers)
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.bergforge-installed
 
 .PHONY: demo test setup lint clean-results
@@ -27,7 +29,7 @@ lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint
 
 test: $(STAMP) lint
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean-results:
 	rm -rf results resources/raw logs .snakemake

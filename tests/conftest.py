@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -67,12 +69,12 @@ def simulate_study(cfg: dict, raw_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_meg(tmp_path_factory) -> Path:
-    return simulate_study(TINY_MEG, tmp_path_factory.mktemp("tiny_meg"))
+    return built_once(tmp_path_factory, "tiny_meg", lambda folder: simulate_study(TINY_MEG, folder))
 
 
 @pytest.fixture(scope="session")
 def tiny_eeg(tmp_path_factory) -> Path:
-    return simulate_study(TINY_EEG, tmp_path_factory.mktemp("tiny_eeg"))
+    return built_once(tmp_path_factory, "tiny_eeg", lambda folder: simulate_study(TINY_EEG, folder))
 
 
 @pytest.fixture
@@ -169,14 +171,44 @@ TINY_CHAIN = {
 TINY_RELEASE = "results/release/bergforge-models-0.0.0-test"
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder that ``build`` fills once per test run, shared by every pytest-xdist worker.
+
+    Under xdist the first worker to ask builds it in the run's common temp root (a file lock keeps
+    the others waiting) and each worker gets its own copy, mtimes and ``.snakemake`` kept, so a
+    test that changes its copy cannot disturb another worker's tests. Without xdist the build
+    itself is returned.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp().parent
+    master, done = root / f"shared-{name}", root / f"shared-{name}.done"
+    with FileLock(str(root / f"shared-{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(master, ignore_errors=True)
+            master.mkdir()
+            build(master)
+            done.touch()
+    copy_dir = tmp_path_factory.mktemp(name)
+    shutil.copytree(master, copy_dir, symlinks=True, dirs_exist_ok=True)
+    return copy_dir
+
+
+def _build_tiny_chain(folder: Path) -> None:
+    import copy
+
+    workdir = make_workdir(folder, copy.deepcopy(TINY_CHAIN))
+    run_snakemake(workdir, "--cores", "2", "all", "release")
+
+
 @pytest.fixture(scope="session")
 def tiny_built(tmp_path_factory) -> Path:
     """A workdir where TINY_CHAIN was built through `all` and `release` by real Snakemake."""
-    import copy
-
-    workdir = make_workdir(tmp_path_factory.mktemp("tiny_chain"), copy.deepcopy(TINY_CHAIN))
-    run_snakemake(workdir, "--cores", "2", "all", "release")
-    return workdir
+    return built_once(tmp_path_factory, "tiny_chain", _build_tiny_chain)
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +269,17 @@ def dask_cluster(tmp_path_factory):
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=30)
+
+
+def planned_jobs(workdir, *extra: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run would execute."""
+    out = run_snakemake(workdir, "-n", *extra).stdout
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        head = re.match(r"(?:local)?rule (\w+):", block.strip())
+        if not head:
+            continue
+        wc = re.search(r"^\s*wildcards: (.*)$", block, re.M)
+        wildcards = dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {}
+        jobs.append((head.group(1), wildcards))
+    return jobs
