@@ -159,6 +159,7 @@ TINY_CHAIN = {
                 "catch_per_run": 1,
                 "image_size": 64,
                 "n_latents": 3,
+                "sfreq": 400.0,  # decimation by 2 to 200 Hz; the prepared truth costs less
             },
         },
     },

@@ -38,8 +38,9 @@ def test_encode_and_evaluate_rules_ran_for_real(tiny_built):
     assert len(meg["train_image_indices"]) == 5  # a quarter of the 20 MEG training images
 
 
-def test_demo_accuracy_against_the_simulators_truth(tiny_built, capsys, tmp_path):
-    """`bergforge demo-accuracy` equals the median % NC computed here from the truth file."""
+def test_demo_accuracy_against_the_truth_of_the_prepared_data(tiny_built, capsys, tmp_path):
+    """`bergforge demo-accuracy` equals the median % of the true NC computed here from the
+    prepared-data truth (results/truth/) and the evaluation's correlations."""
     import zarr
 
     from bergforge.cli import main
@@ -47,35 +48,39 @@ def test_demo_accuracy_against_the_simulators_truth(tiny_built, capsys, tmp_path
     from bergforge.simulate.accuracy import study_accuracy, subject_accuracy
 
     workdir = tiny_built
-    results, raw = workdir / "results", workdir / "resources/raw"
-    assert main(["demo-accuracy", "--results", str(results), "--raw", str(raw)]) == 0
+    results = workdir / "results"
+    assert main(["demo-accuracy", "--results", str(results)]) == 0
     out = capsys.readouterr().out
     assert re.search(r"tiny_meg\s+alexnet_untrained", out) and "%NC single-4" in out
     assert re.search(r"tiny\s+toy_alexnet_untrained", out)  # a one-split model shows nan elsewhere
-    rows = {(r.dataset, r.subject): r for r in study_accuracy(results, raw, threshold=5)}
-    assert set(rows) == {("tiny", 1), ("tiny_meg", 2)}
+    rows = {(r.dataset, r.model, r.subject): r for r in study_accuracy(results, threshold=5)}
+    assert ("tiny", "alexnet_untrained", 1) in rows and ("tiny_meg", "alexnet_untrained", 2) in rows
 
-    # independently: MEG subject 2, channels matched by name (the truth keeps MRO11-1609)
+    # independently: MEG subject 2, channels matched by name
     prepared = results / "prepared/tiny_meg/sub-02.zarr"
     channels = list(zarr.open_group(str(prepared), mode="r").attrs["channels"])
-    truth_path = raw / "tiny_meg/ground_truth/sub-BIGMEG2_truth.npz"
+    truth_path = results / "truth/tiny_meg/sub-02.npz"
     with np.load(truth_path) as t:
         names = [str(c) for c in t["channels"]]
         nc_true = t["noise_ceiling"][[names.index(c) for c in channels]].ravel()
-        assert len(names) == len(channels) + 1
-    with np.load(results / "evaluation/tiny_meg/alexnet_untrained/sub-02/evaluation.npz") as ev:
-        pnc = ev["percent_noise_ceiling"].reshape(5, -1)
+        assert "MRO11-1609" not in names  # the truth went through the same channel drop
+    evaluation = results / "evaluation/tiny_meg/alexnet_untrained/sub-02/evaluation.npz"
+    with np.load(evaluation) as ev:
+        r = ev["correlation"].reshape(5, -1)
+        nc_est = ev["noise_ceiling"].ravel()
     signal = nc_true > 5
-    row = rows[("tiny_meg", 2)]
+    expected = 100 * np.maximum(r[:, signal], 0) ** 2 / (nc_true[signal] / 100)
+    row = rows[("tiny_meg", "alexnet_untrained", 2)]
     assert row.n_signal == signal.sum() > 0 and row.n_targets == nc_true.size
-    assert row.median_percent_nc["all"] == pytest.approx(np.nanmedian(pnc[0, signal]))
-    assert row.median_percent_nc["single-4"] == pytest.approx(np.nanmedian(pnc[4, signal]))
+    assert row.median_percent_nc["all"] == pytest.approx(np.nanmedian(expected[0]))
+    assert row.median_percent_nc["single-4"] == pytest.approx(np.nanmedian(expected[4]))
+    assert row.median_nc_true == pytest.approx(np.median(nc_true[signal]))
+    assert row.nc_difference[1] == pytest.approx(np.median(nc_est[signal] - nc_true[signal]))
 
     # a truth of other channels is refused, naming the store and the truth file
     with np.load(truth_path) as t:
         other = {k: t[k] for k in t.files}
     other["channels"] = np.array([f"X{i}" for i in range(len(names))])
-    np.savez(tmp_path / "sub-BIGMEG2_truth.npz", **other)
-    evaluation = results / "evaluation/tiny_meg/alexnet_untrained/sub-02/evaluation.npz"
-    with pytest.raises(DataError, match=r"channels \['MLC11-1609'.*not in the ground truth"):
-        subject_accuracy(evaluation, tmp_path / "sub-BIGMEG2_truth.npz", prepared)
+    np.savez(tmp_path / "sub-02.npz", **other)
+    with pytest.raises(DataError, match=r"channels \['MLC11-1609'.*not in the truth"):
+        subject_accuracy(evaluation, tmp_path / "sub-02.npz", prepared)

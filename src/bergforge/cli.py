@@ -31,7 +31,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _demo_accuracy(args: argparse.Namespace) -> int:
     from bergforge.simulate.accuracy import format_table, study_accuracy
 
-    rows = study_accuracy(Path(args.results), Path(args.raw), args.threshold)
+    rows = study_accuracy(Path(args.results), args.threshold)
     print(format_table(rows, args.threshold))
     return 0 if rows else 1
 
@@ -48,13 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     verify.set_defaults(func=_verify)
     accuracy = sub.add_parser(
         "demo-accuracy",
-        help="median percent of noise ceiling of a simulated study's models on its real-signal "
-        "targets, against the simulator's analytic noise ceiling",
+        help="median percent of the true noise ceiling of a simulated study's models on its "
+        "real-signal targets (the truth of the prepared data, results/truth/)",
     )
     accuracy.add_argument("--results", default="results", help="the workflow's results folder")
-    accuracy.add_argument("--raw", default="resources/raw", help="where the simulated studies are")
     accuracy.add_argument(
-        "--threshold", type=float, default=20.0, help="analytic NC (%%) above which a target counts"
+        "--threshold", type=float, default=20.0, help="true NC (%%) above which a target counts"
     )
     accuracy.set_defaults(func=_demo_accuracy)
     args = parser.parse_args(argv)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 RAW = "resources/raw/{dataset}"
 RESULTS = "results"
+# simulated studies only: the noise ceiling of each subject's prepared test responses
+PREPARED_TRUTH = "results/truth/{dataset}/sub-{subject}.npz"
 
 # stage 2: prepared responses and the stimulus table (docs/interfaces.md)
 PREPARED_STORE = "results/prepared/{dataset}/sub-{subject}.zarr"

@@ -19,7 +19,15 @@ from bergforge.config import (
 )
 from bergforge.datasets.formats import check_datasets, datasets_of
 from bergforge.workflow.models import check_models
-from bergforge.workflow.targets import all_targets, alternation, export_targets, release_targets
+from bergforge.simulate.prepared_truth import DEFAULT_TRIALS as PREPARED_TRUTH_TRIALS
+from bergforge.workflow.targets import (
+    all_targets,
+    alternation,
+    export_targets,
+    preprocess_section,
+    release_targets,
+    truth_file,
+)
 
 validate_config(config, schema_path=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml")

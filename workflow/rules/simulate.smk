@@ -87,6 +87,35 @@ use rule simulate_meg_subject as simulate_eeg_subject with:
         subject=r"\d\d",
 
 
+# the truth of the prepared data: trials of the test images from the subject's truth, pushed
+# through the dataset's own preprocessing (bergforge.simulate.prepared_truth); demo-accuracy reads it
+rule simulate_prepared_truth:
+    input:
+        truth=truth_file(config),
+        table="resources/raw/{dataset}/ground_truth/images.tsv",
+        latents="resources/raw/{dataset}/ground_truth/latents.npz",
+    output:
+        paths.PREPARED_TRUTH,
+    wildcard_constraints:
+        dataset=SIMULATED,
+        subject=r"\d\d",
+    params:
+        format=lookup(dpath="datasets/{dataset}/format", within=config),
+        simulation=lookup(dpath="datasets/{dataset}/simulation", within=config),
+        preprocess=preprocess_section(config),
+        n_trials=PREPARED_TRUTH_TRIALS,
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/simulate/{dataset}/sub-{subject}_prepared_truth.log",
+    script:
+        "../scripts/simulate_prepared_truth.py"
+
+
 # the NSD-like study (format nsd_bold): every subject's BOLD runs and onsets in one job
 rule fmri_simulate_study:
     output:

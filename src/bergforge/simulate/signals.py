@@ -48,23 +48,46 @@ def smooth_spatial_patterns(
 
 
 @cache
-def _noise_filter(sfreq: float) -> tuple[np.ndarray, float]:
-    """Second-order sections of the noise band-pass and the std of white noise after it."""
+def _noise_gain(sfreq: float, n: int) -> np.ndarray:
+    """Per-frequency gain (``rfft`` bins of length ``n``) that turns white noise into unit-variance
+    noise in :data:`NOISE_BAND`: the squared magnitude of a 4th-order Butterworth band-pass (the
+    response of running it forwards and backwards, zero phase), scaled to unit output variance."""
     sos = signal.butter(4, NOISE_BAND, btype="bandpass", fs=sfreq, output="sos")
-    impulse = np.zeros(int(20 * sfreq))
-    impulse[len(impulse) // 2] = 1.0
-    response = signal.sosfiltfilt(sos, impulse)
-    return sos, float(np.sqrt(np.sum(response**2)))
+    _, h = signal.sosfreqz(sos, worN=np.fft.rfftfreq(n, 1.0 / sfreq), fs=sfreq)
+    power = np.abs(h) ** 2
+    # output variance of unit white noise = (1/n) Σ over all n bins of |gain|² (rfft: interior twice)
+    weights = np.full(power.size, 2.0)
+    weights[0] = 1.0
+    if n % 2 == 0:
+        weights[-1] = 1.0
+    return power / np.sqrt(np.sum(weights * power**2) / n)
 
 
 def band_limited_noise(
-    rng: np.random.Generator, n_channels: int, n_samples: int, sfreq: float, sd: np.ndarray
+    rng: np.random.Generator,
+    n_channels: int,
+    n_samples: int,
+    sfreq: float,
+    sd: np.ndarray,
+    block: int = 16,
 ) -> np.ndarray:
-    """Gaussian noise in :data:`NOISE_BAND` with exactly ``sd`` (per channel) as its stationary std."""
-    sos, gain = _noise_filter(float(sfreq))
-    white = rng.standard_normal((n_channels, n_samples))
-    noise = signal.sosfiltfilt(sos, white, axis=1) / gain
-    return noise * np.asarray(sd, dtype=float)[:, None]
+    """Gaussian noise in :data:`NOISE_BAND` with exactly ``sd`` (per channel) as its stationary std.
+
+    White noise shaped in the frequency domain (circularly, over a fast FFT length ≥ ``n_samples``),
+    ``block`` channels at a time to bound memory.
+    """
+    from scipy import fft
+
+    n = fft.next_fast_len(int(n_samples), real=True)
+    gain = _noise_gain(float(sfreq), n)
+    sd = np.broadcast_to(np.asarray(sd, dtype=float), (n_channels,))
+    out = np.empty((n_channels, n_samples))
+    for start in range(0, n_channels, block):
+        stop = min(start + block, n_channels)
+        white = rng.standard_normal((stop - start, n))
+        shaped = fft.irfft(fft.rfft(white, axis=1) * gain, n=n, axis=1)
+        out[start:stop] = shaped[:, :n_samples] * sd[start:stop, None]
+    return out
 
 
 def noise_ceiling(signal_var: np.ndarray, noise_var: np.ndarray, n_reps: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from bergforge.errors import ConfigError
 from bergforge.simulate import things_eeg2, things_meg
-from bergforge.simulate.truth import image_latents
+from bergforge.simulate.truth import SubjectTruth, image_latents
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +96,63 @@ def simulate_subject(
         latents = data["latents"]
     log.info("simulating subject %d of %s", subject, name)
     module.write_subject(Path(raw_dir), sim, subject, table, latents)
+
+
+def truth_path(raw_dir: Path, fmt: str, subject: int) -> Path:
+    """The simulator's ground truth file of one subject (``ground_truth/sub-…_truth.npz``)."""
+    label = things_meg.subject_label(subject) if fmt == "things_meg1" else f"{subject:02d}"
+    return Path(raw_dir) / "ground_truth" / f"sub-{label}_truth.npz"
+
+
+def simulate_prepared_truth(
+    fmt: str,
+    simulation: dict,
+    name: str,
+    subject: int,
+    raw_dir: Path,
+    preprocess: dict | None,
+    out: Path,
+    n_trials: int,
+) -> None:
+    """The noise ceiling of one subject's prepared test responses (see
+    :mod:`bergforge.simulate.prepared_truth`), written to ``out``."""
+    from bergforge.preprocess.params import eeg_params, meg_params
+    from bergforge.simulate.prepared_truth import prepared_truth, write_prepared_truth
+
+    sim = simulation_params(fmt, simulation, name)
+    raw_dir = Path(raw_dir)
+    table = pd.read_csv(raw_dir / "ground_truth" / "images.tsv", sep="\t", keep_default_na=False)
+    with np.load(raw_dir / "ground_truth" / "latents.npz") as data:
+        latents = data["latents"]
+    truth, arrays = SubjectTruth.load(truth_path(raw_dir, fmt, subject))
+    test_latents = latents[np.flatnonzero(table.split.to_numpy() == "test")]
+    if fmt == "things_meg1":
+        modality, params, n_reps = "meg", meg_params(preprocess), sim.n_sessions
+        kernel_len = int(round(things_meg.TMAX * sim.sfreq)) + 1
+    else:
+        modality, params = "eeg", eeg_params(preprocess)
+        n_reps = min(sim.test_reps, params.test_reps or sim.test_reps)
+        kernel_len = int(round(things_eeg2.TMAX * sim.sfreq))
+    # pseudo-studies of n_reps trials drawn from these should overlap little
+    n_trials = max(n_trials, 4 * n_reps)
+    log.info(
+        "prepared truth of %s subject %d: %d trials of each of %d test images",
+        name,
+        subject,
+        n_trials,
+        len(test_latents),
+    )
+    result = prepared_truth(
+        modality,
+        truth,
+        arrays["offset"],
+        test_latents,
+        params,
+        sim.sfreq,
+        sim.soa,
+        kernel_len,
+        n_reps,
+        np.random.default_rng([sim.seed, subject, 31]),
+        n_trials=n_trials,
+    )
+    write_prepared_truth(out, result)

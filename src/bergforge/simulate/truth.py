@@ -23,19 +23,43 @@ from bergforge.simulate.signals import (
 )
 
 
-def image_latents(features: np.ndarray, n_latents: int) -> np.ndarray:
+def image_latents(features: np.ndarray, n_latents: int, block: int = 16384) -> np.ndarray:
     """Top ``n_latents`` principal component scores of standardised features, each with unit variance.
 
-    Computed exactly (SVD) over all images; component signs are fixed so the result is deterministic.
+    Exact: the eigenvectors of the images' Gram matrix (images × images, float64), accumulated over
+    column blocks so that no float64 copy of the features is made; component signs are fixed (the
+    largest-magnitude loading of each component is positive) so the result is deterministic.
     """
-    x = np.asarray(features, dtype=np.float64)
-    sd = x.std(axis=0)
+    x = np.asarray(features)
+    n = x.shape[0]
+    blocks = [slice(s, min(s + block, x.shape[1])) for s in range(0, x.shape[1], block)]
+    mean = np.concatenate([x[:, b].mean(axis=0, dtype=np.float64) for b in blocks])
+    sd = np.concatenate([x[:, b].std(axis=0, dtype=np.float64) for b in blocks])
     keep = sd > 1e-12 * max(sd.max(), 1e-30)
-    x = (x[:, keep] - x[:, keep].mean(axis=0)) / sd[keep]
-    u, s, vt = np.linalg.svd(x, full_matrices=False)
-    scores = u[:, :n_latents] * s[:n_latents]
-    signs = np.sign(vt[:n_latents, np.argmax(np.abs(vt[:n_latents]), axis=1)].diagonal())
-    scores *= np.where(signs == 0, 1.0, signs)
+
+    def standardised(b: slice) -> np.ndarray:
+        k = keep[b]
+        return (x[:, b][:, k].astype(np.float64) - mean[b][k]) / sd[b][k]
+
+    gram = np.zeros((n, n))
+    for b in blocks:
+        z = standardised(b)
+        gram += z @ z.T
+    eigval, eigvec = np.linalg.eigh(gram)
+    order = np.argsort(eigval)[::-1][:n_latents]
+    sing = np.sqrt(np.clip(eigval[order], 0.0, None))
+    u = eigvec[:, order]
+    # loadings v_k = z^T u_k / s_k; only the sign of each one's largest-magnitude entry is needed
+    best = np.zeros(n_latents)
+    sign = np.ones(n_latents)
+    for b in blocks:
+        loadings = (standardised(b).T @ u) / np.where(sing > 0, sing, 1.0)
+        at = np.abs(loadings).argmax(axis=0)
+        value = loadings[at, np.arange(n_latents)]
+        larger = np.abs(value) > best
+        best[larger] = np.abs(value[larger])
+        sign[larger] = np.sign(value[larger])
+    scores = u * sing * np.where(sign == 0, 1.0, sign)
     return scores / scores.std(axis=0)
 
 

@@ -44,6 +44,40 @@ def simulated_raw_targets(config: dict[str, Any]) -> list[str]:
     return targets
 
 
+def truth_file(config: dict[str, Any]) -> Callable[[Any], str]:
+    """Input function: the simulator's ground-truth file of the rule's ``{dataset}`` × ``{subject}``."""
+
+    def inputs(wildcards: Any) -> str:
+        label = subject_label(
+            config["datasets"][wildcards.dataset]["format"], int(wildcards.subject)
+        )
+        return f"resources/raw/{wildcards.dataset}/ground_truth/sub-{label}_truth.npz"
+
+    return inputs
+
+
+def preprocess_section(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+    """Params function: the ``preprocess.<modality>`` section of the rule's ``{dataset}`` (or {})."""
+
+    def params(wildcards: Any) -> dict[str, Any]:
+        modality = get_format(config["datasets"][wildcards.dataset]["format"]).modality
+        return dict((config.get("preprocess") or {}).get(modality) or {})
+
+    return params
+
+
+def prepared_truth_targets(config: dict[str, Any]) -> list[str]:
+    """The prepared-data truth of every subject of each simulated MEG/EEG dataset."""
+    targets = []
+    for name in datasets_of(config, source="simulated"):
+        ds = config["datasets"][name]
+        if get_format(ds["format"]).modality in ("meg", "eeg"):
+            targets += [
+                paths.fill(paths.PREPARED_TRUTH, dataset=name, subject=s) for s in ds["subjects"]
+            ]
+    return targets
+
+
 def prepared_targets(config: dict[str, Any]) -> list[str]:
     """The stimulus table and every subject's prepared store of each dataset."""
     targets = []
@@ -121,6 +155,7 @@ def all_targets(config: dict[str, Any]) -> list[str]:
     targets: list[str] = []
     targets += simulated_raw_targets(config)
     targets += prepared_targets(config)
+    targets += prepared_truth_targets(config)
     targets += feature_targets(config)
     targets += model_targets(config)
     targets += evaluation_targets(config)

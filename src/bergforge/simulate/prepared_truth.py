@@ -1,0 +1,206 @@
+"""The ground truth of the *prepared* responses of a simulated MEG/EEG subject.
+
+The simulator's analytic noise ceiling holds for the raw trials. Preprocessing changes it: the
+baseline subtraction adds each trial's baseline noise to every sample, per-trial z-scoring (MEG)
+divides signal and noise by a noisy scale, and current source density (EEG) mixes channels whose
+noise differs. So the truth of the prepared data is measured the only way that holds for every
+recipe: trials of the test images, drawn from the subject's own truth (signal + noise, the same
+generator as its raw files), go through the very preprocessing functions the pipeline runs
+(band-pass on the continuous recording, epochs, CSD, resampling, baseline, decimation), many more
+of them per image than the study has. Per target, with ``M`` trials of each of ``I`` images:
+
+    noise_var  = mean over images of the variance over its trials (ddof 1)
+    signal_var = variance over images of the trial means (ddof 1) − noise_var / M
+
+and the NSD noise ceiling of the study's ``n`` repetitions follows from them
+(:func:`bergforge.simulate.signals.noise_ceiling`). Pseudo-studies of ``n`` of the simulated
+trials per image, put through the pipeline's own noise-ceiling estimate, give the spread that
+estimate has by sampling alone (``resampled_noise_ceiling``), so that an estimate can be called
+right or wrong "within sampling error".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from bergforge.atomic import save_npz
+from bergforge.simulate.signals import band_limited_noise, noise_ceiling
+from bergforge.simulate.truth import SubjectTruth
+
+log = logging.getLogger(__name__)
+
+#: simulated trials per test image, at least 4 × the repetitions the study has
+DEFAULT_TRIALS = 32
+#: pseudo-studies drawn from the simulated trials to measure the estimate's sampling spread
+RESAMPLES = 20
+#: trials per simulated continuous recording, unless the band-pass needs a longer one
+TRIALS_PER_RECORDING = 96
+
+
+def min_recording_seconds(l_freq: float) -> float:
+    """Twice the length of MNE's default high-pass FIR at ``l_freq`` (3.3 / transition band):
+    a shorter recording is filtered with large edge effects, unlike the study's long runs."""
+    transition = min(max(0.25 * l_freq, 2.0), l_freq)
+    return 2 * 3.3 / transition
+
+
+def trial_blocks(
+    n_images: int, n_trials: int, per_block: int, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
+    """Image index of every trial, ``n_trials`` per image in a random order (as a study
+    interleaves its images), in blocks of at most ``per_block``."""
+    order = rng.permutation(np.repeat(np.arange(n_images), n_trials))
+    for start in range(0, order.size, per_block):
+        yield order[start : start + per_block]
+
+
+def recording(
+    truth: SubjectTruth,
+    rng: np.random.Generator,
+    trial_latents: np.ndarray,
+    sfreq: float,
+    soa: float,
+    kernel_len: int,
+    offsets: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A continuous recording (channels × samples) with one trial per row of ``trial_latents``,
+    ``soa`` apart after 1 s of lead-in, and the onset sample of every trial."""
+    onsets = np.round((1.0 + np.arange(len(trial_latents)) * soa) * sfreq).astype(int)
+    n_samples = int(onsets[-1] + kernel_len + 2 * sfreq)
+    data = band_limited_noise(rng, len(truth.channels), n_samples, sfreq, truth.noise_sd)
+    data += offsets[:, None]
+    kernels, evoked = truth.kernels(np.arange(kernel_len) / sfreq)
+    for z, onset in zip(trial_latents, onsets, strict=True):
+        data[:, onset : onset + kernel_len] += np.tensordot(z, kernels, axes=(0, 0)) + evoked
+    return data, onsets
+
+
+def _meg_epochs(data: np.ndarray, onsets: np.ndarray, channels: list[str], sfreq: float, params):
+    """THINGS-MEG1's preprocessing of one recording (:func:`bergforge.preprocess.meg.preprocess_run`)."""
+    import mne
+
+    from bergforge.preprocess.meg import preprocess_run
+
+    info = mne.create_info(channels, sfreq, "mag")
+    raw = mne.io.RawArray(data, info, verbose="error")
+    events = np.stack([onsets, np.zeros_like(onsets), np.ones_like(onsets)], axis=1)
+    return preprocess_run(raw, events, params, Path("<prepared truth>"))
+
+
+def _eeg_epochs(data: np.ndarray, onsets: np.ndarray, channels: list[str], sfreq: float, params):
+    """THINGS-EEG2's preprocessing of one recording (``prepare_raw`` then ``preprocess_epochs``)."""
+    import mne
+
+    from bergforge.preprocess.eeg import prepare_raw, preprocess_epochs
+
+    info = mne.create_info(channels, sfreq, "eeg")
+    raw = mne.io.RawArray(data, info, verbose="error")
+    source = Path("<prepared truth>")
+    prepare_raw(raw, params, source)
+    events = np.stack([onsets, np.zeros_like(onsets), np.ones_like(onsets)], axis=1)
+    return preprocess_epochs(raw, events, params, source)
+
+
+PREPROCESSORS = {"meg": _meg_epochs, "eeg": _eeg_epochs}
+
+
+def prepared_truth(
+    modality: str,
+    truth: SubjectTruth,
+    offsets: np.ndarray,
+    test_latents: np.ndarray,
+    params,
+    sfreq: float,
+    soa: float,
+    kernel_len: int,
+    n_reps: int,
+    rng: np.random.Generator,
+    n_trials: int = DEFAULT_TRIALS,
+) -> dict[str, np.ndarray]:
+    """Signal and noise variance, ncsnr and noise ceiling (percent) of the prepared test responses,
+    each ``(channels, times)``, plus the true prepared responses ``(image, channels, times)``."""
+    if n_trials < 2:
+        raise ValueError(f"n_trials = {n_trials}; expected at least 2 trials per image")
+    trials, channels, times = simulated_trials(
+        modality, truth, offsets, test_latents, params, sfreq, soa, kernel_len, rng, n_trials
+    )
+    x = trials.astype(np.float64)
+    mean = x.mean(axis=1)
+    noise_var = x.var(axis=1, ddof=1).mean(axis=0)
+    signal_var = np.clip(mean.var(axis=0, ddof=1) - noise_var / n_trials, 0.0, None)
+    del x
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ncsnr = np.sqrt(signal_var / noise_var)
+    return {
+        "channels": np.asarray(channels),
+        "times": times,
+        "signal_var": signal_var,
+        "noise_var": noise_var,
+        "ncsnr": ncsnr,
+        "noise_ceiling": noise_ceiling(signal_var, noise_var, n_reps),
+        "true_response_test": mean.astype(np.float32),
+        "resampled_noise_ceiling": resampled_estimates(trials, n_reps, rng),
+        "n_reps": np.int64(n_reps),
+        "n_trials": np.int64(n_trials),
+    }
+
+
+def simulated_trials(
+    modality: str,
+    truth: SubjectTruth,
+    offsets: np.ndarray,
+    test_latents: np.ndarray,
+    params,
+    sfreq: float,
+    soa: float,
+    kernel_len: int,
+    rng: np.random.Generator,
+    n_trials: int,
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Prepared trials ``(image, trial, channels, times)`` float32 of the test images, with the
+    channel names and times the preprocessing kept."""
+    preprocess = PREPROCESSORS[modality]
+    n_images = len(test_latents)
+    filled = np.zeros(n_images, dtype=int)
+    trials = channels = times = None
+    per_block = max(TRIALS_PER_RECORDING, int(np.ceil(min_recording_seconds(params.l_freq) / soa)))
+    for b, images in enumerate(trial_blocks(n_images, n_trials, per_block, rng)):
+        data, onsets = recording(truth, rng, test_latents[images], sfreq, soa, kernel_len, offsets)
+        epochs = preprocess(data, onsets, list(truth.channels), sfreq, params)
+        x = epochs.get_data(copy=False)
+        if trials is None:
+            channels, times = list(epochs.ch_names), np.round(epochs.times, 6)
+            trials = np.empty((n_images, n_trials, *x.shape[1:]), dtype=np.float32)
+        for row, image in zip(x, images, strict=True):
+            trials[image, filled[image]] = row
+            filled[image] += 1
+        log.info("prepared truth: recording %d, %d trials done", b + 1, images.size)
+    return trials, channels, times
+
+
+def resampled_estimates(
+    trials: np.ndarray, n_reps: int, rng: np.random.Generator, n_draws: int = RESAMPLES
+) -> np.ndarray:
+    """The study's noise-ceiling estimate (:func:`bergforge.evaluation.noise_ceiling.noise_ceiling`)
+    on ``n_draws`` pseudo-studies of ``n_reps`` trials per image drawn from the simulated ones:
+    ``(n_draws, channels, times)`` float32, the spread the estimate has by sampling alone."""
+    from bergforge.evaluation.noise_ceiling import noise_ceiling as estimate
+    from bergforge.evaluation.noise_ceiling import summarize_test
+
+    n_images, n_trials = trials.shape[:2]
+    reps = min(n_reps, n_trials)
+    out = np.empty((n_draws, *trials.shape[2:]), dtype=np.float32)
+    for k in range(n_draws):
+        pick = np.stack([rng.choice(n_trials, size=reps, replace=False) for _ in range(n_images)])
+        sample = trials[np.arange(n_images)[:, None], pick].reshape(n_images, reps, -1)
+        out[k] = estimate(summarize_test(sample))[1].reshape(trials.shape[2:])
+    return out
+
+
+def write_prepared_truth(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write :func:`prepared_truth`'s arrays atomically as one uncompressed ``.npz``."""
+    save_npz(path, **arrays)
