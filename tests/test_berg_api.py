@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from berg_artifacts import build_exported_tree
+from berg_reference import alexnet_features, eeg_reference, meg_reference, relative_max
 from PIL import Image
 from sklearn.utils import Bunch
 
@@ -134,15 +135,22 @@ def test_card_is_filled_from_the_run(modality, request):
 # --- the API reproduces the pipeline's predictions --------------------------------------------
 
 
-def test_eeg_api_reproduces_the_pipelines_test_predictions(eeg_tree):
+def test_eeg_api_equals_an_independent_reference_on_bergs_inference_path(eeg_tree):
+    """encode = scikit-learn readout of the exported dicts on features of the preset applied to the
+    uint8 tensor; the same readout on features of the preset on PIL (the features stage's path)
+    gives the pipeline's own test predictions."""
     berg = BERG(eeg_tree["berg_dir"])
     assert berg.list_models() == [eeg_tree["model_id"]]
     model = berg.get_encoding_model(eeg_tree["model_id"], subject=1, device="cpu")
+    images = eeg_tree["test_images"]
     with pytest.warns(SmallStimulusWarning, match="64x64"):
-        out = berg.encode(model, eeg_tree["test_images"])
-    expected = eeg_tree["predictions"][1:].transpose(1, 0, 2, 3)  # [image, rep, ch, t]
+        out = berg.encode(model, images)
     assert out.shape == (6, 4, 63, 140) and out.dtype == np.float32
-    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    reference = eeg_reference(eeg_tree["model_dir"], 1, alexnet_features(images, "tensor"))
+    assert relative_max(out, reference) <= 1e-5
+    trained = eeg_reference(eeg_tree["model_dir"], 1, alexnet_features(images, "pil"))
+    expected = eeg_tree["predictions"][1:].transpose(1, 0, 2, 3)  # [image, rep, ch, t]
+    np.testing.assert_allclose(trained, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     assert not np.allclose(out[:, 0], out[:, 1]), "repetitions must differ"
 
 
@@ -348,8 +356,10 @@ def test_manifest_is_verified_before_unpickling(eeg_tree, tmp_path):
         BERG(root).get_model_metadata(eeg_tree["model_id"], 1)
 
 
-def test_meg_api_reproduces_the_pipelines_test_predictions(meg_tree):
-    """Through the helper that reads the test images and evaluation.npz as the pipeline wrote them."""
+def test_meg_api_differs_from_the_pipeline_only_by_the_image_path(meg_tree):
+    """``relative_errors`` (API vs the evaluation's test predictions, from files as the pipeline
+    wrote them) is the difference between BERG's two image paths: the same number as for an
+    independent tensor-path reference."""
     root = meg_tree["berg_dir"].parent.parent
     errors = relative_errors(
         meg_tree["berg_dir"],
@@ -360,7 +370,13 @@ def test_meg_api_reproduces_the_pipelines_test_predictions(meg_tree):
         root,
     )
     assert set(errors) == {"all", "single"}
-    assert max(errors.values()) < 1e-4
+    feats = alexnet_features(meg_tree["test_images"], "tensor")
+    pipeline = meg_tree["predictions"]  # [split, image, sensor, time]
+    expected = {"all": pipeline[0], "single": pipeline[1:].transpose(1, 0, 2, 3)}
+    for name, error in errors.items():
+        reference = meg_reference(meg_tree["model_dir"], 1, feats, name)
+        assert error == pytest.approx(relative_max(reference, expected[name]), rel=1e-3)
+        assert error > 0, "the two image paths differ"
 
 
 def test_the_loader_rebuilds_the_backbone_the_features_stage_recorded(tmp_path, monkeypatch):

@@ -1,17 +1,26 @@
 """The real chain under Snakemake: simulate → preprocess → features → encode → evaluate → export.
 
-Runs on the session's tiny chain (``tiny_built`` in conftest). Encoding the test images through
-``bergforge.BERG`` must reproduce the evaluation stage's own ``test_predictions``; the tree, plots
-and card must exist.
+Runs on the session's tiny chain (``tiny_built`` in conftest). Encoding images through
+``bergforge.BERG`` must equal an independent reference of the exported files on BERG's inference
+image path, and differ from the evaluation stage's own ``test_predictions`` (made on the training
+path) by exactly the difference of the two paths; the tree, plots and card must exist.
 """
 
 from __future__ import annotations
 
+import json
+import warnings
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
+from berg_reference import alexnet_features, eeg_reference, meg_reference, relative_max
 from PIL import Image
 
+from bergforge import BERG
+from bergforge.api.stimulus import SmallStimulusWarning
 from bergforge.api.verify import relative_errors
 
 pytestmark = pytest.mark.workflow
@@ -22,28 +31,83 @@ EEG_MODEL = (
 MEG_MODEL = (
     "results/berg/encoding_models/modality-meg/train_dataset-things_meg_1/model-alexnet_untrained"
 )
+EEG_ID = "eeg-tiny_eeg_berg-alexnet_untrained"
+MEG_ID = "meg-things_meg_1-alexnet_untrained"
 
 
-def test_api_reproduces_the_pipelines_test_predictions(tiny_built):
+def _test_images(workdir: Path, dataset: str) -> np.ndarray:
+    """uint8 ``[image, 3, H, W]`` of the test rows of ``stimuli.tsv``, read with PIL."""
+    table = pd.read_csv(workdir / f"results/prepared/{dataset}/stimuli.tsv", sep="\t")
+    rows = table[table["split"] == "test"].sort_values("index")
+    return np.stack(
+        [
+            np.asarray(Image.open(workdir / f).convert("RGB")).transpose(2, 0, 1)
+            for f in rows["file"]
+        ]
+    )
+
+
+def _encode(berg: BERG, model_id: str, subject: int, images: np.ndarray, **kw) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallStimulusWarning)
+        return berg.encode(berg.get_encoding_model(model_id, subject, **kw), images)
+
+
+def test_api_equals_an_independent_reference_of_the_exported_files(tiny_built):
+    """``BERG.encode`` = a scikit-learn readout of the exported ``.npy`` dicts on alexnet features
+    of the preset applied to the uint8 tensor, for the 64 px test images (upsampled) and two
+    300 px noise images (downsampled, where the tensor resize antialiases)."""
+    berg = BERG(tiny_built / "results/berg")
+    noise = np.random.default_rng(5).integers(0, 256, (2, 3, 300, 300), dtype=np.uint8)
+    eeg_dir, meg_dir = tiny_built / EEG_MODEL, tiny_built / MEG_MODEL
+    for dataset in ("tiny", "tiny_meg"):
+        for images in (_test_images(tiny_built, dataset), noise):
+            feats = alexnet_features(images, "tensor")
+            if dataset == "tiny":
+                out = _encode(berg, EEG_ID, 1, images)
+                assert out.shape == (len(images), 4, 63, 140)
+                assert relative_max(out, eeg_reference(eeg_dir, 1, feats)) <= 1e-5
+                continue
+            for splits in ("all", "single"):
+                out = _encode(berg, MEG_ID, 2, images, train_splits=splits)
+                reference = meg_reference(meg_dir, 2, feats, splits)
+                assert out.shape == reference.shape
+                assert relative_max(out, reference) <= 1e-5, splits
+
+
+def test_api_differs_from_the_pipeline_only_by_the_image_path(tiny_built):
+    """The evaluation stage predicted from features of the preset on PIL (the features stage);
+    the same independent readout on those features gives its test predictions, and the API's
+    distance to them (``relative_errors``) is the distance between the two image paths."""
     workdir = tiny_built
-    errors = relative_errors(
-        workdir / "results/berg",
-        "eeg-tiny_eeg_berg-alexnet_untrained",
-        1,
-        workdir / "results/evaluation/tiny/alexnet_untrained/sub-01/evaluation.npz",
-        workdir / "results/prepared/tiny/stimuli.tsv",
-        workdir,
-    )
-    assert errors["single"] < 1e-4, errors
-    meg_errors = relative_errors(
-        workdir / "results/berg",
-        "meg-things_meg_1-alexnet_untrained",
-        2,
-        workdir / "results/evaluation/tiny_meg/alexnet_untrained/sub-02/evaluation.npz",
-        workdir / "results/prepared/tiny_meg/stimuli.tsv",
-        workdir,
-    )
-    assert max(meg_errors.values()) < 1e-4, meg_errors
+    cases = [
+        (EEG_ID, 1, "tiny", EEG_MODEL),
+        (MEG_ID, 2, "tiny_meg", MEG_MODEL),
+    ]
+    for model_id, subject, dataset, folder in cases:
+        evaluation = workdir / f"results/evaluation/{dataset}/alexnet_untrained/sub-{subject:02d}"
+        errors = relative_errors(
+            workdir / "results/berg",
+            model_id,
+            subject,
+            evaluation / "evaluation.npz",
+            workdir / f"results/prepared/{dataset}/stimuli.tsv",
+            workdir,
+        )
+        preds = np.load(evaluation / "evaluation.npz")["test_predictions"]  # [split, image, …]
+        pipeline = {"all": preds[0], "single": preds[1:].transpose(1, 0, 2, 3)}
+        images = _test_images(workdir, dataset)
+        for name, error in errors.items():
+            ref = {}
+            for path in ("pil", "tensor"):
+                feats = alexnet_features(images, path)
+                if model_id == EEG_ID:
+                    ref[path] = eeg_reference(workdir / folder, subject, feats)
+                else:
+                    ref[path] = meg_reference(workdir / folder, subject, feats, name)
+            assert relative_max(ref["pil"], pipeline[name]) <= 1e-4, (model_id, name)
+            assert error == pytest.approx(relative_max(ref["tensor"], pipeline[name]), rel=1e-3)
+            assert error > 0, "the two image paths differ"  # tiny fits amplify it (up to ~5 %)
 
 
 def test_export_tree_metadata_plots_and_card(tiny_built):
@@ -58,6 +122,12 @@ def test_export_tree_metadata_plots_and_card(tiny_built):
     card = yaml.safe_load((workdir / EEG_MODEL / "model_card.yaml").read_text())
     assert card["model_id"] == "eeg-tiny_eeg_berg-alexnet_untrained"
     assert card["data"]["n_train_images"] == 12 and card["data"]["n_test_repetitions"] == 8
+    paths = {"train": "preset_pil", "inference": "preset_uint8_tensor"}
+    assert card["backbone"]["image_transform"] == paths
+    assert "image_transform" not in metadata["bergforge"], "BERG's dicts get no new keys"
+    toy = workdir / EEG_MODEL.replace("model-alexnet", "model-toy_alexnet")
+    own = json.loads((toy / "bergforge_model.json").read_text())
+    assert own["provenance"]["image_transform"] == paths
     plot = workdir / EEG_MODEL / "encoding_models_accuracy/encoding_accuracy_subject-01.png"
     with Image.open(plot) as img:
         assert img.size == (1500, 800)

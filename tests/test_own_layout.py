@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import yaml
 import zarr
+from berg_reference import alexnet_features
 from features_data import make_stimuli
 from PIL import Image
 from safetensors.numpy import load_file
@@ -144,9 +145,10 @@ def make_test_files(stimuli: Path) -> list[str]:
 
 
 def expected_response(built: dict, modality: str) -> np.ndarray:
-    """Fitted weights (``weights.npz``) applied to the features stage's test features."""
+    """Fitted weights (``weights.npz``) applied to features of the test images on BERG's inference
+    path (the preset on the uint8 tensor, an independent seeded AlexNet)."""
     weights = np.load(built[modality]["model_dir"] / "weights.npz")
-    x = built["features"][built["n_train"] :, :N_COLUMNS]
+    x = alexnet_features(built["images"], "tensor", ["classifier.6"])[:, :N_COLUMNS]
     y = x @ weights["coef"] + weights["intercept"]
     return y.reshape(len(x), *((len(CHANNELS), len(TIMES)) if modality == "eeg" else (-1,)))
 
@@ -210,7 +212,10 @@ def test_model_json_records_targets_backbone_config_and_provenance(built):
     assert meta["backbone"]["name"] == "alexnet_untrained"
     assert meta["backbone"]["layers"] == ["classifier.6"] and meta["backbone"]["weights"] == "none"
     assert meta["provenance"]["kind_module"] == "toy_kind"
+    paths = {"train": "preset_pil", "inference": "preset_uint8_tensor"}
+    assert meta["provenance"]["image_transform"] == paths
     card = yaml.safe_load((EEG_ID.folder(built["berg"]) / "model_card.yaml").read_text())
+    assert card["backbone"]["image_transform"] == paths
     assert card["model_id"] == str(EEG_ID) and card["accuracy"]["sub-01"]["all"] == 0.42
     assert "model_kinds={'toy': 'toy_kind'}" in card["example"]
     markdown = (EEG_ID.folder(built["berg"]) / "model_card.md").read_text()
@@ -264,7 +269,7 @@ def test_berg_lists_own_models_with_their_subjects_and_metadata(built):
 
 
 @pytest.mark.parametrize("modality", ["eeg", "fmri"])
-def test_generate_response_equals_the_fitted_weights_on_the_stage_features(built, modality):
+def test_generate_response_equals_the_fitted_weights_on_bergs_inference_path(built, modality):
     model_id = str(EEG_ID if modality == "eeg" else FMRI_ID)
     berg = BERG(built["berg"], model_kinds=KINDS["model_kinds"])
     model = berg.get_encoding_model(model_id, 1, device="cpu")

@@ -28,6 +28,29 @@ def _verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def _check_berg_files(args: argparse.Namespace) -> int:
+    from bergforge.export.berg_check import check_berg_tree
+
+    report = check_berg_tree(Path(args.berg_dir), args.n_components)
+    for line in report.problems:
+        print(line)
+    if report.ok:
+        print(
+            f"OK: {len(report.models)} EEG/MEG model folders, {report.n_subjects} subjects: every "
+            "file BERG's loaders read is as they expect"
+        )
+        return 0
+    print(f"FAILED: {len(report.problems)} problems under {args.berg_dir}", file=sys.stderr)
+    return 1
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text}")
+    return value
+
+
 def _demo_accuracy(args: argparse.Namespace) -> int:
     from bergforge.simulate.accuracy import format_table, study_accuracy
 
@@ -46,6 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     verify.add_argument("target", help="release folder or .tar.gz archive")
     verify.set_defaults(func=_verify)
+    check = sub.add_parser(
+        "check-berg-files",
+        help="check the EEG/MEG model files of a BERG tree against what BERG's own loaders read",
+    )
+    check.add_argument("berg_dir", help="the folder holding encoding_models/ (e.g. results/berg)")
+    check.add_argument(
+        "--n-components",
+        type=_positive,
+        default=250,
+        help="PCA components per model (BERG's loader reshapes to 250; default 250)",
+    )
+    check.set_defaults(func=_check_berg_files)
     accuracy = sub.add_parser(
         "demo-accuracy",
         help="median percent of the true noise ceiling of a simulated study's models on its "

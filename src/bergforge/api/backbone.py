@@ -1,9 +1,11 @@
 """The image-feature side of a loaded model: the backbone from the extraction registry.
 
-The loader must compute features exactly as the features stage did, so it builds the backbone
-with :func:`bergforge.features.models.build_backbone` from the same registry, applies the
-backbone's transform to PIL images (as the features stage does to decoded files; the preset's
-tensor path resizes differently) and reads the layers with the stage's own ``forward_layers``.
+The loader builds the backbone with :func:`bergforge.features.models.build_backbone` from the same
+registry and spec as the features stage, and reads the layers with the stage's own
+``forward_layers``. Images take BERG's inference path
+(:func:`bergforge.features.image_paths.inference_batch`): the weights' preset applied to the uint8
+batch as a tensor, as BERG's loader does, while the features stage applied the training path to
+PIL images (the two resizes differ slightly; ``research/berg.md`` §2b, §2d).
 """
 
 from __future__ import annotations
@@ -26,13 +28,11 @@ class FeatureExtractor:
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """Features (batch, n_features) float32 of uint8 images ``[batch, 3, H, W]``."""
         import torch
-        from PIL import Image
 
         from bergforge.features.extract import forward_layers
+        from bergforge.features.image_paths import inference_batch
 
-        batch = torch.stack(
-            [self.backbone.transform(Image.fromarray(im.transpose(1, 2, 0))) for im in images]
-        )
+        batch = inference_batch(self.backbone, images)
         layers = forward_layers(self.backbone, batch.to(self.device))
         feats = torch.cat([layers[k] for k in self.backbone.spec.layers], dim=1)
         return feats.to("cpu").numpy().astype(np.float32)

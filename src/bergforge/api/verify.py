@@ -1,5 +1,9 @@
 """Check an exported model against the pipeline: encode the test images through the loader API and
-compare with the evaluation stage's ``test_predictions`` (``results/evaluation/…/evaluation.npz``)."""
+compare with the evaluation stage's ``test_predictions`` (``results/evaluation/…/evaluation.npz``).
+
+The API takes BERG's inference image path (the preset on the uint8 tensor) and the evaluation
+predicted from features of the training path (PIL), so the two agree up to the difference of the
+two image paths (``bergforge.features.image_paths``), not to float rounding."""
 
 from __future__ import annotations
 

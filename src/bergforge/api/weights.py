@@ -8,27 +8,13 @@ be dicts, ``sklearn.utils.Bunch`` or objects with attributes (all three were pub
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from bergforge.errors import ModelLoadError
-from bergforge.export.manifest import ManifestGuard
+from bergforge.export.manifest import load_pickled_dict
 
-
-def load_pickled_dict(path: Path, guard: ManifestGuard) -> dict:
-    """Verify ``path`` against the manifest, then unpickle the dict it holds."""
-    if not path.is_file():
-        raise ModelLoadError(f"model file not found: {path}")
-    guard.verify(path)
-    try:
-        value = np.load(path, allow_pickle=True)
-        value = value.item() if isinstance(value, np.ndarray) and value.shape == () else value
-    except Exception as err:
-        raise ModelLoadError(f"cannot read {path}: {err}") from err
-    if not isinstance(value, dict):
-        raise ModelLoadError(f"{path} holds a {type(value).__name__}; expected a pickled dict")
-    return value
+__all__ = ["LinearReadout", "build_readout", "field", "load_pickled_dict", "repetition_keys"]
 
 
 def field(params: object, name: str, where: str) -> np.ndarray:

@@ -171,6 +171,30 @@ def _parameters(model_id: str, modality: str, subjects: list[int], first: dict) 
     return params
 
 
+def backbone_section(name: str, recorded: dict | None) -> dict:
+    """The card's backbone: the spec the features stage recorded (else the registry entry) and
+    the image path of each side (``image_transform``: training, inference)."""
+    from bergforge.features.image_paths import image_transform_record
+    from bergforge.features.registry import SPEC_SETTINGS, get_spec
+
+    overrides = {k: v for k, v in (recorded or {}).items() if k in SPEC_SETTINGS}
+    try:
+        spec = get_spec(name, overrides)
+    except (KeyError, BergforgeError):
+        return {"name": name}
+    return {
+        "name": spec.name,
+        "library": spec.library,
+        "model": spec.model,
+        "weights": spec.weights,
+        "layers": list(spec.layers),
+        "transform": spec.transform,
+        "token_aggregation": spec.token_aggregation,
+        "seed": spec.seed,
+        "image_transform": image_transform_record(spec),
+    }
+
+
 def build_card(model_id: str, metadata_by_subject: dict[int, dict]) -> dict:
     """The YAML card of one model from the metadata of each of its subjects."""
     parsed = layout.parse_model_id(model_id)
@@ -179,22 +203,7 @@ def build_card(model_id: str, metadata_by_subject: dict[int, dict]) -> dict:
     prov = first.get("bergforge", {})
     split_models = prov.get("models", {})
     any_model = next(iter(split_models.values()), {})
-    try:
-        from bergforge.features.registry import get_spec
-
-        spec = get_spec(parsed.backbone)
-        backbone = {
-            "name": spec.name,
-            "library": spec.library,
-            "model": spec.model,
-            "weights": spec.weights,
-            "layers": list(spec.layers),
-            "transform": spec.transform,
-            "token_aggregation": spec.token_aggregation,
-            "seed": spec.seed,
-        }
-    except (KeyError, BergforgeError):
-        backbone = {"name": parsed.backbone}
+    backbone = backbone_section(parsed.backbone, prov.get("backbone"))
     if modality == "meg":
         n_targets = (len(first["sensors"]["sensor_names"]), len(first["meg"]["times"]))
         times = first["meg"]["times"]

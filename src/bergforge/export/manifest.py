@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
+
 from bergforge.errors import ModelLoadError
 
 MANIFEST_NAME = "SHA256SUMS"
@@ -63,3 +65,18 @@ class ManifestGuard:
                 f"refusing to load {rel}: its SHA-256 {actual} does not match the manifest "
                 f"({self.digests[rel]}); the file is corrupt or was modified"
             )
+
+
+def load_pickled_dict(path: Path, guard: ManifestGuard) -> dict:
+    """Verify ``path`` against the manifest, then unpickle the dict it holds (a BERG ``.npy``)."""
+    if not path.is_file():
+        raise ModelLoadError(f"model file not found: {path}")
+    guard.verify(path)
+    try:
+        value = np.load(path, allow_pickle=True)
+        value = value.item() if isinstance(value, np.ndarray) and value.shape == () else value
+    except Exception as err:
+        raise ModelLoadError(f"cannot read {path}: {err}") from err
+    if not isinstance(value, dict):
+        raise ModelLoadError(f"{path} holds a {type(value).__name__}; expected a pickled dict")
+    return value

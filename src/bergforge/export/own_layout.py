@@ -175,6 +175,7 @@ def export_own_model(
         "provenance": {
             "bergforge_version": __version__,
             "kind_module": kind_modules(config)[kind_name],
+            "image_transform": _image_transform(backbone_spec),
             "prepared": {subject_key(s): Path(prepared[s]).as_posix() for s in subjects},
             "evaluation": {
                 subject_key(s): None if summaries.get(s) is None else Path(summaries[s]).as_posix()
@@ -290,6 +291,13 @@ def _json_ready(value: Any, what: str) -> Any:
     raise DataError(f"{what}: {value!r} ({type(value).__name__}) cannot be stored as JSON")
 
 
+def _image_transform(backbone_spec: dict[str, Any] | None) -> dict[str, str] | None:
+    """Each side's image path for the recorded spec (None: the kind reads images itself)."""
+    from bergforge.features.image_paths import recorded_image_transform
+
+    return None if backbone_spec is None else recorded_image_transform(backbone_spec)
+
+
 # --- model card --------------------------------------------------------------------------------
 
 
@@ -328,7 +336,7 @@ def own_card(meta: dict[str, Any]) -> dict[str, Any]:
             "target_dims": first["target_dims"],
             "target_shape": first["target_shape"],
         },
-        "backbone": backbone,
+        "backbone": _card_backbone(backbone, meta["provenance"].get("image_transform")),
         "mapping": {"kind": meta["kind"], "scope": meta["scope"], "splits": meta["splits"]},
         "accuracy": {k: v["evaluation"] for k, v in sorted(meta["targets"].items())},
         "input": image_input("Minimum recommended image size: 224x224 pixels."),
@@ -342,6 +350,11 @@ def own_card(meta: dict[str, Any]) -> dict[str, Any]:
             "responses = berg.encode(model, images)\n"
         ),
     }
+
+
+def _card_backbone(backbone: dict | None, image_transform: dict | None) -> dict | None:
+    """The recorded backbone spec with each side's image path, for the card."""
+    return None if backbone is None else {**backbone, "image_transform": image_transform}
 
 
 def render_own_markdown(card: dict[str, Any]) -> str:

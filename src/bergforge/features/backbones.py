@@ -12,12 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from bergforge.features.extract import extract_array
+from bergforge.features.extract import extract_array, layer_sizes
 from bergforge.features.models import build_backbone
 from bergforge.features.registry import (
     ALEXNET_NODES,
     BERG_SEED,
+    NO_WEIGHTS,
     REGISTRY,
+    SPEC_SETTINGS,
     VIT_B_32_NODES,
     BackboneSpec,
     get_spec,
@@ -32,6 +34,7 @@ __all__ = [
     "build_alexnet_untrained",
     "build_extractor",
     "extract_in_memory",
+    "feature_count",
     "get_spec",
     "imagenet_transform",
 ]
@@ -60,3 +63,11 @@ def extract_in_memory(name: str, files: Sequence[Path], batch_size: int = 32) ->
     """Features (n_images, n_features) float32 of small image sets, all layers concatenated."""
     backbone = build_backbone(get_spec(name))
     return extract_array(backbone, [Path(f) for f in files], batch_size, workers=2)
+
+
+def feature_count(name: str, recorded: dict[str, Any] | None = None) -> int:
+    """Features per image of backbone ``name`` (with a recorded spec's overrides): a dry pass of
+    the same architecture with random weights, so no pretrained weights are needed."""
+    overrides = {k: v for k, v in (recorded or {}).items() if k in SPEC_SETTINGS}
+    spec = get_spec(name, {**overrides, "weights": NO_WEIGHTS})
+    return int(sum(layer_sizes(build_backbone(spec)).values()))

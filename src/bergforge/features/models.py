@@ -12,20 +12,26 @@ from torch import nn
 
 from bergforge.features.errors import BackboneError, MissingPackageError, WeightsUnavailableError
 from bergforge.features.hub_cache import open_clip_weights, timm_weights
+from bergforge.features.image_paths import training_transform
 from bergforge.features.registry import HUB_CACHE, LIBRARY_TRANSFORM, NO_WEIGHTS, BackboneSpec
-from bergforge.features.transforms import wrap_preset
 
 _PIP_NAMES = {"open_clip": "open_clip_torch", "timm": "timm"}
 
 
 @dataclass
 class Backbone:
-    """A ready extractor: ``module(batch)`` returns ``{node: tensor}`` for the spec's layers."""
+    """A ready extractor: ``module(batch)`` returns ``{node: tensor}`` for the spec's layers.
+
+    ``transform`` is the training path (a PIL image → tensor, used by the features stage);
+    ``inference_transform`` the torchvision preset that the loader applies to uint8 tensor
+    batches, or None where only ``transform`` exists (open_clip/timm preprocessing).
+    """
 
     spec: BackboneSpec
     module: nn.Module
     transform: Any
     weights_identity: dict[str, Any]
+    inference_transform: Any = None
 
 
 def file_sha256(path: Path) -> str:
@@ -108,7 +114,7 @@ def check_nodes(spec: BackboneSpec, model: nn.Module) -> None:
         )
 
 
-def _torchvision(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any]]:
+def _torchvision(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any], Any]:
     from torchvision.models import get_model, get_weight, list_models
 
     if spec.model not in list_models():
@@ -136,13 +142,13 @@ def _torchvision(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any]]:
             "preset, e.g. 'AlexNet_Weights.IMAGENET1K_V1'"
         )
     try:
-        transform = wrap_preset(get_weight(spec.transform).transforms())
+        preset = get_weight(spec.transform).transforms()
     except (ValueError, KeyError, AttributeError):
         raise BackboneError(
             f"backbone {spec.name!r}: unknown transform {spec.transform!r}; expected a torchvision "
             "weights name such as 'AlexNet_Weights.IMAGENET1K_V1'"
         ) from None
-    return model, transform, identity
+    return model, training_transform(spec, preset), identity, preset
 
 
 def _library_weights(spec: BackboneSpec, cached: Path | None) -> tuple[Path, dict[str, Any]]:
@@ -152,13 +158,13 @@ def _library_weights(spec: BackboneSpec, cached: Path | None) -> tuple[Path, dic
     return path, {"kind": kind, "file": path.name, "sha256": file_sha256(path)}
 
 
-def _open_clip(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any]]:
+def _open_clip(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any], None]:
     """open_clip's image tower: ``weights`` is none, a local file or a pretrained tag (cache only)."""
     open_clip = _import("open_clip", spec)
     if spec.weights == NO_WEIGHTS:
         torch.manual_seed(spec.seed)
         model, _, preprocess = open_clip.create_model_and_transforms(spec.model, pretrained=None)
-        return model.visual, preprocess, {"kind": "random_init", "seed": spec.seed}
+        return model.visual, preprocess, {"kind": "random_init", "seed": spec.seed}, None
     options: dict[str, Any] = {}
     cached = None
     if not _is_file_reference(spec.weights):
@@ -174,10 +180,10 @@ def _open_clip(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any]]:
     model, _, preprocess = open_clip.create_model_and_transforms(
         spec.model, pretrained=str(path), **options
     )
-    return model.visual, preprocess, identity
+    return model.visual, preprocess, identity, None
 
 
-def _timm(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any]]:
+def _timm(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any], None]:
     """A timm model: ``weights`` is none, a local file or ``cache`` (the hub cache only)."""
     timm = _import("timm", spec)
     if spec.weights == NO_WEIGHTS:
@@ -197,21 +203,22 @@ def _timm(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any]]:
             spec.model, pretrained=True, pretrained_cfg_overlay={"file": str(path)}
         )
     config = timm.data.resolve_data_config({}, model=model)
-    return model, timm.data.create_transform(**config), identity
+    return model, timm.data.create_transform(**config), identity, None
 
 
 _BUILDERS = {"torchvision": _torchvision, "open_clip": _open_clip, "timm": _timm}
 
 
 def build_backbone(spec: BackboneSpec, device: str = "cpu") -> Backbone:
-    """The node extractor of ``spec`` in eval mode on ``device``, with its transform and weights id."""
+    """The node extractor of ``spec`` in eval mode on ``device``, with its two transforms (training,
+    inference) and weights id."""
     from torchvision.models.feature_extraction import create_feature_extractor
 
-    model, transform, identity = _BUILDERS[spec.library](spec)
+    model, transform, identity, preset = _BUILDERS[spec.library](spec)
     model.eval()
     check_nodes(spec, model)
     module = create_feature_extractor(model, return_nodes=list(spec.layers)).eval().to(device)
-    return Backbone(spec, module, transform, identity)
+    return Backbone(spec, module, transform, identity, preset)
 
 
 def resolve_device(device: str) -> str:

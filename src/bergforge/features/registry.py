@@ -36,6 +36,12 @@ NO_WEIGHTS = "none"
 HUB_CACHE = "cache"
 #: ``transform`` value meaning "the preprocessing that the model library ships with the model".
 LIBRARY_TRANSFORM = "library"
+#: ``train_transform`` values: the features stage applies ``transform`` to the PIL image
+#: (``preset``), or BERG's EEG ViT-B/32 trainer's CenterCrop(min side) → Resize((224, 224)) →
+#: ToTensor → normalise, with the preset's crop size, mean and std (``center_crop_resize``).
+PRESET_TRAIN = "preset"
+CENTER_CROP_RESIZE = "center_crop_resize"
+TRAIN_TRANSFORMS = (PRESET_TRAIN, CENTER_CROP_RESIZE)
 
 
 @dataclass(frozen=True)
@@ -46,8 +52,11 @@ class BackboneSpec:
     local cache only: torchvision ``IMAGENET1K_V1``/``DEFAULT`` (torch hub cache), an open_clip
     pretrained tag such as ``openai``, or ``cache`` for a timm model (Hugging Face cache).
     ``transform`` is a torchvision weights name whose preset is used (``AlexNet_Weights.IMAGENET1K_V1``)
-    or ``library`` (open_clip/timm preprocessing). ``token_aggregation`` applies to token outputs
-    ``[image, token, dim]``: ``all`` keeps every token, ``cls`` the first, ``mean`` their average.
+    or ``library`` (open_clip/timm preprocessing). ``train_transform`` is what the features stage
+    applies to each decoded PIL image (:data:`TRAIN_TRANSFORMS`); the loader always applies
+    ``transform`` to the user's uint8 tensor, as BERG's API does (``bergforge.features.image_paths``).
+    ``token_aggregation`` applies to token outputs ``[image, token, dim]``: ``all`` keeps every
+    token, ``cls`` the first, ``mean`` their average.
     """
 
     name: str
@@ -59,6 +68,7 @@ class BackboneSpec:
     seed: int = BERG_SEED
     token_aggregation: str = "all"
     datasets: tuple[str, ...] | None = field(default=None)
+    train_transform: str = PRESET_TRAIN
 
     @property
     def nodes(self) -> tuple[str, ...]:
@@ -66,10 +76,16 @@ class BackboneSpec:
         return self.layers
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready description (recorded in every shard's attributes)."""
+        """A JSON-ready description (recorded in every shard's attributes).
+
+        ``train_transform`` is left out when it is the default ``preset``, so specs recorded
+        before it existed and specs of default backbones are the same dict (and the same bytes).
+        """
         out = asdict(self)
         out["layers"] = list(self.layers)
         out["datasets"] = None if self.datasets is None else list(self.datasets)
+        if self.train_transform == PRESET_TRAIN:
+            del out["train_transform"]
         return out
 
 
@@ -126,7 +142,16 @@ REGISTRY: dict[str, BackboneSpec] = {
     ),
 }
 
-_FIELDS = {"library", "model", "weights", "layers", "transform", "seed", "token_aggregation"}
+_FIELDS = {
+    "library",
+    "model",
+    "weights",
+    "layers",
+    "transform",
+    "seed",
+    "token_aggregation",
+    "train_transform",
+}
 #: the settings a config (or a recorded spec) may override
 SPEC_SETTINGS = frozenset(_FIELDS)
 
@@ -175,6 +200,16 @@ def _check(spec: BackboneSpec) -> None:
         raise BackboneError(
             f"backbone {spec.name!r}: token_aggregation {spec.token_aggregation!r}; "
             f"expected one of {list(TOKEN_AGGREGATIONS)}"
+        )
+    if spec.train_transform not in TRAIN_TRANSFORMS:
+        raise BackboneError(
+            f"backbone {spec.name!r}: train_transform {spec.train_transform!r}; expected one of "
+            f"{list(TRAIN_TRANSFORMS)}"
+        )
+    if spec.train_transform == CENTER_CROP_RESIZE and spec.transform == LIBRARY_TRANSFORM:
+        raise BackboneError(
+            f"backbone {spec.name!r}: train_transform {CENTER_CROP_RESIZE!r} takes its size, mean "
+            "and std from a torchvision preset; `transform` is 'library'"
         )
     if not spec.layers:
         raise BackboneError(f"backbone {spec.name!r}: `layers` is empty; expected node names")

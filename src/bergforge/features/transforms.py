@@ -93,6 +93,15 @@ def normalisation_table(mean: Any, std: Any) -> np.ndarray:
     return np.ascontiguousarray((values[None, :] - mean) / std)
 
 
+def normalise(image: Image.Image, table: np.ndarray) -> torch.Tensor:
+    """``[3, H, W]`` float32 of an RGB PIL image through a :func:`normalisation_table`."""
+    planes = np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
+    pixels = np.empty(planes.shape, dtype=np.float32)
+    for channel in range(planes.shape[0]):
+        np.take(table[channel], planes[channel], out=pixels[channel], mode="clip")
+    return torch.from_numpy(pixels)
+
+
 class PresetTransform:
     """A torchvision ``ImageClassification`` preset, evaluated on PIL images without torch ops."""
 
@@ -151,18 +160,7 @@ class PresetTransform:
     def __call__(self, image: Image.Image) -> torch.Tensor:
         if not isinstance(image, Image.Image):
             return self.preset(image)
-        planes = np.ascontiguousarray(np.asarray(self.crop(image)).transpose(2, 0, 1))
-        pixels = np.empty(planes.shape, dtype=np.float32)
-        for channel in range(planes.shape[0]):
-            np.take(self.table[channel], planes[channel], out=pixels[channel], mode="clip")
-        return torch.from_numpy(pixels)
+        return normalise(self.crop(image), self.table)
 
     def __repr__(self) -> str:
         return repr(self.preset)
-
-
-def wrap_preset(transform: Any) -> Any:
-    """``transform`` as a :class:`PresetTransform` when it is an ImageNet preset, else unchanged."""
-    from torchvision.transforms._presets import ImageClassification
-
-    return PresetTransform(transform) if isinstance(transform, ImageClassification) else transform
