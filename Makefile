@@ -22,6 +22,7 @@ $(STAMP): envs/requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES)
 	$(VENV)/bin/bergforge demo-accuracy
+	$(VENV)/bin/bergforge check-berg-files results/berg
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks workflow/scripts
