@@ -16,6 +16,7 @@ from bergforge.datasets.mosaic import NsdStimuli
 from bergforge.evaluation.cnn8 import seen_rows, split_noise_ceilings
 from bergforge.evaluation.fmri_metadata import noise_ceilings_91k
 from bergforge.export.fmri import stimuli_info
+from bergforge.models.cnn8 import streaming
 from bergforge.models.cnn8.job import _rowwise_r, train_cnn8_job
 from bergforge.models.cnn8.train import SubjectData, TrainConfig, predict, train_multihead
 from bergforge.models.cnn8.transform import to_model_input
@@ -128,6 +129,7 @@ def test_cnn8_job_streams_images_and_matches_preloaded_training(study, tmp_path,
         return original(self, ids_73k)
 
     monkeypatch.setattr(NsdStimuli, "read", counting_read)
+    monkeypatch.setattr(streaming, "PRELOAD_BYTES", 0)  # as for image sets too big to preload
     out = tmp_path / "model"
     train_cnn8_job(
         root / "stimuli.tsv",
@@ -152,6 +154,25 @@ def test_cnn8_job_streams_images_and_matches_preloaded_training(study, tmp_path,
     for key, value in old.state_dict().items():
         assert torch.equal(new[key], value), key
     assert json.loads((out / "training.json").read_text())["test_median_r"] == old_r
+
+    # small image sets are decoded once (train and test of each subject) into memory: same bits
+    decoded.clear()
+    monkeypatch.setattr(NsdStimuli, "read", counting_read)
+    monkeypatch.setattr(streaming, "PRELOAD_BYTES", 512 * 2**20)
+    small = tmp_path / "preloaded"
+    train_cnn8_job(
+        root / "stimuli.tsv",
+        root / "nsd_stimuli.hdf5",
+        {s: root / f"sub-{s:02d}.zarr" for s in SUBJECTS},
+        CNN8,
+        small / "model.pt",
+        small / "training.json",
+    )
+    assert len(decoded) == 2 * len(SUBJECTS)  # one read per subject and split
+    again = torch.load(small / "model.pt", weights_only=True)["state_dict"]
+    for key, value in new.items():
+        assert torch.equal(again[key], value), key
+    assert (small / "training.json").read_text() == (out / "training.json").read_text()
 
 
 def test_noise_ceilings_and_card_stimuli_from_own_rows_match_full_reads(study):

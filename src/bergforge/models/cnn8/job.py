@@ -14,7 +14,7 @@ from bergforge.atomic import save_json
 from bergforge.config import dataclass_from_section
 from bergforge.datasets.mosaic import NsdStimuli
 from bergforge.logs import log_runtime
-from bergforge.models.cnn8.streaming import StimulusImages
+from bergforge.models.cnn8.streaming import StimulusImages, preloaded
 from bergforge.models.cnn8.train import (
     SubjectData,
     TrainConfig,
@@ -46,7 +46,8 @@ def train_cnn8_job(
 
     Host memory does not grow with the number of images: each subject's own rows are read one
     Zarr chunk at a time into memory-mapped float32 targets (``targets/`` next to the model,
-    deleted at the end) and images are decoded from ``stimuli_file`` batch by batch.
+    deleted at the end) and images are decoded from ``stimuli_file`` batch by batch, unless a
+    subject's images fit in :data:`~bergforge.models.cnn8.streaming.PRELOAD_BYTES` (then once).
     ``cnn8`` holds the hyperparameters (config ``models.cnn8`` without ``device``), ``runtime`` the
     device (and the job's threads and memory, for the log). The device used is also recorded in
     the config of ``model_path`` and ``summary_path``.
@@ -68,7 +69,7 @@ def train_cnn8_job(
             name = f"sub-{s:02d}_NSD"
             for split, target in (("train", train), ("test", test)):
                 seen, mean = responses.own_means(split, scratch / f"{name}_{split}.npy")
-                images = StimulusImages(reader, ids[rows[split][seen]], cfg.input_size)
+                images = preloaded(StimulusImages(reader, ids[rows[split][seen]], cfg.input_size))
                 target[name] = SubjectData(images, torch.from_numpy(mean))
         checkpoint = model_path.with_name("checkpoint.pt")
         model, info = train_multihead(train, cfg, checkpoint)
