@@ -166,6 +166,20 @@ def _sign_fix(components: np.ndarray) -> np.ndarray:
     return np.where(signs == 0, 1.0, signs)
 
 
+def orthonormalized(components: np.ndarray) -> np.ndarray:
+    """``components`` (k, p) float32 with rows made orthonormal: the nearest orthonormal set
+    (symmetric orthogonalisation, ``(C Cᵀ)^(-1/2) C``), which removes the float32 rounding of
+    their computation (up to ~1e-5 for components with small singular values) and nothing else.
+    """
+    c = np.ascontiguousarray(components, dtype=np.float32)
+    c64 = c.astype(np.float64)
+    gram = c64 @ c64.T  # float64: a float32 product would itself be off by ~1e-6
+    del c64
+    evals, evecs = linalg.eigh(gram, check_finite=False)
+    correction = (evecs / np.sqrt(evals)) @ evecs.T - np.eye(len(gram))
+    return c + correction.astype(np.float32) @ c
+
+
 def _exact(blocks: _ScaledBlocks, n: int, n_extra: int, k: int, p: int):
     gram = np.zeros((n, n))
     cross = np.zeros((n_extra, n))
@@ -259,7 +273,7 @@ def fit_scaler_pca(
     rank = min(n, p)
     noise = (total_var - explained.sum()) / (rank - k) if rank > k else 0.0
     pca = PCAModel(
-        components_=comps.astype(np.float32),
+        components_=orthonormalized(comps),
         explained_variance_=explained,
         explained_variance_ratio_=explained / total_var,
         singular_values_=s,
