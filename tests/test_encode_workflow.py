@@ -52,6 +52,8 @@ def test_demo_accuracy_against_the_simulators_truth(tiny_built, capsys, tmp_path
     out = capsys.readouterr().out
     assert re.search(r"tiny_meg\s+alexnet_untrained", out) and "%NC single-4" in out
     assert re.search(r"tiny\s+toy_alexnet_untrained", out)  # a one-split model shows nan elsewhere
+    page = (results / "summary/index.html").absolute()
+    assert out.rstrip().splitlines()[-1] == f"summary page: {page}"  # `make demo` ends with it
     rows = {(r.dataset, r.subject): r for r in study_accuracy(results, raw, threshold=5)}
     assert set(rows) == {("tiny", 1), ("tiny_meg", 2)}
 

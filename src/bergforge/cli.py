@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bergforge import paths
 from bergforge._version import __version__
 from bergforge.errors import BergforgeError
 
@@ -33,6 +34,9 @@ def _demo_accuracy(args: argparse.Namespace) -> int:
 
     rows = study_accuracy(Path(args.results), Path(args.raw), args.threshold)
     print(format_table(rows, args.threshold))
+    page = Path(args.results) / Path(paths.SUMMARY_PAGE).relative_to(paths.RESULTS)
+    if page.is_file():
+        print(f"summary page: {page.absolute()}")
     return 0 if rows else 1
 
 
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     accuracy = sub.add_parser(
         "demo-accuracy",
         help="median percent of noise ceiling of a simulated study's models on its real-signal "
-        "targets, against the simulator's analytic noise ceiling",
+        "targets, against the simulator's analytic noise ceiling; then the summary page's path",
     )
     accuracy.add_argument("--results", default="results", help="the workflow's results folder")
     accuracy.add_argument("--raw", default="resources/raw", help="where the simulated studies are")
