@@ -30,6 +30,7 @@ COLUMNS = (
     "median % NC",
     "section",
 )
+FIRST_NUMBER = COLUMNS.index("median r")  # right-aligned from here on
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2329;
        margin: 0; background: #f4f5f7; }
@@ -76,25 +77,19 @@ def _heading(section: dict[str, Any]) -> str:
     return f"{section['dataset']} · {section['model']} · sub-{int(section['subject']):02d}"
 
 
-def overview_rows(sections: list[dict[str, Any]]) -> list[list[str]]:
-    """Cells of the top table (text, not yet escaped): one row per section and split."""
-    rows = []
-    for s in sections:
-        for split in s["splits"]:
-            rows.append(
-                [
-                    s["dataset"],
-                    s["modality"],
-                    s["kind"],
-                    s["backbone"] or "–",
-                    f"{int(s['subject']):02d}",
-                    split["split"],
-                    _number(split["median_r"], 3),
-                    _number(s["median_noise_ceiling"], 1),
-                    _number(split["median_percent_noise_ceiling"], 1),
-                ]
-            )
-    return rows
+def overview_row(section: dict[str, Any], split: dict[str, Any]) -> list[str]:
+    """Cells of one row of the top table (text, not yet escaped), without the section link."""
+    return [
+        section["dataset"],
+        section["modality"],
+        section["kind"],
+        section["backbone"] or "–",
+        f"{int(section['subject']):02d}",
+        split["split"],
+        _number(split["median_r"], 3),
+        _number(section["median_noise_ceiling"], 1),
+        _number(split["median_percent_noise_ceiling"], 1),
+    ]
 
 
 def _overview(sections: list[dict[str, Any]]) -> str:
@@ -103,10 +98,11 @@ def _overview(sections: list[dict[str, Any]]) -> str:
     for s in sections:
         anchor = escape(section_id(s), quote=True)
         for k, split in enumerate(s["splits"]):
-            cells = overview_rows([s | {"splits": [split]}])[0]
             tds = "".join(
-                f'<td class="num">{escape(c)}</td>' if i >= 6 else f"<td>{escape(c)}</td>"
-                for i, c in enumerate(cells)
+                f'<td class="num">{escape(c)}</td>'
+                if i >= FIRST_NUMBER
+                else f"<td>{escape(c)}</td>"
+                for i, c in enumerate(overview_row(s, split))
             )
             cls = ' class="first"' if k == 0 else ""
             body.append(
