@@ -10,6 +10,7 @@ from PIL import Image
 
 from bergforge import paths
 from bergforge.report.figures import plot_noise_ceiling, plot_time_courses, plot_vertex_betas
+from bergforge.report.section import best_channel, pick_images
 
 
 def test_figures_on_synthetic_arrays(tmp_path):
@@ -37,6 +38,15 @@ def test_figures_on_synthetic_arrays(tmp_path):
     with pytest.raises(ValueError, match="channel"):
         plot_noise_ceiling(nc, r, "bad", tmp_path / "x.png", times_ms=times[:5])
     assert not (tmp_path / "x.png").exists()
+
+
+def test_best_channel_and_test_images():
+    r = np.zeros((3, 100))
+    r[1, 40:50] = 0.8  # a strong response in a short window
+    r[2] = 0.05  # weak everywhere: the highest median over time, yet the worse prediction
+    r[0, :] = np.nan
+    assert best_channel(r) == 1
+    assert pick_images(20).tolist() == [0, 10, 19] and pick_images(2).tolist() == [0, 1]
 
 
 class PageParser(HTMLParser):

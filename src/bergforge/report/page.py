@@ -105,9 +105,7 @@ def _overview(sections: list[dict[str, Any]]) -> str:
                 for i, c in enumerate(overview_row(s, split))
             )
             cls = ' class="first"' if k == 0 else ""
-            body.append(
-                f'<tr{cls}>{tds}<td><a href="#{anchor}">{escape(_heading(s))}</a></td></tr>'
-            )
+            body.append(f'<tr{cls}>{tds}<td><a href="#{anchor}">→ section</a></td></tr>')
     return (
         '<section id="overview"><h2>Models</h2>\n'
         '<p class="note">Medians over every target (sensor or channel × time point, or vertex) '
