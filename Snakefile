@@ -24,6 +24,7 @@ include: "workflow/rules/encode.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/release.smk"
+include: "workflow/rules/summary.smk"
 
 
 rule all:

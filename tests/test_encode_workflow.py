@@ -55,6 +55,8 @@ def test_demo_accuracy_against_the_truth_of_the_prepared_data(tiny_built, capsys
     assert re.search(r"tiny\s+toy_alexnet_untrained", out)  # a one-split model shows nan elsewhere
     rows = {(r.dataset, r.model, r.subject): r for r in study_accuracy(results, threshold=5)}
     assert ("tiny", "alexnet_untrained", 1) in rows and ("tiny_meg", "alexnet_untrained", 2) in rows
+    page = (results / "summary/index.html").absolute()
+    assert out.rstrip().splitlines()[-1] == f"summary page: {page}"  # `make demo` ends with it
 
     # independently: MEG subject 2, channels matched by name
     prepared = results / "prepared/tiny_meg/sub-02.zarr"

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bergforge import paths
 from bergforge._version import __version__
 from bergforge.errors import BergforgeError
 
@@ -56,6 +57,9 @@ def _demo_accuracy(args: argparse.Namespace) -> int:
 
     rows = study_accuracy(Path(args.results), args.threshold)
     print(format_table(rows, args.threshold))
+    page = Path(args.results) / Path(paths.SUMMARY_PAGE).relative_to(paths.RESULTS)
+    if page.is_file():
+        print(f"summary page: {page.absolute()}")
     return 0 if rows else 1
 
 
@@ -84,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     accuracy = sub.add_parser(
         "demo-accuracy",
         help="median percent of the true noise ceiling of a simulated study's models on its "
-        "real-signal targets (the truth of the prepared data, results/truth/)",
+        "real-signal targets (the truth of the prepared data, results/truth/); then the summary "
+        "page's path",
     )
     accuracy.add_argument("--results", default="results", help="the workflow's results folder")
     accuracy.add_argument(

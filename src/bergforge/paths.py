@@ -39,6 +39,14 @@ RELEASE_MANIFEST = RELEASE_DIR + "/SHA256SUMS"
 RELEASE_ARCHIVE = RELEASE_DIR + ".tar.gz"
 MODELS_ROOT = "results/models"
 
+# the summary page (bergforge.report): one page, and per evaluated subject its section's numbers
+# and the page's own figures; the page links the accuracy plots of the export stage where they exist
+SUMMARY_PAGE = "results/summary/index.html"
+SUMMARY_SECTION_DIR = "results/summary/{dataset}/{model}/sub-{subject}"
+SUMMARY_SECTION = SUMMARY_SECTION_DIR + "/section.json"
+SUMMARY_PREDICTIONS = SUMMARY_SECTION_DIR + "/predictions.png"
+SUMMARY_NOISE_CEILING = SUMMARY_SECTION_DIR + "/noise_ceiling.png"
+
 
 def fill(pattern: str, **values: object) -> str:
     """``pattern`` with its wildcards filled; integer subjects become two digits (``01``)."""

@@ -150,8 +150,15 @@ def release_seed_files(config: dict[str, Any]) -> list[str]:
     return exported_model_files(config)
 
 
+def summary_targets(config: dict[str, Any]) -> list[str]:
+    """The summary page over every evaluated model (``results/summary/index.html``)."""
+    from bergforge.workflow.summary import summary_targets as page
+
+    return page(config)
+
+
 def all_targets(config: dict[str, Any]) -> list[str]:
-    """What `rule all` builds: every stage output (one line per stage)."""
+    """What `rule all` builds: every stage output (one line per stage), then the summary page."""
     targets: list[str] = []
     targets += simulated_raw_targets(config)
     targets += prepared_targets(config)
@@ -160,4 +167,5 @@ def all_targets(config: dict[str, Any]) -> list[str]:
     targets += model_targets(config)
     targets += evaluation_targets(config)
     targets += export_targets(config)
+    targets += summary_targets(config)
     return list(dict.fromkeys(targets))

@@ -1,0 +1,1 @@
+"""The summary page of a run: one static HTML page over every evaluated model, and its figures."""
