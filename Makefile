@@ -21,8 +21,8 @@ $(STAMP): envs/requirements.lock pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES)
-	$(VENV)/bin/bergforge demo-accuracy
 	$(VENV)/bin/bergforge check-berg-files results/berg
+	$(VENV)/bin/bergforge demo-accuracy
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks workflow/scripts

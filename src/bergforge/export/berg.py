@@ -72,6 +72,23 @@ def meg_weights(split_dirs: dict[str, Path]) -> dict[str, dict]:
     return {split: read_split_model(folder) for split, folder in split_dirs.items()}
 
 
+def share_equal_arrays(dicts: list[dict]) -> None:
+    """Make arrays equal to the first dict's the very same object, in place, so that the pickle of
+    the weights holds them once (the exact PCA solver gives every EEG repetition the same
+    components: 4 × 206 MB at BERG's size otherwise). Loading gives the same values either way."""
+    first = dicts[0]
+    for other in dicts[1:]:
+        for key, value in other.items():
+            ref = first.get(key)
+            if (
+                isinstance(value, np.ndarray)
+                and isinstance(ref, np.ndarray)
+                and value.dtype == ref.dtype
+                and np.array_equal(value, ref)
+            ):
+                other[key] = ref
+
+
 def eeg_weights(split_dirs: dict[str, Path]) -> dict:
     """The EEG weights dict: one scaler, ``rep-k`` PCA (as Bunch) and regression per repetition."""
     reps = {
@@ -88,6 +105,7 @@ def eeg_weights(split_dirs: dict[str, Path]) -> dict:
                 f"EEG split single-{k} has a different StandardScaler than single-1; BERG's EEG "
                 "format holds one scaler for all repetitions (fit it on the same training images)"
             )
+    share_equal_arrays([rep["pca_param"] for rep in reps.values()])
     return {
         "scaler_param": scaler,
         "pca_param": {f"rep-{k}": Bunch(**rep["pca_param"]) for k, rep in reps.items()},
