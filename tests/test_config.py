@@ -58,6 +58,22 @@ def test_demo_config_is_valid():
     assert set(cfg["datasets"]) == {"demo_meg", "demo_eeg", "demo_nsd"}
 
 
+def test_every_demo_meg_eeg_model_has_bergs_250_components_and_enough_images():
+    """BERG's loaders reshape with 250 components; a PCA needs more training images than
+    components in every split (MEG: each random quarter; EEG: each repetition's images)."""
+    from bergforge.simulate.study import simulation_params
+    from bergforge.workflow.models import kind_settings
+
+    cfg = validate_config(load_config(REPO_ROOT / "config" / "config.yaml"))
+    for name in ("demo_meg", "demo_eeg"):
+        ds = cfg["datasets"][name]
+        assert kind_settings(cfg, name, "linear")["n_components"] == 250, name
+        sim = simulation_params(ds["format"], ds["simulation"], name)
+        smallest_split = sim.n_train // 4 if ds["format"] == "things_meg1" else sim.n_train
+        assert smallest_split > 250, (name, smallest_split)
+    assert kind_settings(cfg, "demo_nsd", "linear")["n_components"] < 100  # 100 own images
+
+
 @pytest.mark.parametrize(("cfg", "message"), CASES)
 def test_bad_config_gets_one_clear_message(cfg, message):
     with pytest.raises(ConfigError) as err:
