@@ -98,8 +98,8 @@ def test_estimated_ceiling_agrees_within_sampling_error(study):
     signal = true > 20
     assert signal.sum() > 0.1 * true.size
     observed = np.median(estimate[signal] - true[signal])
-    resampled = aligned_truth(truth, store, "resampled_noise_ceiling")
-    by_chance = np.median(resampled.reshape(len(resampled), -1)[:, signal] - true[signal], axis=1)
+    resampled = aligned_truth(truth, store, "resampled_difference")
+    by_chance = np.median(resampled.reshape(len(resampled), -1)[:, signal], axis=1)
     spread = by_chance.max() - by_chance.min()
     assert by_chance.min() - spread <= observed <= by_chance.max() + spread, (
         observed,

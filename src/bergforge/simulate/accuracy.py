@@ -72,7 +72,7 @@ def subject_accuracy(
     (q25, median, q75) of estimated − true NC, (p5, p95) of that median over the truth's
     resampled pseudo-studies)`` over the targets whose true NC > ``threshold``."""
     nc_true = aligned_truth(truth, prepared).ravel()
-    resampled = aligned_truth(truth, prepared, "resampled_noise_ceiling")
+    resampled = aligned_truth(truth, prepared, "resampled_difference")
     resampled = resampled.reshape(resampled.shape[0], -1)
     ev = read_evaluation(evaluation, required=("splits", "correlation", "noise_ceiling"))
     splits = [str(s) for s in ev["splits"]]
@@ -92,7 +92,7 @@ def subject_accuracy(
     }
     diff = nc_est[signal] - nc_true[signal]
     q25, q50, q75 = (float(q) for q in np.nanpercentile(diff, [25, 50, 75]))
-    by_chance = np.nanmedian(resampled[:, signal] - nc_true[signal], axis=1)
+    by_chance = np.nanmedian(resampled[:, signal], axis=1)
     p5, p95 = (float(q) for q in np.percentile(by_chance, [5, 95]))
     est, true = float(np.nanmedian(nc_est[signal])), float(np.median(nc_true[signal]))
     return int(signal.sum()), int(nc_true.size), medians, est, true, (q25, q50, q75), (p5, p95)

@@ -14,15 +14,17 @@ of them per image than the study has. Per target, with ``M`` trials of each of `
 
 and the NSD noise ceiling of the study's ``n`` repetitions follows from them
 (:func:`bergforge.simulate.signals.noise_ceiling`). Pseudo-studies of ``n`` of the simulated
-trials per image, put through the pipeline's own noise-ceiling estimate, give the spread that
-estimate has by sampling alone (``resampled_noise_ceiling``), so that an estimate can be called
-right or wrong "within sampling error".
+trials per image, put through the pipeline's own noise-ceiling estimate and compared with the
+truth of the other trials, give the spread "estimated − true" has by sampling alone
+(``resampled_difference``), so that an estimate can be called right or wrong "within sampling
+error".
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,15 +39,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TRIALS = 32
 #: pseudo-studies drawn from the simulated trials to measure the estimate's sampling spread
 RESAMPLES = 20
-#: trials per simulated continuous recording, unless the band-pass needs a longer one
-TRIALS_PER_RECORDING = 96
-
-
-def min_recording_seconds(l_freq: float) -> float:
-    """Twice the length of MNE's default high-pass FIR at ``l_freq`` (3.3 / transition band):
-    a shorter recording is filtered with large edge effects, unlike the study's long runs."""
-    transition = min(max(0.25 * l_freq, 2.0), l_freq)
-    return 2 * 3.3 / transition
 
 
 def trial_blocks(
@@ -58,21 +51,32 @@ def trial_blocks(
         yield order[start : start + per_block]
 
 
+@dataclass(frozen=True)
+class Recording:
+    """How one simulated subject's recordings are made: its truth and per-channel offsets, the
+    modality (which preprocessing applies), sampling rate, SOA, response length (samples) and the
+    number of trials in one recording (as long as the study's, so that the band-pass meets the
+    same edges: a 0.03 Hz high-pass is longer than a demo EEG partition)."""
+
+    modality: str
+    truth: SubjectTruth
+    offsets: np.ndarray
+    sfreq: float
+    soa: float
+    kernel_len: int
+    trials_per_recording: int
+
+
 def recording(
-    truth: SubjectTruth,
-    rng: np.random.Generator,
-    trial_latents: np.ndarray,
-    sfreq: float,
-    soa: float,
-    kernel_len: int,
-    offsets: np.ndarray,
+    design: Recording, rng: np.random.Generator, trial_latents: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """A continuous recording (channels × samples) with one trial per row of ``trial_latents``,
     ``soa`` apart after 1 s of lead-in, and the onset sample of every trial."""
-    onsets = np.round((1.0 + np.arange(len(trial_latents)) * soa) * sfreq).astype(int)
+    truth, sfreq, kernel_len = design.truth, design.sfreq, design.kernel_len
+    onsets = np.round((1.0 + np.arange(len(trial_latents)) * design.soa) * sfreq).astype(int)
     n_samples = int(onsets[-1] + kernel_len + 2 * sfreq)
     data = band_limited_noise(rng, len(truth.channels), n_samples, sfreq, truth.noise_sd)
-    data += offsets[:, None]
+    data += design.offsets[:, None]
     kernels, evoked = truth.kernels(np.arange(kernel_len) / sfreq)
     for z, onset in zip(trial_latents, onsets, strict=True):
         data[:, onset : onset + kernel_len] += np.tensordot(z, kernels, axes=(0, 0)) + evoked
@@ -109,14 +113,9 @@ PREPROCESSORS = {"meg": _meg_epochs, "eeg": _eeg_epochs}
 
 
 def prepared_truth(
-    modality: str,
-    truth: SubjectTruth,
-    offsets: np.ndarray,
+    design: Recording,
     test_latents: np.ndarray,
     params,
-    sfreq: float,
-    soa: float,
-    kernel_len: int,
     n_reps: int,
     rng: np.random.Generator,
     n_trials: int = DEFAULT_TRIALS,
@@ -125,14 +124,8 @@ def prepared_truth(
     each ``(channels, times)``, plus the true prepared responses ``(image, channels, times)``."""
     if n_trials < 2:
         raise ValueError(f"n_trials = {n_trials}; expected at least 2 trials per image")
-    trials, channels, times = simulated_trials(
-        modality, truth, offsets, test_latents, params, sfreq, soa, kernel_len, rng, n_trials
-    )
-    x = trials.astype(np.float64)
-    mean = x.mean(axis=1)
-    noise_var = x.var(axis=1, ddof=1).mean(axis=0)
-    signal_var = np.clip(mean.var(axis=0, ddof=1) - noise_var / n_trials, 0.0, None)
-    del x
+    trials, channels, times = simulated_trials(design, test_latents, params, rng, n_trials)
+    mean, signal_var, noise_var = variances(trials)
     with np.errstate(divide="ignore", invalid="ignore"):
         ncsnr = np.sqrt(signal_var / noise_var)
     return {
@@ -143,34 +136,25 @@ def prepared_truth(
         "ncsnr": ncsnr,
         "noise_ceiling": noise_ceiling(signal_var, noise_var, n_reps),
         "true_response_test": mean.astype(np.float32),
-        "resampled_noise_ceiling": resampled_estimates(trials, n_reps, rng),
+        "resampled_difference": resampled_differences(trials, n_reps, rng),
         "n_reps": np.int64(n_reps),
         "n_trials": np.int64(n_trials),
     }
 
 
 def simulated_trials(
-    modality: str,
-    truth: SubjectTruth,
-    offsets: np.ndarray,
-    test_latents: np.ndarray,
-    params,
-    sfreq: float,
-    soa: float,
-    kernel_len: int,
-    rng: np.random.Generator,
-    n_trials: int,
+    design: Recording, test_latents: np.ndarray, params, rng: np.random.Generator, n_trials: int
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Prepared trials ``(image, trial, channels, times)`` float32 of the test images, with the
     channel names and times the preprocessing kept."""
-    preprocess = PREPROCESSORS[modality]
+    preprocess = PREPROCESSORS[design.modality]
     n_images = len(test_latents)
     filled = np.zeros(n_images, dtype=int)
     trials = channels = times = None
-    per_block = max(TRIALS_PER_RECORDING, int(np.ceil(min_recording_seconds(params.l_freq) / soa)))
-    for b, images in enumerate(trial_blocks(n_images, n_trials, per_block, rng)):
-        data, onsets = recording(truth, rng, test_latents[images], sfreq, soa, kernel_len, offsets)
-        epochs = preprocess(data, onsets, list(truth.channels), sfreq, params)
+    blocks = trial_blocks(n_images, n_trials, design.trials_per_recording, rng)
+    for b, images in enumerate(blocks):
+        data, onsets = recording(design, rng, test_latents[images])
+        epochs = preprocess(data, onsets, list(design.truth.channels), design.sfreq, params)
         x = epochs.get_data(copy=False)
         if trials is None:
             channels, times = list(epochs.ch_names), np.round(epochs.times, 6)
@@ -182,22 +166,39 @@ def simulated_trials(
     return trials, channels, times
 
 
-def resampled_estimates(
+def variances(trials: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-image means, signal variance and noise variance of trials ``(image, trial, ...)``:
+    noise = mean over images of the variance over trials (ddof 1); signal = variance over images
+    of the means (ddof 1) less the noise left in a mean of that many trials."""
+    x = trials.astype(np.float64)
+    mean = x.mean(axis=1)
+    noise_var = x.var(axis=1, ddof=1).mean(axis=0)
+    signal_var = np.clip(mean.var(axis=0, ddof=1) - noise_var / x.shape[1], 0.0, None)
+    return mean, signal_var, noise_var
+
+
+def resampled_differences(
     trials: np.ndarray, n_reps: int, rng: np.random.Generator, n_draws: int = RESAMPLES
 ) -> np.ndarray:
-    """The study's noise-ceiling estimate (:func:`bergforge.evaluation.noise_ceiling.noise_ceiling`)
-    on ``n_draws`` pseudo-studies of ``n_reps`` trials per image drawn from the simulated ones:
-    ``(n_draws, channels, times)`` float32, the spread the estimate has by sampling alone."""
+    """Estimated − true noise ceiling on ``n_draws`` pseudo-studies: each takes ``n_reps`` of the
+    simulated trials per image, puts them through the study's estimate
+    (:func:`bergforge.evaluation.noise_ceiling.noise_ceiling`) and compares it with the truth
+    measured on the *other* trials, so that the spread holds both the estimate's sampling error
+    and the truth's own. ``(n_draws, channels, times)`` float32."""
     from bergforge.evaluation.noise_ceiling import noise_ceiling as estimate
     from bergforge.evaluation.noise_ceiling import summarize_test
 
     n_images, n_trials = trials.shape[:2]
-    reps = min(n_reps, n_trials)
+    reps = min(n_reps, n_trials - 2)
+    rows = np.arange(n_images)[:, None]
     out = np.empty((n_draws, *trials.shape[2:]), dtype=np.float32)
     for k in range(n_draws):
-        pick = np.stack([rng.choice(n_trials, size=reps, replace=False) for _ in range(n_images)])
-        sample = trials[np.arange(n_images)[:, None], pick].reshape(n_images, reps, -1)
-        out[k] = estimate(summarize_test(sample))[1].reshape(trials.shape[2:])
+        order = np.stack([rng.permutation(n_trials) for _ in range(n_images)])
+        sample, rest = trials[rows, order[:, :reps]], trials[rows, order[:, reps:]]
+        estimated = estimate(summarize_test(sample.reshape(n_images, reps, -1)))[1]
+        _, signal_var, noise_var = variances(rest)
+        true = noise_ceiling(signal_var, noise_var, n_reps)
+        out[k] = estimated.reshape(trials.shape[2:]) - true
     return out
 
 

@@ -117,7 +117,11 @@ def simulate_prepared_truth(
     """The noise ceiling of one subject's prepared test responses (see
     :mod:`bergforge.simulate.prepared_truth`), written to ``out``."""
     from bergforge.preprocess.params import eeg_params, meg_params
-    from bergforge.simulate.prepared_truth import prepared_truth, write_prepared_truth
+    from bergforge.simulate.prepared_truth import (
+        Recording,
+        prepared_truth,
+        write_prepared_truth,
+    )
 
     sim = simulation_params(fmt, simulation, name)
     raw_dir = Path(raw_dir)
@@ -129,10 +133,16 @@ def simulate_prepared_truth(
     if fmt == "things_meg1":
         modality, params, n_reps = "meg", meg_params(preprocess), sim.n_sessions
         kernel_len = int(round(things_meg.TMAX * sim.sfreq)) + 1
+        all_trials = (
+            sim.n_train + sim.n_sessions * sim.n_test_images + sim.n_runs * sim.catch_per_run
+        )
+        per_recording = -(-all_trials // sim.n_runs)  # a run
     else:
         modality, params = "eeg", eeg_params(preprocess)
         n_reps = min(sim.test_reps, params.test_reps or sim.test_reps)
         kernel_len = int(round(things_eeg2.TMAX * sim.sfreq))
+        # a session's test partition (it holds half of the session's targets)
+        per_recording = sim.n_test_images * sim.test_reps_per_session + sim.targets_per_session // 2
     # pseudo-studies of n_reps trials drawn from these should overlap little
     n_trials = max(n_trials, 4 * n_reps)
     log.info(
@@ -142,17 +152,9 @@ def simulate_prepared_truth(
         n_trials,
         len(test_latents),
     )
-    result = prepared_truth(
-        modality,
-        truth,
-        arrays["offset"],
-        test_latents,
-        params,
-        sim.sfreq,
-        sim.soa,
-        kernel_len,
-        n_reps,
-        np.random.default_rng([sim.seed, subject, 31]),
-        n_trials=n_trials,
+    design = Recording(
+        modality, truth, arrays["offset"], sim.sfreq, sim.soa, kernel_len, per_recording
     )
+    rng = np.random.default_rng([sim.seed, subject, 31])
+    result = prepared_truth(design, test_latents, params, n_reps, rng, n_trials=n_trials)
     write_prepared_truth(out, result)
