@@ -48,11 +48,11 @@ STUDIES = {
         "subjects": [1],
         "simulation": {
             "seed": 7,
-            "n_sessions": 8,  # 8 repetitions
+            "n_sessions": 6,  # 6 repetitions
             "runs_per_session": 1,
             "n_train_concepts": 2,
             "images_per_concept": 4,
-            "n_test_images": 24,
+            "n_test_images": 18,
             "catch_per_run": 0,
             "image_size": 32,
             "n_latents": 4,
@@ -86,7 +86,7 @@ def test_noise_variance_equals_the_pipelines(study):
     _, trials, truth, store, _ = study
     measured = np.nanmean(summarize_test(trials).within_var, axis=0)
     true = aligned_truth(truth, store, "noise_var").ravel()
-    # 30 × 11 (EEG) or 24 × 7 (MEG) degrees of freedom per target: a few % of sampling error
+    # 30 × 11 (EEG) or 18 × 5 (MEG) degrees of freedom per target: a few % of sampling error
     ratio = np.median(measured / true)
     assert 0.95 < ratio < 1.05, ratio
 

@@ -153,7 +153,8 @@ def test_report_holds_the_accuracy_plots_and_captions(built):
 
 
 def test_adding_a_subject_schedules_its_jobs_and_those_that_pool_subjects(built):
-    """MEG/EEG: only the new subject's jobs, plus the card and release that gather subjects."""
+    """MEG/EEG: only the new subject's jobs, plus the card, summary page and release that gather
+    subjects."""
     cfg = copy.deepcopy(CONFIG)
     cfg["datasets"]["tiny_meg"]["subjects"] = [2, 3]
     (built / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -161,11 +162,13 @@ def test_adding_a_subject_schedules_its_jobs_and_those_that_pool_subjects(built)
         jobs = planned_jobs(built, "all", "release")
     finally:
         (built / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    pooled = {"model_card", "build_release", "all", "release"}
+    pooled = {"model_card", "summary_page", "build_release", "all", "release"}
     per_subject = [(rule, wc) for rule, wc in jobs if rule not in pooled]
     assert {rule for rule, _ in per_subject} == {
         "simulate_meg_subject",
+        "simulate_prepared_truth",
         "preprocess_meg_subject",
+        "summary_section",
         "fit_linear",
         "evaluate_subject",
         "export_meg_subject",

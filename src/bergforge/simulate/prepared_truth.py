@@ -41,22 +41,30 @@ DEFAULT_TRIALS = 32
 RESAMPLES = 20
 
 
+def repeats_per_recording(n_images: int, trials_per_recording: int) -> int:
+    """How often each test image appears in one simulated recording of about the study's length."""
+    return max(1, round(trials_per_recording / n_images))
+
+
 def trial_blocks(
-    n_images: int, n_trials: int, per_block: int, rng: np.random.Generator
+    n_images: int, n_trials: int, per_recording: int, rng: np.random.Generator
 ) -> Iterator[np.ndarray]:
-    """Image index of every trial, ``n_trials`` per image in a random order (as a study
-    interleaves its images), in blocks of at most ``per_block``."""
-    order = rng.permutation(np.repeat(np.arange(n_images), n_trials))
-    for start in range(0, order.size, per_block):
-        yield order[start : start + per_block]
+    """Image index of every trial, one array per recording: each recording holds every image
+    ``per_recording`` times in a random order, as a study balances its test images over its
+    sessions (so what a recording adds to all its trials is noise, never signal), until every
+    image has ``n_trials`` (a multiple of ``per_recording``)."""
+    if n_trials % per_recording:
+        raise ValueError(f"n_trials = {n_trials} is not a multiple of {per_recording}")
+    for _ in range(n_trials // per_recording):
+        yield rng.permutation(np.repeat(np.arange(n_images), per_recording))
 
 
 @dataclass(frozen=True)
 class Recording:
     """How one simulated subject's recordings are made: its truth and per-channel offsets, the
     modality (which preprocessing applies), sampling rate, SOA, response length (samples) and the
-    number of trials in one recording (as long as the study's, so that the band-pass meets the
-    same edges: a 0.03 Hz high-pass is longer than a demo EEG partition)."""
+    number of trials in one of the study's recordings (simulated recordings are as long, so that
+    the band-pass meets the same edges: a 0.03 Hz high-pass is longer than a demo EEG partition)."""
 
     modality: str
     truth: SubjectTruth
@@ -124,6 +132,8 @@ def prepared_truth(
     each ``(channels, times)``, plus the true prepared responses ``(image, channels, times)``."""
     if n_trials < 2:
         raise ValueError(f"n_trials = {n_trials}; expected at least 2 trials per image")
+    k = repeats_per_recording(len(test_latents), design.trials_per_recording)
+    n_trials = -(-n_trials // k) * k
     trials, channels, times = simulated_trials(design, test_latents, params, rng, n_trials)
     mean, signal_var, noise_var = variances(trials)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -151,7 +161,8 @@ def simulated_trials(
     n_images = len(test_latents)
     filled = np.zeros(n_images, dtype=int)
     trials = channels = times = None
-    blocks = trial_blocks(n_images, n_trials, design.trials_per_recording, rng)
+    k = repeats_per_recording(n_images, design.trials_per_recording)
+    blocks = trial_blocks(n_images, n_trials, k, rng)
     for b, images in enumerate(blocks):
         data, onsets = recording(design, rng, test_latents[images])
         epochs = preprocess(data, onsets, list(design.truth.channels), design.sfreq, params)

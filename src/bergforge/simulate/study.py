@@ -72,11 +72,24 @@ def simulate_latents(
     log.info(
         "extracting %s features of %d images for the ground truth", sim.truth_backbone, len(files)
     )
-    features = extract_in_memory(sim.truth_backbone, files)
+    features = _one_thread(extract_in_memory, sim.truth_backbone, files)
     latents = image_latents(features, sim.n_latents)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as fh:
         np.savez(fh, latents=latents, backbone=sim.truth_backbone, n_features=features.shape[1])
+
+
+def _one_thread(function, *args):
+    """``function(*args)`` with torch on one thread: convolutions give other bits on other thread
+    counts, and the ground truth must be the same on every machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return function(*args)
+    finally:
+        torch.set_num_threads(before)
 
 
 def simulate_subject(
