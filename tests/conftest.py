@@ -284,25 +284,3 @@ def planned_jobs(workdir, *extra: str) -> list[tuple[str, dict[str, str]]]:
         wildcards = dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {}
         jobs.append((head.group(1), wildcards))
     return jobs
-
-
-#: The slowest modules, run first (a module stays on one xdist worker, `--dist loadfile`), with
-#: those that need `tiny_built` alternating with those that do not, so that neither worker waits
-#: for the shared build and both end together. Measured in CI; the rest keep their order.
-SLOW_MODULES_FIRST = (
-    "test_runtime_settings",
-    "test_slurm",
-    "test_workflow_incremental",
-    "test_fmri_workflow",
-    "test_berg_check",
-    "test_features_workflow",
-    "test_fmri_linear",
-    "test_preprocess_workflow",
-    "test_real_sources",
-    "test_nsd_mosaic",
-)
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    rank = {name: i for i, name in enumerate(SLOW_MODULES_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
