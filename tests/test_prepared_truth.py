@@ -85,7 +85,7 @@ def study(request, tmp_path_factory):
 def test_noise_variance_equals_the_pipelines(study):
     _, trials, truth, store, _ = study
     measured = np.nanmean(summarize_test(trials).within_var, axis=0)
-    true = aligned_truth(truth, store, "noise_var").ravel()
+    true = aligned_truth(truth, store, ("noise_var",))["noise_var"].ravel()
     # 30 × 11 (EEG) or 18 × 5 (MEG) degrees of freedom per target: a few % of sampling error
     ratio = np.median(measured / true)
     assert 0.95 < ratio < 1.05, ratio
@@ -94,11 +94,12 @@ def test_noise_variance_equals_the_pipelines(study):
 def test_estimated_ceiling_agrees_within_sampling_error(study):
     modality, trials, truth, store, raw_truth = study
     estimate = noise_ceiling(summarize_test(trials))[1]
-    true = aligned_truth(truth, store).ravel()
+    aligned = aligned_truth(truth, store, ("noise_ceiling", "resampled_difference"))
+    true = aligned["noise_ceiling"].ravel()
     signal = true > 20
     assert signal.sum() > 0.1 * true.size
     observed = np.median(estimate[signal] - true[signal])
-    resampled = aligned_truth(truth, store, "resampled_difference")
+    resampled = aligned["resampled_difference"]
     by_chance = np.median(resampled.reshape(len(resampled), -1)[:, signal], axis=1)
     spread = by_chance.max() - by_chance.min()
     assert by_chance.min() - spread <= observed <= by_chance.max() + spread, (

@@ -41,11 +41,14 @@ class SubjectAccuracy:
     sampling_range: tuple[float, float]  # 5th–95th percentile of that median by sampling alone
 
 
-def aligned_truth(truth: Path, prepared: Path, key: str = "noise_ceiling") -> np.ndarray:
-    """Array ``key`` of ``truth`` (``[..., channels, times]``) in the prepared store's channel order.
+def aligned_truth(
+    truth: Path, prepared: Path, keys: tuple[str, ...] = ("noise_ceiling",)
+) -> dict[str, np.ndarray]:
+    """Arrays ``keys`` of ``truth`` (each ``[..., channels, times]``) in the prepared store's
+    channel order, from one read of each file.
 
     Targets are matched by channel name and time; a channel or time the truth lacks is an error."""
-    arrays = load_npz(truth, required=["channels", "times", key])
+    arrays = load_npz(truth, required=["channels", "times", *keys])
     attrs = PreparedResponses(prepared).attrs
     channels = [str(c) for c in attrs.get("channels", [])]
     truth_channels = [str(c) for c in arrays["channels"]]
@@ -61,8 +64,8 @@ def aligned_truth(truth: Path, prepared: Path, key: str = "noise_ceiling") -> np
             f"{prepared}: {times.size} time points differ from the truth's "
             f"{truth_times.size} in {truth}; expected the same epoch and sampling rate"
         )
-    values = np.asarray(arrays[key], dtype=np.float64)
-    return values[..., [truth_channels.index(c) for c in channels], :]
+    order = [truth_channels.index(c) for c in channels]
+    return {k: np.asarray(arrays[k], dtype=np.float64)[..., order, :] for k in keys}
 
 
 def subject_accuracy(
@@ -71,8 +74,9 @@ def subject_accuracy(
     """``(n_signal, n_targets, split → median % true NC, median NC estimated, median NC true,
     (q25, median, q75) of estimated − true NC, (p5, p95) of that median over the truth's
     resampled pseudo-studies)`` over the targets whose true NC > ``threshold``."""
-    nc_true = aligned_truth(truth, prepared).ravel()
-    resampled = aligned_truth(truth, prepared, "resampled_difference")
+    aligned = aligned_truth(truth, prepared, ("noise_ceiling", "resampled_difference"))
+    nc_true = aligned["noise_ceiling"].ravel()
+    resampled = aligned["resampled_difference"]
     resampled = resampled.reshape(resampled.shape[0], -1)
     ev = read_evaluation(evaluation, required=("splits", "correlation", "noise_ceiling"))
     splits = [str(s) for s in ev["splits"]]

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bergforge.datasets.formats import get_format
 from bergforge.errors import ConfigError
 from bergforge.simulate import things_eeg2, things_meg
 from bergforge.simulate.truth import SubjectTruth, image_latents
@@ -113,7 +114,7 @@ def simulate_subject(
 
 def truth_path(raw_dir: Path, fmt: str, subject: int) -> Path:
     """The simulator's ground truth file of one subject (``ground_truth/sub-…_truth.npz``)."""
-    label = things_meg.subject_label(subject) if fmt == "things_meg1" else f"{subject:02d}"
+    label = get_format(fmt).raw_subject(subject)
     return Path(raw_dir) / "ground_truth" / f"sub-{label}_truth.npz"
 
 
