@@ -25,6 +25,7 @@ DEMO_THREADS := --set-threads fit_linear=1 evaluate_subject=1 simulate_latents=1
 demo: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES) $(DEMO_THREADS)
 	$(VENV)/bin/bergforge check-berg-files results/berg
+	$(VENV)/bin/python -m pytest tests/test_demo_exports.py --exports-of . -q -o addopts="" -p no:cacheprovider
 	$(VENV)/bin/bergforge demo-accuracy
 
 lint: $(STAMP)

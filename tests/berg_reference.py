@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from PIL import Image
 from sklearn.decomposition import PCA
@@ -64,6 +65,9 @@ def _predict(scaler_p, pca_p, reg_p, features: np.ndarray) -> np.ndarray:
     pca = PCA(n_components=int(_get(pca_p, "n_components_")))
     for key in ("components_", "mean_", "explained_variance_", "n_components_", "n_features_in_"):
         setattr(pca, key, np.asarray(_get(pca_p, key)))
+    # float64 as numpy promotes them against the float64 features anyway (and a mixed-dtype
+    # product takes numpy's slow non-BLAS loop: seconds per call at 205,672 features)
+    pca.components_ = pca.components_.astype(np.float64)
     pca.whiten = False
     reg = LinearRegression()
     reg.coef_ = np.asarray(reg_p["coef_"], dtype=np.float64)
@@ -107,3 +111,15 @@ def meg_reference(
 def relative_max(got: np.ndarray, reference: np.ndarray) -> float:
     """max |got − reference| / max |reference|."""
     return float(np.abs(got - reference).max() / np.abs(reference).max())
+
+
+def dataset_test_images(workdir: Path, dataset: str) -> np.ndarray:
+    """uint8 ``[image, 3, H, W]`` of the test rows of a run's ``stimuli.tsv``, read with PIL."""
+    table = pd.read_csv(workdir / f"results/prepared/{dataset}/stimuli.tsv", sep="\t")
+    rows = table[table["split"] == "test"].sort_values("index")
+    return np.stack(
+        [
+            np.asarray(Image.open(workdir / f).convert("RGB")).transpose(2, 0, 1)
+            for f in rows["file"]
+        ]
+    )

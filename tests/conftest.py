@@ -55,6 +55,16 @@ TINY_EEG = {
 }
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--exports-of",
+        default=None,
+        metavar="WORKDIR",
+        help="check the BERG exports of this finished workdir (tests/test_demo_exports.py; "
+        "`make demo` passes the demo's) instead of the session's tiny chain",
+    )
+
+
 def simulate_study(cfg: dict, raw_dir: Path) -> Path:
     """Run the simulator for every subject of a dataset entry, as the workflow rules do."""
     fmt, sim = cfg["format"], cfg["simulation"]

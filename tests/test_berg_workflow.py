@@ -1,26 +1,28 @@
 """The real chain under Snakemake: simulate → preprocess → features → encode → evaluate → export.
 
 Runs on the session's tiny chain (``tiny_built`` in conftest). Encoding images through
-``bergforge.BERG`` must equal an independent reference of the exported files on BERG's inference
-image path, and differ from the evaluation stage's own ``test_predictions`` (made on the training
-path) by exactly the difference of the two paths; the tree, plots and card must exist.
+``bergforge.BERG`` (which equals an independent reference of the exported files on BERG's inference
+image path: ``test_demo_exports.py``) must differ from the evaluation stage's own
+``test_predictions`` (made on the training path) by exactly the difference of the two paths; the
+tree, plots and card must exist.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
-from berg_reference import alexnet_features, eeg_reference, meg_reference, relative_max
+from berg_reference import (
+    alexnet_features,
+    dataset_test_images,
+    eeg_reference,
+    meg_reference,
+    relative_max,
+)
 from PIL import Image
 
-from bergforge import BERG
-from bergforge.api.stimulus import SmallStimulusWarning
 from bergforge.api.verify import relative_errors
 
 pytestmark = pytest.mark.workflow
@@ -33,46 +35,6 @@ MEG_MODEL = (
 )
 EEG_ID = "eeg-tiny_eeg_berg-alexnet_untrained"
 MEG_ID = "meg-things_meg_1-alexnet_untrained"
-
-
-def _test_images(workdir: Path, dataset: str) -> np.ndarray:
-    """uint8 ``[image, 3, H, W]`` of the test rows of ``stimuli.tsv``, read with PIL."""
-    table = pd.read_csv(workdir / f"results/prepared/{dataset}/stimuli.tsv", sep="\t")
-    rows = table[table["split"] == "test"].sort_values("index")
-    return np.stack(
-        [
-            np.asarray(Image.open(workdir / f).convert("RGB")).transpose(2, 0, 1)
-            for f in rows["file"]
-        ]
-    )
-
-
-def _encode(berg: BERG, model_id: str, subject: int, images: np.ndarray, **kw) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SmallStimulusWarning)
-        return berg.encode(berg.get_encoding_model(model_id, subject, **kw), images)
-
-
-def test_api_equals_an_independent_reference_of_the_exported_files(tiny_built):
-    """``BERG.encode`` = a scikit-learn readout of the exported ``.npy`` dicts on alexnet features
-    of the preset applied to the uint8 tensor, for the 64 px test images (upsampled) and two
-    300 px noise images (downsampled, where the tensor resize antialiases)."""
-    berg = BERG(tiny_built / "results/berg")
-    noise = np.random.default_rng(5).integers(0, 256, (2, 3, 300, 300), dtype=np.uint8)
-    eeg_dir, meg_dir = tiny_built / EEG_MODEL, tiny_built / MEG_MODEL
-    for dataset in ("tiny", "tiny_meg"):
-        for images in (_test_images(tiny_built, dataset), noise):
-            feats = alexnet_features(images, "tensor")
-            if dataset == "tiny":
-                out = _encode(berg, EEG_ID, 1, images)
-                assert out.shape == (len(images), 4, 63, 140)
-                assert relative_max(out, eeg_reference(eeg_dir, 1, feats)) <= 1e-5
-                continue
-            for splits in ("all", "single"):
-                out = _encode(berg, MEG_ID, 2, images, train_splits=splits)
-                reference = meg_reference(meg_dir, 2, feats, splits)
-                assert out.shape == reference.shape
-                assert relative_max(out, reference) <= 1e-5, splits
 
 
 def test_api_differs_from_the_pipeline_only_by_the_image_path(tiny_built):
@@ -96,7 +58,7 @@ def test_api_differs_from_the_pipeline_only_by_the_image_path(tiny_built):
         )
         preds = np.load(evaluation / "evaluation.npz")["test_predictions"]  # [split, image, …]
         pipeline = {"all": preds[0], "single": preds[1:].transpose(1, 0, 2, 3)}
-        images = _test_images(workdir, dataset)
+        images = dataset_test_images(workdir, dataset)
         for name, error in errors.items():
             ref = {}
             for path in ("pil", "tensor"):

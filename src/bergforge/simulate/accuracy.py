@@ -74,10 +74,9 @@ def subject_accuracy(
     """``(n_signal, n_targets, split → median % true NC, median NC estimated, median NC true,
     (q25, median, q75) of estimated − true NC, (p5, p95) of that median over the truth's
     resampled pseudo-studies)`` over the targets whose true NC > ``threshold``."""
-    aligned = aligned_truth(truth, prepared, ("noise_ceiling", "resampled_difference"))
+    keys = ("noise_ceiling", "resampled_difference", "resampled_true")
+    aligned = aligned_truth(truth, prepared, keys)
     nc_true = aligned["noise_ceiling"].ravel()
-    resampled = aligned["resampled_difference"]
-    resampled = resampled.reshape(resampled.shape[0], -1)
     ev = read_evaluation(evaluation, required=("splits", "correlation", "noise_ceiling"))
     splits = [str(s) for s in ev["splits"]]
     corr = np.asarray(ev["correlation"], dtype=np.float64).reshape(len(splits), -1)
@@ -96,10 +95,26 @@ def subject_accuracy(
     }
     diff = nc_est[signal] - nc_true[signal]
     q25, q50, q75 = (float(q) for q in np.nanpercentile(diff, [25, 50, 75]))
-    by_chance = np.nanmedian(resampled[:, signal], axis=1)
+    by_chance = chance_medians(
+        aligned["resampled_difference"], aligned["resampled_true"], threshold
+    )
     p5, p95 = (float(q) for q in np.percentile(by_chance, [5, 95]))
     est, true = float(np.nanmedian(nc_est[signal])), float(np.median(nc_true[signal]))
     return int(signal.sum()), int(nc_true.size), medians, est, true, (q25, q50, q75), (p5, p95)
+
+
+def chance_medians(difference: np.ndarray, true: np.ndarray, threshold: float) -> np.ndarray:
+    """Per pseudo-study, the median of estimated − true noise ceiling over the targets whose
+    truth *in that pseudo-study* exceeds ``threshold`` (as a study's targets are chosen by the
+    truth it is compared with)."""
+    difference = difference.reshape(difference.shape[0], -1)
+    true = true.reshape(true.shape[0], -1)
+    return np.array(
+        [
+            np.nanmedian(d[t > threshold]) if (t > threshold).any() else np.nan
+            for d, t in zip(difference, true, strict=True)
+        ]
+    )
 
 
 def study_accuracy(results: Path, threshold: float = SIGNAL_THRESHOLD) -> list[SubjectAccuracy]:

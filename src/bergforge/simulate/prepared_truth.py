@@ -16,8 +16,11 @@ and the NSD noise ceiling of the study's ``n`` repetitions follows from them
 (:func:`bergforge.simulate.signals.noise_ceiling`). Pseudo-studies of ``n`` of the simulated
 trials per image, put through the pipeline's own noise-ceiling estimate and compared with the
 truth of the other trials, give the spread "estimated − true" has by sampling alone
-(``resampled_difference``), so that an estimate can be called right or wrong "within sampling
-error".
+(``resampled_difference``, beside each draw's truth ``resampled_true``), so that an estimate can
+be called right or wrong "within sampling error". A study is compared with the truth over the
+targets the truth itself calls signal, so each pseudo-study is too, over the targets its own
+truth (the other trials) calls signal: the selection then favours the truth's upward errors in
+both, and in neither the estimate's.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ log = logging.getLogger(__name__)
 #: simulated trials per test image, at least 4 × the repetitions the study has
 DEFAULT_TRIALS = 32
 #: pseudo-studies drawn from the simulated trials to measure the estimate's sampling spread
-RESAMPLES = 20
+RESAMPLES = 100
 
 
 def repeats_per_recording(n_images: int, trials_per_recording: int) -> int:
@@ -62,9 +65,11 @@ def trial_blocks(
 @dataclass(frozen=True)
 class Recording:
     """How one simulated subject's recordings are made: its truth and per-channel offsets, the
-    modality (which preprocessing applies), sampling rate, SOA, response length (samples) and the
-    number of trials in one of the study's recordings (simulated recordings are as long, so that
-    the band-pass meets the same edges: a 0.03 Hz high-pass is longer than a demo EEG partition)."""
+    modality (which preprocessing applies), sampling rate, SOA and its uniform jitter (± seconds,
+    as the study draws it: where a short gap puts the previous response's tail into the next
+    baseline, the truth must see it as often), response length (samples) and the number of
+    trials in one of the study's recordings (simulated recordings are as long, so that the
+    band-pass meets the same edges: a 0.03 Hz high-pass is longer than a demo EEG partition)."""
 
     modality: str
     truth: SubjectTruth
@@ -73,15 +78,20 @@ class Recording:
     soa: float
     kernel_len: int
     trials_per_recording: int
+    soa_jitter: float = 0.0
 
 
 def recording(
     design: Recording, rng: np.random.Generator, trial_latents: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """A continuous recording (channels × samples) with one trial per row of ``trial_latents``,
-    ``soa`` apart after 1 s of lead-in, and the onset sample of every trial."""
+    ``soa`` ± ``soa_jitter`` apart after 1 s of lead-in, and the onset sample of every trial."""
     truth, sfreq, kernel_len = design.truth, design.sfreq, design.kernel_len
-    onsets = np.round((1.0 + np.arange(len(trial_latents)) * design.soa) * sfreq).astype(int)
+    gaps = np.full(len(trial_latents), design.soa)
+    if design.soa_jitter:
+        gaps += rng.uniform(-design.soa_jitter, design.soa_jitter, size=len(gaps))
+    starts = np.concatenate([[0.0], np.cumsum(gaps[:-1])])
+    onsets = np.round((1.0 + starts) * sfreq).astype(int)
     n_samples = int(onsets[-1] + kernel_len + 2 * sfreq)
     data = band_limited_noise(rng, len(truth.channels), n_samples, sfreq, truth.noise_sd)
     data += design.offsets[:, None]
@@ -136,6 +146,7 @@ def prepared_truth(
     n_trials = -(-n_trials // k) * k
     trials, channels, times = simulated_trials(design, test_latents, params, rng, n_trials)
     mean, signal_var, noise_var = variances(trials)
+    difference, resampled_true = resampled_differences(trials, n_reps, rng)
     with np.errstate(divide="ignore", invalid="ignore"):
         ncsnr = np.sqrt(signal_var / noise_var)
     return {
@@ -146,7 +157,8 @@ def prepared_truth(
         "ncsnr": ncsnr,
         "noise_ceiling": noise_ceiling(signal_var, noise_var, n_reps),
         "true_response_test": mean.astype(np.float32),
-        "resampled_difference": resampled_differences(trials, n_reps, rng),
+        "resampled_difference": difference,
+        "resampled_true": resampled_true,
         "n_reps": np.int64(n_reps),
         "n_trials": np.int64(n_trials),
     }
@@ -190,27 +202,49 @@ def variances(trials: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def resampled_differences(
     trials: np.ndarray, n_reps: int, rng: np.random.Generator, n_draws: int = RESAMPLES
-) -> np.ndarray:
-    """Estimated − true noise ceiling on ``n_draws`` pseudo-studies: each takes ``n_reps`` of the
-    simulated trials per image, puts them through the study's estimate
-    (:func:`bergforge.evaluation.noise_ceiling.noise_ceiling`) and compares it with the truth
-    measured on the *other* trials, so that the spread holds both the estimate's sampling error
-    and the truth's own. ``(n_draws, channels, times)`` float32."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Estimated − true noise ceiling on ``n_draws`` pseudo-studies, and each one's true noise
+    ceiling: a pseudo-study takes ``n_reps`` of the simulated trials per image and puts them
+    through the study's estimate (:func:`bergforge.evaluation.noise_ceiling.noise_ceiling`); its
+    truth is measured on the *other* trials, so that the spread holds both the estimate's
+    sampling error and the truth's own. The other trials' means and variances come from the sums
+    over all trials less the drawn ones, so a draw costs its ``n_reps`` trials only.
+    Both ``(n_draws, channels, times)`` float16 (percent; ±0.03 at 40 %)."""
     from bergforge.evaluation.noise_ceiling import noise_ceiling as estimate
     from bergforge.evaluation.noise_ceiling import summarize_test
 
     n_images, n_trials = trials.shape[:2]
     reps = min(n_reps, n_trials - 2)
+    rest_n = n_trials - reps
+    flat = trials.reshape(n_images, n_trials, -1)
+    total, total_sq = _sums(flat)
     rows = np.arange(n_images)[:, None]
-    out = np.empty((n_draws, *trials.shape[2:]), dtype=np.float32)
+    diff = np.empty((n_draws, flat.shape[2]), dtype=np.float16)
+    true = np.empty_like(diff)
     for k in range(n_draws):
-        order = np.stack([rng.permutation(n_trials) for _ in range(n_images)])
-        sample, rest = trials[rows, order[:, :reps]], trials[rows, order[:, reps:]]
-        estimated = estimate(summarize_test(sample.reshape(n_images, reps, -1)))[1]
-        _, signal_var, noise_var = variances(rest)
-        true = noise_ceiling(signal_var, noise_var, n_reps)
-        out[k] = estimated.reshape(trials.shape[2:]) - true
-    return out
+        drawn = np.argsort(rng.random((n_images, n_trials)), axis=1)[:, :reps]
+        sample = flat[rows, drawn].astype(np.float64)  # (image, rep, target)
+        estimated = estimate(summarize_test(sample))[1]
+        rest_mean = (total - sample.sum(axis=1)) / rest_n
+        rest_ss = total_sq - (sample**2).sum(axis=1) - rest_n * rest_mean**2
+        noise_var = (rest_ss / (rest_n - 1)).mean(axis=0)
+        signal_var = np.clip(rest_mean.var(axis=0, ddof=1) - noise_var / rest_n, 0.0, None)
+        nc = noise_ceiling(signal_var, noise_var, n_reps)
+        diff[k], true[k] = estimated - nc, nc
+    shape = (n_draws, *trials.shape[2:])
+    return diff.reshape(shape), true.reshape(shape)
+
+
+def _sums(flat: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per image and target, the float64 sum and sum of squares over trials, a few targets at a
+    time (a float64 copy of every trial at once would double the truth's memory)."""
+    n_images, _, n_targets = flat.shape
+    total, total_sq = np.empty((n_images, n_targets)), np.empty((n_images, n_targets))
+    for start in range(0, n_targets, chunk):
+        x = flat[:, :, start : start + chunk].astype(np.float64)
+        total[:, start : start + chunk] = x.sum(axis=1)
+        total_sq[:, start : start + chunk] = (x**2).sum(axis=1)
+    return total, total_sq
 
 
 def write_prepared_truth(path: Path, arrays: dict[str, np.ndarray]) -> None:

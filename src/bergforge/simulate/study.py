@@ -167,7 +167,14 @@ def simulate_prepared_truth(
         len(test_latents),
     )
     design = Recording(
-        modality, truth, arrays["offset"], sim.sfreq, sim.soa, kernel_len, per_recording
+        modality,
+        truth,
+        arrays["offset"],
+        sim.sfreq,
+        sim.soa,
+        kernel_len,
+        per_recording,
+        soa_jitter=getattr(sim, "soa_jitter", 0.0),  # THINGS-MEG1's; EEG2's SOA is fixed
     )
     rng = np.random.default_rng([sim.seed, subject, 31])
     result = prepared_truth(design, test_latents, params, n_reps, rng, n_trials=n_trials)
