@@ -10,6 +10,7 @@ import zarr
 from bergforge.datasets.grayordinates import grayordinate_space
 from bergforge.datasets.mosaic import NsdStimuli
 from bergforge.errors import DataError
+from bergforge.preprocess.betas_file import BetasFile, write_betas
 from bergforge.preprocess.fmri import (
     read_subject_runs,
     stimulus_rows,
@@ -54,7 +55,10 @@ def test_prepared_store_recovers_true_betas(study, tmp_path):
     stimuli = stimulus_rows(tables)
     assert list(stimuli["split"]) == ["train"] * 32 + ["test"] * 8
     out = tmp_path / "sub-01.zarr"
-    write_prepared_subject(betas[1], tables[1], stimuli, runs.grayordinates, out, "demo_nsd", 1)
+    path = tmp_path / "betas-01.npz"
+    table = {c: tables[1][c].to_numpy() for c in tables[1].columns}
+    write_betas(path, [betas[1].T], betas[1].shape[1], runs.grayordinates, table)
+    write_prepared_subject(BetasFile(path), stimuli, out, "demo_nsd", 1)
     group = zarr.open_group(str(out), mode="r")
     train, test = group["train"][:], group["test"][:]
     assert train.shape == (32, 3, 60) and test.shape == (8, 3, 60)

@@ -20,6 +20,7 @@ from bergforge.models.cnn8 import streaming
 from bergforge.models.cnn8.job import _rowwise_r, train_cnn8_job
 from bergforge.models.cnn8.train import SubjectData, TrainConfig, predict, train_multihead
 from bergforge.models.cnn8.transform import to_model_input
+from bergforge.preprocess.betas_file import BetasFile, write_betas
 from bergforge.preprocess.fmri import stimulus_rows, write_prepared_subject
 from bergforge.preprocess.own_rows import averaged_targets, seen_values
 from bergforge.preprocess.responses import PreparedResponses
@@ -64,7 +65,10 @@ def study(tmp_path_factory):
     gray = np.arange(N_VERTICES)
     for s in SUBJECTS:
         store = root / f"sub-{s:02d}.zarr"
-        write_prepared_subject(betas[s], trials[s], stimuli, gray, store, "t", s, chunk_images=16)
+        path = root / f"betas-{s:02d}.npz"
+        table = {c: trials[s][c].to_numpy() for c in trials[s].columns}
+        write_betas(path, [betas[s].T], len(trials[s]), gray, table)
+        write_prepared_subject(BetasFile(path), stimuli, store, "t", s, chunk_images=16)
     return {"root": root, "trials": trials, "betas": betas, "stimuli": stimuli}
 
 

@@ -96,8 +96,9 @@ def test_betas_file_matches_the_mosaic_trials(served, nsd_run):
     _, _, truth = served
     table, written = truth["table"], truth["betas"][2]
     v1 = grayordinate_space().model_space((1,))
-    with np.load(nsd_run / "results/fmri/nsd/betas/sub-02.npz") as f:
-        betas, ids, shared = f["betas"], f["trial_image_73k_id"], f["trial_shared"]
+    with np.load(nsd_run / "results/fmri/nsd/betas/sub-02.npz") as f:  # plain numpy reads it
+        betas = f["betas_by_trial"].T  # (vertex, trial)
+        ids, shared = f["trial_image_73k_id"], f["trial_shared"]
         np.testing.assert_array_equal(f["grayordinates"], v1)
         reps = f["trial_repetition"]
     # independent reference: every COCO trial of the subject file, by name

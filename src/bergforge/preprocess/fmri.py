@@ -22,6 +22,7 @@ import pandas as pd
 
 from bergforge.errors import DataError
 from bergforge.preprocess import glm_design as dz
+from bergforge.preprocess.betas_file import BetasFile
 from bergforge.preprocess.glmsingle import (
     GLMSingleParams,
     fit_glmsingle,
@@ -138,43 +139,53 @@ def stimulus_rows(tables: dict[int, pd.DataFrame]) -> pd.DataFrame:
 
 
 def write_prepared_subject(
-    betas: np.ndarray,
-    trials: pd.DataFrame,
+    betas: BetasFile,
     stimuli: pd.DataFrame,
-    grayordinates: np.ndarray,
     out: Path,
     dataset: str,
     subject: int,
     chunk_images: int = 64,
 ) -> None:
-    """Write ``sub-XX.zarr`` with ``train``/``test`` ``[image, repetition, vertex]`` (NaN = missing)."""
+    """Write ``sub-XX.zarr`` with ``train``/``test`` ``[image, repetition, vertex]`` (NaN = missing)
+    from a betas file, one chunk of images at a time: only that chunk's trial rows are read (the
+    betas stay memory-mapped), so memory holds one chunk whatever the subject's size."""
     from bergforge import __version__
 
+    trials, rows = betas.trials(), betas.rows()
     row_of = stimuli.set_index("image_73k_id")[["split", "index"]]
     placed = trials.join(row_of, on="image_73k_id")
     if placed["split"].isna().any():
-        raise DataError("some trials show images that are not in stimuli.tsv")
+        raise DataError(f"{betas.path}: some trials show images that are not in stimuli.tsv")
     placed["rep"] = placed.groupby("image_73k_id").cumcount()
-    n_reps = int(placed["rep"].max()) + 1
+    n_reps, n_vertices = int(placed["rep"].max()) + 1, rows.shape[1]
     with atomic_store(Path(out)) as (group, _staging):
         for split in ("train", "test"):
             n_img = int((stimuli["split"] == split).sum())
             part = placed[placed["split"] == split]
-            values = np.full((n_img, n_reps, betas.shape[0]), np.nan, dtype=np.float32)
-            values[part["index"].to_numpy(int), part["rep"].to_numpy()] = betas[
-                :, part.index.to_numpy()
-            ].T
+            chunk = min(chunk_images, max(n_img, 1))
             arr = group.create_array(
                 split,
-                shape=values.shape,
+                shape=(n_img, n_reps, n_vertices),
                 dtype="float32",
-                chunks=(min(chunk_images, max(n_img, 1)), n_reps, betas.shape[0]),
+                chunks=(chunk, n_reps, n_vertices),
                 fill_value=np.nan,
             )
-            arr[:] = values
+            image = part["index"].to_numpy(int)
+            for start in range(0, n_img, chunk):
+                stop = min(start + chunk, n_img)
+                sel = part[(image >= start) & (image < stop)]
+                if sel.empty:
+                    continue  # an all-NaN chunk is the fill value: Zarr stores nothing
+                block = np.full((stop - start, n_reps, n_vertices), np.nan, dtype=np.float32)
+                trial_rows = sel.index.to_numpy()
+                order = np.argsort(trial_rows)  # the memory map reads fastest in file order
+                block[sel["index"].to_numpy(int)[order] - start, sel["rep"].to_numpy()[order]] = (
+                    rows[trial_rows[order]]
+                )
+                arr[start:stop] = block
             for key in ("session", "run"):
                 ids = np.full((n_img, n_reps), -1, dtype=np.int16)
-                ids[part["index"].to_numpy(int), part["rep"].to_numpy()] = part[key].to_numpy()
+                ids[image, part["rep"].to_numpy()] = part[key].to_numpy()
                 group.create_array(f"{split}_{key}", data=ids)
         write_attributes(
             group,
@@ -183,7 +194,7 @@ def write_prepared_subject(
                 "dataset": dataset,
                 "subject": int(subject),
                 "dims": ["image", "repetition", "vertex"],
-                "vertices": np.asarray(grayordinates, dtype=int),
+                "vertices": np.asarray(betas.grayordinates(), dtype=int),
                 "preprocessing": {"betas": BETA_TYPE, "zscore": "per vertex and session"},
                 "bergforge_version": __version__,
             },

@@ -10,15 +10,17 @@ option (config ``datasets.<name>.mosaic``) in case a release renames them.
 
 :func:`mosaic_betas_job` streams the file one trial at a time, keeps the model vertices (Glasser
 groups, minus MOSAIC's NaN grayordinates), skips artificial stimuli (not in ``nsd_stimuli.hdf5``),
-and writes ``betas`` (V, trials), ``grayordinates`` and the trial table as ``trial_*`` arrays
-(``image_73k_id``, ``session``, ``run``, ``shared``, ``repetition``): the contract of
-``results/fmri/{dataset}/betas/sub-XX.npz`` (written by ``bergforge.preprocess.fmri_jobs.write_betas``).
+and streams them into ``betas_by_trial`` (trial, V) with ``grayordinates`` and the trial table as
+``trial_*`` arrays (``image_73k_id``, ``session``, ``run``, ``shared``, ``repetition``): the
+contract of ``results/fmri/{dataset}/betas/sub-XX.npz`` (:mod:`bergforge.preprocess.betas_file`),
+holding one trial in memory at a time.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from bergforge.config import dataclass_from_section
 from bergforge.datasets.grayordinates import N_GROUPS, grayordinate_space
 from bergforge.datasets.mosaic import MosaicBetas, read_stimulus_table
 from bergforge.errors import ConfigError, DataError
-from bergforge.preprocess.fmri_jobs import write_betas
+from bergforge.preprocess.betas_file import write_betas
 
 log = logging.getLogger(__name__)
 
@@ -137,38 +139,48 @@ def trial_table(
 def mosaic_betas_job(
     betas_file: Path, stiminfo: Path, subject: int, mosaic: dict | None, out: Path
 ) -> None:
-    """Write ``out`` (npz: betas (V, trials), grayordinates, ``trial_*``) from a MOSAIC file."""
+    """Write ``out`` (npz: ``betas_by_trial`` (trial, V), grayordinates, ``trial_*``) from a MOSAIC
+    file, one trial at a time."""
     layout = MosaicLayout.from_config(mosaic)
     vertices = grayordinate_space().model_space(layout.groups)
     lookup = stimulus_lookup(Path(stiminfo), layout)
     with MosaicBetas(Path(betas_file)) as source:
         trials = trial_table(source.names, lookup, layout, subject, source.path)
-        betas = np.empty((vertices.size, len(trials)), dtype=np.float32)
-        for column, name in enumerate(trials["name"]):
-            betas[:, column] = source.read([name], vertices)[0]  # one trial in memory at a time
-            bad = ~np.isfinite(betas[:, column])
-            if bad.any():
-                raise DataError(
-                    f"{source.path}: betas/{name} is NaN at {int(bad.sum())} model vertices "
-                    f"(e.g. grayordinate {int(vertices[bad][0])}); expected finite values "
-                    "outside MOSAIC's NaN grayordinates"
-                )
-    log.info(
-        "MOSAIC sub-%02d: %d trials of %d images, %d vertices",
-        subject,
-        len(trials),
-        trials["image_73k_id"].nunique(),
-        vertices.size,
-    )
-    write_betas(
-        Path(out),
-        betas,
-        vertices,
-        {
-            "image_73k_id": trials["image_73k_id"].to_numpy(np.int64),
-            "session": np.zeros(len(trials), dtype=np.int64),  # not in MOSAIC's files
-            "run": np.zeros(len(trials), dtype=np.int64),
-            "shared": trials["shared"].to_numpy(bool),
-            "repetition": trials["repetition"].to_numpy(np.int64),
-        },
-    )
+        log.info(
+            "MOSAIC sub-%02d: %d trials of %d images, %d vertices",
+            subject,
+            len(trials),
+            trials["image_73k_id"].nunique(),
+            vertices.size,
+        )
+        write_betas(
+            Path(out),
+            _trial_rows(source, trials["name"], vertices),
+            len(trials),
+            vertices,
+            {
+                "image_73k_id": trials["image_73k_id"].to_numpy(np.int64),
+                "session": np.zeros(len(trials), dtype=np.int64),  # not in MOSAIC's files
+                "run": np.zeros(len(trials), dtype=np.int64),
+                "shared": trials["shared"].to_numpy(bool),
+                "repetition": trials["repetition"].to_numpy(np.int64),
+            },
+        )
+
+
+def _trial_rows(
+    source: MosaicBetas, names: pd.Series, vertices: np.ndarray
+) -> Iterator[np.ndarray]:
+    """The model vertices of each trial, one trial read at a time; NaN there is an error."""
+    for k, name in enumerate(names):
+        row = source.read([name], vertices)[0]
+        bad = ~np.isfinite(row)
+        if bad.any():
+            raise DataError(
+                f"{source.path}: betas/{name} is NaN at {int(bad.sum())} model vertices "
+                f"(e.g. grayordinate {int(vertices[bad][0])}); expected finite values "
+                "outside MOSAIC's NaN grayordinates"
+            )
+        if (k + 1) % 2000 == 0:
+            log.info("MOSAIC: %d of %d trials read", k + 1, len(names))
+        yield row
