@@ -115,3 +115,15 @@ def test_bad_inputs_stop_with_one_clear_error(wide):
     bad[3, 250] = np.nan
     with pytest.raises(DataError, match="NaN or infinite"):
         fit_scaler_pca(ArrayFeatures(bad), train, test, PCAOptions(n_components=5))
+
+
+@pytest.mark.parametrize("solver", ["exact", "randomized"])
+def test_the_callers_array_is_never_scaled_in_place(wide, solver):
+    """Blocks read from a NumPy array are views of it: scaling them in place would change the
+    caller's features (blocks a store reads are fresh and are scaled in place)."""
+    x, train, test = wide
+    before = x.copy()
+    opts = PCAOptions(n_components=5, solver=solver, block_size=128)
+    for rows in ((train, test), (np.arange(len(x)), None)):  # with test rows, and without
+        fit_scaler_pca(ArrayFeatures(x), rows[0], rows[1], opts, seed=1)
+        np.testing.assert_array_equal(x, before)

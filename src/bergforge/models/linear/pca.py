@@ -129,6 +129,12 @@ class _ScaledBlocks:
         self.rows = np.union1d(train, extra)  # sorted, as stores read fastest
         self.train_idx = np.searchsorted(self.rows, train)
         self.extra_idx = np.searchsorted(self.rows, extra)
+        # training rows first and in order (no extra rows, or extra rows after them): slices,
+        # not copies, of every block
+        if np.array_equal(self.train_idx, np.arange(len(train))):
+            self.train_idx = slice(0, len(train))
+            if np.array_equal(self.extra_idx, np.arange(len(train), len(self.rows))):
+                self.extra_idx = slice(len(train), len(self.rows))
         self.scaler = Scaler.empty(features.shape[1], len(train))
         self.passes = 0
 
@@ -145,7 +151,7 @@ class _ScaledBlocks:
             if first:
                 check_finite(raw, start)
                 self.scaler.fit_block(start, stop, raw[self.train_idx])
-            x = self.scaler.transform_block(start, stop, raw)
+            x = self.scaler.transform_block(start, stop, raw, in_place=True)  # a fresh block
             yield start, stop, x[self.train_idx], x[self.extra_idx]
 
 
@@ -172,9 +178,10 @@ def orthonormalized(components: np.ndarray) -> np.ndarray:
     their computation (up to ~1e-5 for components with small singular values) and nothing else.
     """
     c = np.ascontiguousarray(components, dtype=np.float32)
-    c64 = c.astype(np.float64)
-    gram = c64 @ c64.T  # float64: a float32 product would itself be off by ~1e-6
-    del c64
+    gram = np.zeros((len(c), len(c)))
+    for start in range(0, c.shape[1], 65536):  # float64 (a float32 product would itself be off
+        part = c[:, start : start + 65536].astype(np.float64)  # by ~1e-6), a block at a time
+        gram += part @ part.T
     evals, evecs = linalg.eigh(gram, check_finite=False)
     correction = (evecs / np.sqrt(evals)) @ evecs.T - np.eye(len(gram))
     return c + correction.astype(np.float32) @ c
@@ -195,7 +202,7 @@ def _exact(blocks: _ScaledBlocks, n: int, n_extra: int, k: int, p: int):
             f"the scaled training features have rank below n_components={k}; "
             "expected at least that many independent training images"
         )
-    components = np.empty((k, p), dtype=np.float64)
+    components = np.empty((k, p), dtype=np.float32)  # float32 products: float32 values
     rot = (u / s).T.astype(np.float32)
     for start, stop, xt, _ in blocks:
         components[:, start:stop] = rot @ xt
@@ -233,7 +240,7 @@ def _randomized(blocks: _ScaledBlocks, opts: PCAOptions, seed: int, n: int, n_ex
             "expected at least that many independent training images"
         )
     rot = evecs[:, order] / s  # (l, k): V = Bᵀ U_B S⁻¹
-    components = (b_t @ rot.astype(np.float32)).T.astype(np.float64)
+    components = np.ascontiguousarray((b_t @ rot.astype(np.float32)).T)
     return s, components, proj_train @ rot, proj_extra @ rot
 
 

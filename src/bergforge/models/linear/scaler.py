@@ -53,10 +53,19 @@ class Scaler:
         scale[constant_columns(var, mean, block.shape[0])] = 1.0
         self.mean_[start:stop], self.var_[start:stop], self.scale_[start:stop] = mean, var, scale
 
-    def transform_block(self, start: int, stop: int, block: np.ndarray) -> np.ndarray:
-        """Standardise columns ``start:stop`` (float32 out)."""
+    def transform_block(
+        self, start: int, stop: int, block: np.ndarray, in_place: bool = False
+    ) -> np.ndarray:
+        """Standardise columns ``start:stop`` (float32 out). ``in_place``: overwrite ``block``
+        when it is a float32 array that owns its memory (a block just read, never a view of the
+        caller's array): no temporaries of the block's size, the same arithmetic."""
         mean = self.mean_[start:stop].astype(np.float32)
         scale = self.scale_[start:stop].astype(np.float32)
+        own = isinstance(block, np.ndarray) and block.flags.owndata and block.flags.writeable
+        if in_place and own and block.dtype == np.float32:
+            block -= mean
+            block /= scale
+            return block
         return (np.asarray(block, dtype=np.float32) - mean) / scale
 
     def save(self, path: Path) -> None:
