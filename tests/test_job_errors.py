@@ -253,3 +253,11 @@ def test_a_forked_worker_still_dies_of_sigterm_without_logging_a_stop(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "True"
     assert "stopped" not in log.read_text() + proc.stderr
+
+
+def test_every_script_entry_point_starts_as_a_job():
+    """A script without start_job would lose its error from the log and keep stale temporaries."""
+    scripts = sorted((Path(__file__).parents[1] / "workflow" / "scripts").glob("*.py"))
+    assert len(scripts) > 20
+    missing = [p.name for p in scripts if p.read_text().count("start_job(snakemake)") != 1]
+    assert missing == []
