@@ -4,8 +4,17 @@
   the final path on success, removed on any error, so a reader never sees half a file.
 - :func:`atomic_folder`: the same for a whole folder (``.<name>.building``, swapped in whole); the
   prepared stores, feature shards, GLMsingle outputs, own-layout model folders and releases use it.
+- :func:`scratch_folder`: a hidden sibling ``.<name>.staging`` for a writer's intermediate files,
+  always removed.
 - :func:`save_npz`, :func:`save_json`, :func:`save_text`: the common file formats through
   :func:`atomic_file` (same arrays or payload → same bytes).
+
+Temporaries are named after their target only (:func:`temporary_path`), never at random, so a job
+killed mid-write (SIGKILL, power loss) leaves leftovers the next attempt at the same target finds and
+removes (:func:`remove_stale_temporaries`, logged ``removed stale temporary …``); another target's
+temporaries, e.g. of a job running beside it in the same folder, are never touched. A write that
+fails for lack of room (disk full, ``ulimit -f``, quota) is re-raised as one
+:class:`~bergforge.errors.WriteError` naming the target.
 
 Not here: resumable downloads (:mod:`bergforge.datasets.download`, ``.part`` files resumed with
 HTTP Range; :mod:`bergforge.datasets.fetch`, ``.partial`` folders kept across failed runs). Those
@@ -16,6 +25,7 @@ written here is thrown away on failure instead.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import zipfile
@@ -26,37 +36,88 @@ from typing import Any
 
 import numpy as np
 
-from bergforge.errors import DataError
+from bergforge.errors import DataError, WriteError, out_of_room
+
+log = logging.getLogger(__name__)
 
 #: np.savez stamps the current time into the zip; a fixed stamp keeps the bytes reproducible
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
+#: The kinds of hidden temporary ``.<name>.<kind>`` the writers here make beside a target ``<name>``:
+#: :func:`atomic_file`'s file, :func:`atomic_folder`'s new and previous folder, :func:`scratch_folder`.
+TEMPORARY_KINDS = ("partial", "building", "old", "staging")
+
+
+def temporary_path(path: Path | str, kind: str) -> Path:
+    """The hidden temporary sibling ``.<name>.<kind>`` of ``path`` (a kind of TEMPORARY_KINDS).
+
+    Fixed, not random: an attempt finds its own target's leftovers, and some formats' bytes
+    depend on the name (``torch.save`` names its zip folder after the file it writes).
+    """
+    if kind not in TEMPORARY_KINDS:
+        raise ValueError(f"temporary kind {kind!r}; expected one of {TEMPORARY_KINDS}")
+    path = Path(path)
+    return path.with_name(f".{path.name}.{kind}")
+
 
 def partial_path(path: Path) -> Path:
-    """The temporary sibling :func:`atomic_file` writes: ``.<name>.partial``.
+    """The temporary sibling :func:`atomic_file` writes: ``.<name>.partial``."""
+    return temporary_path(path, "partial")
 
-    The name is part of some formats' bytes (``torch.save`` names its zip folder after the file
-    it writes, without the last suffix), so it is fixed, not random.
+
+def remove_stale_temporaries(
+    path: Path | str, kinds: tuple[str, ...] = TEMPORARY_KINDS
+) -> list[Path]:
+    """Remove the temporaries of ``path`` an earlier, killed attempt left (each one logged).
+
+    Only ``path``'s own temporaries (:func:`temporary_path`) are looked at; returns those removed.
     """
-    return path.with_name(f".{path.name}.partial")
+    removed = []
+    for kind in kinds:
+        tmp = temporary_path(path, kind)
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp)
+        elif tmp.exists() or tmp.is_symlink():
+            tmp.unlink()
+        else:
+            continue
+        log.info("removed stale temporary %s (left by an earlier attempt at %s)", tmp, path)
+        removed.append(tmp)
+    return removed
+
+
+@contextmanager
+def naming_full_disk(target: Path | str) -> Iterator[None]:
+    """Re-raise a write that failed for lack of room as one :class:`WriteError` naming ``target``."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as err:
+        if out_of_room(err):
+            raise WriteError(target, err) from err
+        raise
 
 
 @contextmanager
 def atomic_file(path: Path | str) -> Iterator[Path]:
     """Yield a temporary sibling of ``path`` to write; on success it replaces ``path``.
 
-    The parent folder is created. On any error the temporary file is removed and ``path`` is left
-    as it was (absent, or the previous version). Writers that add a suffix to a name they are
-    given (``np.savez``) must write to an open file handle instead of the yielded path.
+    The parent folder is created, a stale temporary of ``path`` removed. On any error the
+    temporary file is removed and ``path`` is left as it was (absent, or the previous version);
+    a full disk is a :class:`WriteError` naming ``path``. Writers that add a suffix to a name they
+    are given (``np.savez``) must write to an open file handle instead of the yielded path.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_path(path)
+    remove_stale_temporaries(path, ("partial",))
     try:
-        yield tmp
-        if not tmp.is_file():
-            raise FileNotFoundError(f"{tmp}: nothing was written for {path}")
-        os.replace(tmp, path)
+        with naming_full_disk(path):
+            yield tmp
+            if not tmp.is_file():
+                raise FileNotFoundError(f"{tmp}: nothing was written for {path}")
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -103,22 +164,36 @@ def save_text(path: Path | str, text: str) -> None:
 def atomic_folder(path: Path) -> Iterator[Path]:
     """Yield an empty hidden sibling of ``path`` to fill; on success it replaces ``path`` whole.
 
-    On any error the sibling is removed and ``path`` is left as it was, so a reader never sees a
-    half-written folder.
+    Stale temporaries of ``path`` are removed first. On any error the sibling is removed and
+    ``path`` is left as it was, so a reader never sees a half-written folder; a full disk (in any
+    file written into the sibling, Zarr chunks included) is a :class:`WriteError` naming ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    building = path.with_name(f".{path.name}.building")
-    old = path.with_name(f".{path.name}.old")
-    shutil.rmtree(building, ignore_errors=True)
+    building, old = temporary_path(path, "building"), temporary_path(path, "old")
+    remove_stale_temporaries(path, ("building", "old"))
     building.mkdir()
     try:
-        yield building
+        with naming_full_disk(path):
+            yield building
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
-    shutil.rmtree(old, ignore_errors=True)
     if path.exists():
         os.replace(path, old)
     os.replace(building, path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def scratch_folder(path: Path | str) -> Iterator[Path]:
+    """Yield an empty hidden folder ``.<name>.staging`` beside ``path`` for a writer's intermediate
+    files; it is always removed afterwards (a stale one of an earlier attempt first)."""
+    folder = temporary_path(path, "staging")
+    remove_stale_temporaries(path, ("staging",))
+    folder.mkdir(parents=True)
+    try:
+        with naming_full_disk(path):
+            yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

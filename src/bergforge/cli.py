@@ -63,6 +63,18 @@ def _demo_accuracy(args: argparse.Namespace) -> int:
     return 0 if rows else 1
 
 
+def _check_config(args: argparse.Namespace) -> int:
+    from bergforge.config import load_config
+    from bergforge.datasets.formats import check_datasets
+    from bergforge.workflow.models import check_models
+
+    config = load_config(args.configfile)
+    check_datasets(config)
+    check_models(config)
+    print(f"OK: {args.configfile}: datasets {', '.join(config['datasets'])}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bergforge`` console script."""
     parser = argparse.ArgumentParser(prog="bergforge", description=__doc__)
@@ -96,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         "--threshold", type=float, default=20.0, help="true NC (%%) above which a target counts"
     )
     accuracy.set_defaults(func=_demo_accuracy)
+    check_config = sub.add_parser(
+        "check-config",
+        help="check a config file as the workflow does (schema, dataset subjects, model kinds), "
+        "before giving it to snakemake --configfile",
+    )
+    check_config.add_argument("configfile", help="YAML config file")
+    check_config.set_defaults(func=_check_config)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from bergforge.config import REPO_ROOT
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 from bergforge.paths import EXPORT_ROOT, MODELS_ROOT
 from bergforge.release import build_release, collect_seeds
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 build_release(
     export_dir=Path(EXPORT_ROOT),
     files=list(snakemake.input.export),

@@ -4,10 +4,10 @@ from pathlib import Path
 
 from bergforge.datasets.fetch import fetch_file
 from bergforge.datasets.sources import RemoteFile
-from bergforge.logs import log_runtime, setup_logging
+from bergforge.logs import log_runtime, start_job
 from bergforge.workflow.download import download_runtime
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 entry, options = snakemake.params.entry, dict(snakemake.params.options)
 runtime = download_runtime(snakemake.config, snakemake.wildcards.dataset)  # read now: no rerun
 log_runtime(runtime)

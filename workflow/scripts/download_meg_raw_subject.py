@@ -4,10 +4,10 @@ from pathlib import Path
 
 from bergforge.datasets.fetch import fetch_tree
 from bergforge.datasets.sources import meg_raw_files
-from bergforge.logs import log_runtime, setup_logging
+from bergforge.logs import log_runtime, start_job
 from bergforge.workflow.download import download_runtime
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 options = dict(snakemake.params.options)
 base_urls = options.pop("base_urls")
 runtime = download_runtime(snakemake.config, snakemake.wildcards.dataset)  # read now: no rerun

@@ -3,10 +3,10 @@
 from pathlib import Path
 
 from bergforge.config import job_runtime
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 from bergforge.workflow.jobs import evaluate_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 evaluate_job(
     snakemake.config,
     dict(snakemake.wildcards),

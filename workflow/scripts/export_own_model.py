@@ -10,9 +10,9 @@ files, same order) and ``features`` (features.json, for the backbone spec); outp
 from pathlib import Path
 
 from bergforge.export.own_layout import export_own_model, recorded_backbone
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 subjects = [int(s) for s in snakemake.params.subjects]
 keys = [(int(s), str(p)) for s, p in snakemake.params.model_keys]
 models = [Path(f).parent for f in snakemake.input.models]

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from bergforge.export.berg import export_subject
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 split_dirs = {}
 for f in snakemake.input.models:
     folder = Path(f).parent

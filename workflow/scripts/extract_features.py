@@ -2,9 +2,9 @@
 
 from bergforge.config import job_runtime
 from bergforge.features.job import extract_shard
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 runtime = job_runtime(snakemake, "features")  # device, batch size, …: read now, never a rerun
 extract_shard(
     snakemake.input.stimuli,

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from bergforge.config import job_runtime
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 from bergforge.workflow.jobs import fit_job
 from bergforge.workflow.models import kind_runtime
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 kind = snakemake.rule.removeprefix("fit_")
 # device, Dask scheduler, threads and memory: read now, never a rerun trigger
 runtime = job_runtime(snakemake) | kind_runtime(snakemake.config, snakemake.wildcards.dataset, kind)

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 if snakemake.rule == "fmri_export_weights":
     from bergforge.export.fmri import export_weights
 

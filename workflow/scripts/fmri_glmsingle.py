@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 from bergforge.preprocess.fmri_jobs import glmsingle_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 glmsingle_job(
     Path(snakemake.input.stimuli).parent,
     int(snakemake.wildcards.subject),

@@ -5,8 +5,8 @@ from pathlib import Path
 from bergforge.export.fmri import MODEL_NAME
 from bergforge.export.fmri_card import write_card
 from bergforge.export.layout import ModelId
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 model_id = ModelId("fmri", snakemake.wildcards.berg_dataset, MODEL_NAME)
 write_card(Path(snakemake.output.card).parent, str(model_id), list(snakemake.params.subjects))

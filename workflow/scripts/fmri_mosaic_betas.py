@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 from bergforge.preprocess.mosaic_betas import mosaic_betas_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 mosaic_betas_job(
     Path(snakemake.input.betas),
     Path(snakemake.input.stiminfo),

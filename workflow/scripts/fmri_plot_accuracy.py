@@ -5,9 +5,9 @@ from pathlib import Path
 from bergforge.export.fmri import MODEL_NAME
 from bergforge.export.fmri_plots import plot_subject
 from bergforge.export.layout import ModelId
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 plot_subject(
     Path(snakemake.input.metadata),
     Path(snakemake.output.groups).parent,

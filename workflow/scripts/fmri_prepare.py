@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 from bergforge.preprocess.fmri_jobs import prepare_subject_job, stimuli_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 if snakemake.rule == "fmri_stimuli":
     stimuli_job([Path(p) for p in snakemake.input.betas], Path(snakemake.output.stimuli))
 else:

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 from bergforge.simulate.nsd_job import simulate_study_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 simulate_study_job(
     snakemake.params.simulation,
     snakemake.params.subjects,

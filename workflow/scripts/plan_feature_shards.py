@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from bergforge.features.plan import write_shard_plan
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 write_shard_plan(
     Path(snakemake.input.stimuli), int(snakemake.params.shard_size), Path(snakemake.output[0])
 )

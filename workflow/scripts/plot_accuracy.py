@@ -4,9 +4,9 @@ from pathlib import Path
 
 from bergforge.export.layout import ModelId
 from bergforge.export.plots import plot_subject
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 modality = snakemake.params.modality
 model_id = ModelId(modality, snakemake.wildcards.berg_dataset, snakemake.wildcards.backbone)
 plot_subject(

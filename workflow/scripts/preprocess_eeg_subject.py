@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from bergforge.config import job_runtime
-from bergforge.logs import log_runtime, setup_logging
+from bergforge.logs import log_runtime, start_job
 from bergforge.preprocess.eeg import prepare_subject
 from bergforge.preprocess.params import eeg_params
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 log_runtime(job_runtime(snakemake))  # threads and memory this job was given
 prepare_subject(
     Path(snakemake.input.images).parent,

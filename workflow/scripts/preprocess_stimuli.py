@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 from bergforge.preprocess.stimuli import write_stimuli
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 write_stimuli(
     snakemake.params.format,
     Path(snakemake.input.images).parent,

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import torch
 
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 from bergforge.simulate.study import simulate_latents
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 torch.set_num_threads(snakemake.threads)
 table = Path(snakemake.input.table)
 simulate_latents(

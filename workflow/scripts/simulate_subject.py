@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 from bergforge.simulate.study import simulate_subject
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 table = Path(snakemake.input.table)
 simulate_subject(
     snakemake.params.format,

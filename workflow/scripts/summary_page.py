@@ -1,7 +1,7 @@
 """Snakemake entry point of rule summary_page: the page over every section."""
 
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 from bergforge.report.page import write_page
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 write_page(list(snakemake.input.sections), snakemake.output.page, snakemake.params.config_name)

@@ -1,9 +1,9 @@
 """Snakemake entry point of rule summary_section: one model × subject section of the summary page."""
 
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 from bergforge.report.section import summary_section
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 summary_section(
     snakemake.input.evaluation,
     snakemake.input.prepared,

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from bergforge.datasets.fetch import unpack_eeg_image_set, unpack_eeg_subject
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 archive, out = Path(snakemake.input[0]), Path(snakemake.output[0])
 if snakemake.rule == "unpack_eeg_subject":
     unpack_eeg_subject(archive, int(snakemake.wildcards.subject), out)

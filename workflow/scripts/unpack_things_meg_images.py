@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from bergforge.datasets.fetch import unpack_things_meg_images
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 unpack_things_meg_images(
     [Path(p) for p in snakemake.input.zips],
     Path(snakemake.input.password),

@@ -1,7 +1,7 @@
 """Snakemake entry point of rule feature_manifest."""
 
 from bergforge.features.job import write_manifest
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 write_manifest(list(snakemake.input), snakemake.output[0])

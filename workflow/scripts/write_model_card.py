@@ -4,9 +4,9 @@ from pathlib import Path
 
 from bergforge.export.cards import write_card
 from bergforge.export.layout import ModelId
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 w = snakemake.wildcards
 model_id = ModelId(w.modality, w.berg_dataset, w.backbone)
 write_card(Path(snakemake.output.card).parent, str(model_id), list(snakemake.params.subjects))

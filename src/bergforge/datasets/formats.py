@@ -28,6 +28,9 @@ class DatasetFormat:
     #: the stimulus table pools every subject's images, so a new subject can change it
     pooled_stimuli: bool
     images: str  # "folder": image files; "nsd_hdf5": rows of nsd_stimuli.hdf5
+    real_dataset: str  # the published dataset of this layout
+    #: its subjects: a downloaded dataset's subjects must be among them (simulated: any subject)
+    real_subjects: tuple[int, ...]
 
     def raw_subject(self, subject: int) -> str:
         """How the raw files name a subject (``BIGMEG1`` for THINGS-MEG1, ``01`` otherwise)."""
@@ -48,6 +51,8 @@ FORMATS: dict[str, DatasetFormat] = {
             "things_meg_1",
             False,
             "folder",
+            "THINGS-MEG1",
+            tuple(range(1, 5)),
         ),
         DatasetFormat(
             "things_eeg2",
@@ -60,6 +65,8 @@ FORMATS: dict[str, DatasetFormat] = {
             "things_eeg_2",
             False,
             "folder",
+            "THINGS-EEG2",
+            tuple(range(1, 11)),
         ),
         # BOLD runs + onsets on grayordinates (the simulated NSD-like study): GLMsingle betas
         DatasetFormat(
@@ -73,6 +80,8 @@ FORMATS: dict[str, DatasetFormat] = {
             "mosaic",
             True,
             "nsd_hdf5",
+            "NSD",
+            tuple(range(1, 9)),
         ),
         # NSD through MOSAIC: the published GLMsingle betas per subject (HDF5) and nsd_stimuli.hdf5
         DatasetFormat(
@@ -86,6 +95,8 @@ FORMATS: dict[str, DatasetFormat] = {
             "mosaic",
             True,
             "nsd_hdf5",
+            "NSD (through MOSAIC)",
+            tuple(range(1, 9)),
         ),
     )
 }
@@ -120,7 +131,8 @@ def datasets_of(
 
 
 def check_datasets(config: dict[str, Any]) -> None:
-    """Each dataset's source must be one its format has (e.g. nsd_bold is only simulated)."""
+    """Each dataset's source must be one its format has (e.g. nsd_bold is only simulated), and a
+    downloaded dataset's subjects must be subjects of the published dataset."""
     for name, ds in config["datasets"].items():
         f = get_format(ds["format"])
         if ds["source"] not in f.sources:
@@ -128,5 +140,19 @@ def check_datasets(config: dict[str, Any]) -> None:
                 f"config: datasets.{name} has format {f.name!r} with source {ds['source']!r}; "
                 f"that format has source {' or '.join(repr(s) for s in f.sources)}"
             )
+        unknown = [s for s in ds["subjects"] if s not in f.real_subjects]
+        if ds["source"] == "download" and unknown:
+            raise ConfigError(
+                f"config: datasets.{name}.subjects has {', '.join(map(str, unknown))}, but "
+                f"{f.real_dataset} has subjects {_span(f.real_subjects)} only (source 'download'; "
+                "a simulated dataset takes any subject)"
+            )
         if "mosaic" in ds and f.name != "nsd_mosaic":
             raise ConfigError(f"config: datasets.{name}.mosaic is only allowed with nsd_mosaic")
+
+
+def _span(numbers: tuple[int, ...]) -> str:
+    """``1–10`` for a run of consecutive numbers, else the list."""
+    if list(numbers) == list(range(numbers[0], numbers[-1] + 1)):
+        return f"{numbers[0]}–{numbers[-1]}"
+    return ", ".join(map(str, numbers))

@@ -16,7 +16,6 @@ nothing is left behind.
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from bergforge.atomic import atomic_folder
+from bergforge.atomic import atomic_folder, scratch_folder
 from bergforge.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -180,11 +179,9 @@ def atomic_store(path: Path) -> Iterator[tuple[zarr.Group, Path]]:
     path = Path(path)
     with (
         atomic_folder(path) as building,
-        tempfile.TemporaryDirectory(
-            prefix=f".{path.name}.", suffix=".staging", dir=path.parent
-        ) as staging,
+        scratch_folder(path) as staging,
     ):
-        yield zarr.open_group(str(building), mode="w"), Path(staging)
+        yield zarr.open_group(str(building), mode="w"), staging
 
 
 def write_attributes(group, attrs: dict[str, Any]) -> None:
