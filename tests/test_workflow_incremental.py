@@ -44,7 +44,7 @@ def test_adding_a_backbone_schedules_only_its_jobs_and_the_aggregates(built):
     finally:
         (built / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
     assert jobs, "the new backbone must add work"
-    aggregates = {"all", "plan_feature_shards", "summary_page"}
+    aggregates = {"all", "plan_feature_shards", "summary_page", "berg_manifest"}
     for rule, wildcards in jobs:
         if rule in aggregates:
             continue
@@ -58,7 +58,7 @@ def test_adding_a_backbone_schedules_only_its_jobs_and_the_aggregates(built):
         "preprocess_meg_subject",
         "simulate_meg_subject",
     }
-    assert {"extract_feature_shard", "fit_linear"} <= rules
+    assert {"extract_feature_shard", "fit_linear", "berg_manifest"} <= rules
 
 
 def test_changing_pca_reruns_pca_and_what_depends_on_it_only(built):
@@ -153,8 +153,8 @@ def test_report_holds_the_accuracy_plots_and_captions(built):
 
 
 def test_adding_a_subject_schedules_its_jobs_and_those_that_pool_subjects(built):
-    """MEG/EEG: only the new subject's jobs, plus the card, summary page and release that gather
-    subjects."""
+    """MEG/EEG: only the new subject's jobs, plus the card, summary page, export tree manifest and
+    release that gather subjects."""
     cfg = copy.deepcopy(CONFIG)
     cfg["datasets"]["tiny_meg"]["subjects"] = [2, 3]
     (built / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -162,7 +162,7 @@ def test_adding_a_subject_schedules_its_jobs_and_those_that_pool_subjects(built)
         jobs = planned_jobs(built, "all", "release")
     finally:
         (built / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    pooled = {"model_card", "summary_page", "build_release", "all", "release"}
+    pooled = {"model_card", "summary_page", "berg_manifest", "build_release", "all", "release"}
     per_subject = [(rule, wc) for rule, wc in jobs if rule not in pooled]
     assert {rule for rule, _ in per_subject} == {
         "simulate_meg_subject",
@@ -181,4 +181,4 @@ def test_adding_a_subject_schedules_its_jobs_and_those_that_pool_subjects(built)
     assert cards == [
         {"modality": "meg", "berg_dataset": "things_meg_1", "backbone": "alexnet_untrained"}
     ]
-    assert {rule for rule, _ in jobs} >= {"model_card", "build_release"}
+    assert {rule for rule, _ in jobs} >= {"model_card", "berg_manifest", "build_release"}
