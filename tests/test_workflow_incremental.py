@@ -126,10 +126,19 @@ def test_the_release_reads_only_its_declared_inputs(built, tmp_path):
         for p in inputs
         if p.startswith("results/models/")
     }
+    # beyond the inputs: the release's manifest and provenance, and the files an own-layout model
+    # folder's SHA256SUMS (an input) lists
+    own = {
+        f"{Path(p).parent.as_posix()}/{line.split('  ', 1)[1]}"
+        for p in inputs
+        if p.endswith("/SHA256SUMS")
+        for line in (work / p).read_text().splitlines()
+    }
+    assert own, "the tiny chain exports a model in bergforge's own layout"
     assert {f"results/berg/{f}" for f in released_files(built / RELEASE)} - inputs == {
         "results/berg/SHA256SUMS",
         "results/berg/provenance.json",
-    }
+    } | (own - inputs)
 
     stray_model = work / "results/models/tiny/old_backbone/sub-01/split-all/model.json"
     stray_model.parent.mkdir(parents=True)

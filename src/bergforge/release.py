@@ -29,6 +29,8 @@ from bergforge._version import __version__
 from bergforge.atomic import atomic_file, atomic_folder
 from bergforge.errors import BergforgeError
 from bergforge.export.manifest import MANIFEST_NAME, sha256_of_stream, write_manifest
+from bergforge.export.own_layout import MODEL_JSON as OWN_MODEL_JSON
+from bergforge.export.own_layout import verify_folder
 from bergforge.models.records import read_record
 
 log = logging.getLogger(__name__)
@@ -164,15 +166,26 @@ def write_archive(root: Path, archive: Path) -> Path:
 
 
 def copy_listed(export_dir: Path, files: Sequence[Path | str], dest: Path) -> None:
-    """Copy exactly ``files`` (each a file under ``export_dir``) to the same places under ``dest``."""
+    """Copy exactly ``files`` (each a file under ``export_dir``) to the same places under ``dest``.
+
+    A model folder in bergforge's own layout is declared by its ``bergforge_model.json`` and
+    ``SHA256SUMS`` (the export rule's outputs); the files that manifest lists (weights, card) come
+    with it, after the folder is verified against it."""
     for path in map(Path, files):
         if not path.is_relative_to(export_dir):
             raise ReleaseError(f"{path}: not under the export tree {export_dir}")
         if not path.is_file():
             raise ReleaseError(f"{path}: listed for the release but not a file")
-        target = dest / path.relative_to(export_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        rel = path.relative_to(export_dir)
+        _copy(path, dest / rel)
+        if path.name == MANIFEST_NAME and (path.parent / OWN_MODEL_JSON).is_file():
+            for name in verify_folder(path.parent):
+                _copy(path.parent / name, dest / rel.parent / name)
+
+
+def _copy(path: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, target)
 
 
 def build_release(
