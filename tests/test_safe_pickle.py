@@ -342,3 +342,15 @@ def test_raw_things_eeg2_files_are_read_through_the_same_check(tmp_path):
     ):
         read_partition(path)
     assert not marker.exists()
+
+
+def test_a_weights_link_out_of_a_manifested_tree_is_refused(tmp_path):
+    root = tmp_path / "berg"
+    folder = eeg_tree(root, {})
+    write_manifest(root)
+    weights = folder / "encoding_models_weights/weights_subject-01.npy"
+    outside = save_object(tmp_path / "elsewhere.npy", {})
+    weights.unlink()
+    weights.symlink_to(outside)
+    with pytest.raises(ModelLoadError, match=r"resolves to .*elsewhere\.npy, outside the tree"):
+        BERG(root).get_encoding_model(EEG_ID, 1, device="cpu")
