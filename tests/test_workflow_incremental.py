@@ -44,7 +44,7 @@ def test_adding_a_backbone_schedules_only_its_jobs_and_the_aggregates(built):
     finally:
         (built / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
     assert jobs, "the new backbone must add work"
-    aggregates = {"all", "plan_feature_shards", "summary_page"}
+    aggregates = {"all", "plan_feature_shards", "summary_page", "berg_manifest"}
     for rule, wildcards in jobs:
         if rule in aggregates:
             continue
@@ -58,7 +58,7 @@ def test_adding_a_backbone_schedules_only_its_jobs_and_the_aggregates(built):
         "preprocess_meg_subject",
         "simulate_meg_subject",
     }
-    assert {"extract_feature_shard", "fit_linear"} <= rules
+    assert {"extract_feature_shard", "fit_linear", "berg_manifest"} <= rules
 
 
 def test_changing_pca_reruns_pca_and_what_depends_on_it_only(built):
@@ -126,10 +126,19 @@ def test_the_release_reads_only_its_declared_inputs(built, tmp_path):
         for p in inputs
         if p.startswith("results/models/")
     }
+    # beyond the inputs: the release's manifest and provenance, and the files an own-layout model
+    # folder's SHA256SUMS (an input) lists
+    own = {
+        f"{Path(p).parent.as_posix()}/{line.split('  ', 1)[1]}"
+        for p in inputs
+        if p.endswith("/SHA256SUMS")
+        for line in (work / p).read_text().splitlines()
+    }
+    assert own, "the tiny chain exports a model in bergforge's own layout"
     assert {f"results/berg/{f}" for f in released_files(built / RELEASE)} - inputs == {
         "results/berg/SHA256SUMS",
         "results/berg/provenance.json",
-    }
+    } | (own - inputs)
 
     stray_model = work / "results/models/tiny/old_backbone/sub-01/split-all/model.json"
     stray_model.parent.mkdir(parents=True)
@@ -153,8 +162,8 @@ def test_report_holds_the_accuracy_plots_and_captions(built):
 
 
 def test_adding_a_subject_schedules_its_jobs_and_those_that_pool_subjects(built):
-    """MEG/EEG: only the new subject's jobs, plus the card, summary page and release that gather
-    subjects."""
+    """MEG/EEG: only the new subject's jobs, plus the card, summary page, export tree manifest and
+    release that gather subjects."""
     cfg = copy.deepcopy(CONFIG)
     cfg["datasets"]["tiny_meg"]["subjects"] = [2, 3]
     (built / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -162,7 +171,7 @@ def test_adding_a_subject_schedules_its_jobs_and_those_that_pool_subjects(built)
         jobs = planned_jobs(built, "all", "release")
     finally:
         (built / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    pooled = {"model_card", "summary_page", "build_release", "all", "release"}
+    pooled = {"model_card", "summary_page", "berg_manifest", "build_release", "all", "release"}
     per_subject = [(rule, wc) for rule, wc in jobs if rule not in pooled]
     assert {rule for rule, _ in per_subject} == {
         "simulate_meg_subject",
@@ -181,4 +190,4 @@ def test_adding_a_subject_schedules_its_jobs_and_those_that_pool_subjects(built)
     assert cards == [
         {"modality": "meg", "berg_dataset": "things_meg_1", "backbone": "alexnet_untrained"}
     ]
-    assert {rule for rule, _ in jobs} >= {"model_card", "build_release"}
+    assert {rule for rule, _ in jobs} >= {"model_card", "berg_manifest", "build_release"}
