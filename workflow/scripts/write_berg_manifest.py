@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from bergforge.export.manifest import write_manifest
-from bergforge.logs import setup_logging
+from bergforge.logs import start_job
 from bergforge.paths import EXPORT_ROOT
 
-setup_logging(snakemake.log[0])
+start_job(snakemake)
 write_manifest(Path(EXPORT_ROOT), list(snakemake.input))
