@@ -19,7 +19,7 @@ were just written), the worst case for the checks: from a cold disk the reads ta
 hashing the same. Best of ``--repeat`` runs; prints the wall and CPU times (CPU time is steadier
 on a shared machine) and their ratio to ``plain``.
 
-    .venv/bin/python benchmarks/store_checksums.py              # ~1.2 GB of disk, a few minutes
+    .venv/bin/python benchmarks/store_checksums.py              # ~1.2 GB in the current folder, ~10 min
     .venv/bin/python benchmarks/store_checksums.py --images 300 # a quick run
 """
 
