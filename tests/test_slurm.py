@@ -57,7 +57,12 @@ def test_tiny_config_runs_through_sbatch(slurm_cluster, tmp_path):
     os.symlink("profiles/slurm", workdir / "slurm")
     before = set(slurm_jobs())
     proc = run_snakemake(
-        workdir, "--profile", "slurm", "--slurm-init-seconds-before-status-checks", "2"
+        workdir,
+        "--profile",
+        "slurm",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        slurm=True,
     )
     out = proc.stdout + proc.stderr
     submitted = out.count("has been submitted with SLURM jobid")
@@ -66,5 +71,5 @@ def test_tiny_config_runs_through_sbatch(slurm_cluster, tmp_path):
     assert all(v.endswith("|COMPLETED") for v in new.values()), new
     assert any("rule_simulate_meg_subject" in v for v in new.values())
     assert (workdir / "resources/raw/tiny_eeg/ground_truth/sub-01_truth.npz").is_file()
-    again = run_snakemake(workdir, "--profile", "slurm")
+    again = run_snakemake(workdir, "--profile", "slurm", slurm=True)
     assert "Nothing to be done" in again.stdout + again.stderr
