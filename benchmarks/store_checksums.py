@@ -121,7 +121,7 @@ def _plain(path, label):
 def _all_at_open(path, label):
     listed = check_store(path, label)
     for key, (_size, digest) in listed.items():
-        if store_manifest._sha256_file(Path(path) / key) != digest:
+        if store_manifest.sha256_file(Path(path) / key) != digest:
             raise RuntimeError(f"{path}/{key} does not match")
     return zarr.open_group(str(path), mode="r")
 

@@ -26,6 +26,7 @@ from bergforge.datasets.sensors import (
 )
 from bergforge.export.berg import PCA_KEYS, SCALER_KEYS
 from bergforge.features.backbones import extract_in_memory
+from bergforge.models.folder_checksums import seal_model_folder
 from bergforge.preprocess.stimuli import write_stimuli_table
 from bergforge.preprocess.store import atomic_store
 
@@ -182,6 +183,7 @@ def build_upstream(
                 }
             )
         )
+        seal_model_folder(out)  # as the fit job does after the kind's fit
 
     preds = np.stack(preds)  # [split, image, targets]
     y_avg = y_test.mean(1)

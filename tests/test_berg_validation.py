@@ -20,6 +20,7 @@ from bergforge.export import layout
 from bergforge.export.berg import read_split_model, save_pickled_dict
 from bergforge.export.manifest import ManifestGuard, read_manifest
 from bergforge.export.selection import check_selection_keys, resolve_eeg, resolve_meg
+from bergforge.models.folder_checksums import seal_model_folder
 from bergforge.workflow.export import dataset_for, export_targets
 
 
@@ -154,6 +155,9 @@ def test_missing_or_incomplete_model_files_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="missing model file .*regression.npz"):
         read_split_model(tmp_path)
     np.savez(tmp_path / "regression.npz", coef_=np.zeros((2, 3)))
+    with pytest.raises(DataError, match="no checksums.json, so its fit did not finish"):
+        read_split_model(tmp_path)
+    seal_model_folder(tmp_path)  # a folder as its fit would leave it, but lacking an array
     with pytest.raises(DataError, match=r"lacks \['intercept_'\]"):
         read_split_model(tmp_path)
 

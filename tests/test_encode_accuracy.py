@@ -14,6 +14,7 @@ from encoding_data import stimuli_table, write_prepared
 from bergforge.datasets.sensors import meg_sensor_names, meg_sensor_positions
 from bergforge.evaluation.evaluate import evaluate_subject
 from bergforge.features.backbones import extract_in_memory
+from bergforge.models.folder_checksums import seal_model_folder
 from bergforge.models.linear.fit import EncodingOptions, fit_model
 from bergforge.models.linear.matrix import ArrayFeatures
 from bergforge.models.linear.splits import SPLITS
@@ -71,6 +72,7 @@ def test_models_reach_most_of_the_noise_ceiling(study, regression, splits):
     dirs = {s: root / regression / s for s in splits}
     for split, folder in dirs.items():
         fit_model(PreparedResponses(path), stimuli, ArrayFeatures(features), split, options, folder)
+        seal_model_folder(folder)  # as the fit job does after the kind's fit
     evaluate_subject(
         PreparedResponses(path),
         stimuli,

@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from bergforge.errors import ConfigError, DataError
 from bergforge.evaluation.evaluate import evaluate_subject
+from bergforge.models.folder_checksums import seal_model_folder
 from bergforge.models.linear.fit import EncodingOptions, fit_model
 from bergforge.models.linear.matrix import ArrayFeatures
 from bergforge.models.linear.seeds import pca_seed
@@ -42,7 +43,7 @@ def eeg(tmp_path_factory):
 
 def fit(path, features, split, out, **opts):
     options = EncodingOptions.from_config({**OPTIONS, **opts})
-    return fit_model(
+    model = fit_model(
         PreparedResponses(path),
         stimuli_table(N_TRAIN, N_TEST),
         ArrayFeatures(features),
@@ -51,6 +52,8 @@ def fit(path, features, split, out, **opts):
         out,
         threads=2,
     )
+    seal_model_folder(out)  # as the fit job does after the kind's fit
+    return model
 
 
 def test_seeds_follow_berg():

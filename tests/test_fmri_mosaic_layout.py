@@ -13,6 +13,7 @@ from bergforge.export.fmri import WEIGHTS_NAME, export_weights
 from bergforge.models.cnn8.checkpoint import load_multihead
 from bergforge.models.cnn8.mosaic_layout import from_mosaic, to_mosaic
 from bergforge.models.cnn8.network import MultiHeadEncoder, core_output_size
+from bergforge.models.folder_checksums import seal_model_folder
 
 HEADS = ("sub-01_NSD", "sub-02_NSD")
 
@@ -83,10 +84,12 @@ def test_mosaic_package_loads_the_layout_and_predicts_the_same():
 
 def test_exported_file_loads_back_with_the_recorded_input_size(tmp_path):
     model = random_model(width=8, input_size=40, n_vertices=4)
-    trained = tmp_path / "model.pt"
+    trained = tmp_path / "model" / "model.pt"
+    trained.parent.mkdir()
     torch.save(
         {"config": {"width": 8, "input_size": 40}, "state_dict": model.state_dict()}, trained
     )
+    seal_model_folder(trained.parent)  # as the fit job does after the kind's fit
     out = tmp_path / "encoding_models_weights" / WEIGHTS_NAME
     export_weights(trained, out)
     assert list(out.parent.iterdir()) == [out]  # no temporary file left
@@ -112,10 +115,12 @@ def test_mosaic_from_pretrained_loads_a_real_size_export(tmp_path):
     image = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         expected = ours(image, "sub-03_NSD")
-    trained = tmp_path / "model.pt"
+    trained = tmp_path / "model" / "model.pt"
+    trained.parent.mkdir()
     torch.save(
         {"config": {"width": 384, "input_size": 224}, "state_dict": ours.state_dict()}, trained
     )
+    seal_model_folder(trained.parent)  # as the fit job does after the kind's fit
     del ours
     folder = tmp_path / "encoding_models_weights"
     export_weights(trained, folder / WEIGHTS_NAME)

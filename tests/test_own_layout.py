@@ -37,6 +37,7 @@ from bergforge.export.own_layout import (
 )
 from bergforge.features.job import extract_shard, write_manifest
 from bergforge.features.store import FeatureStore
+from bergforge.models.folder_checksums import seal_model_folder
 from bergforge.models.kind import FitRequest
 from bergforge.models.registry import get_kind
 from bergforge.store_manifest import seal_store
@@ -119,6 +120,7 @@ def built(tmp_path_factory):
             ),
             model_dir,
         )
+        seal_model_folder(model_dir)  # as the fit job does after the kind's fit
         summary = root / "evaluation" / modality / "summary.json"
         summary.parent.mkdir(parents=True)
         summary.write_text(json.dumps({"all": 0.42, "undefined": float("nan")}))

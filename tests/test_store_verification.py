@@ -334,3 +334,30 @@ def test_the_fit_job_fails_on_a_damaged_store_and_leaves_no_model(tiny_built, tm
     chunk.write_bytes(original)
     flip(work / PREPARED / "train/c/0/0/0/0", offset=40)
     assert_fit_fails(work, f"prepared store {PREPARED}: chunk train/c/0/0/0/0 does not match")
+
+
+EVALUATION = "results/evaluation/tiny/alexnet_untrained/sub-01/evaluation.npz"
+EVALUATION_LOG = "logs/evaluate/tiny/alexnet_untrained/sub-01.log"
+
+
+@pytest.mark.workflow
+def test_a_model_file_swapped_for_another_splits_is_refused_by_the_evaluation(tiny_built, tmp_path):
+    """split-all's regression.npz replaced by split-single-1's (a valid file of the same shape):
+    the forced evaluation exits non-zero with one error naming the folder and the file, in its log
+    file, and leaves no evaluation.npz."""
+    work = tmp_path / "work"
+    shutil.copytree(tiny_built, work, symlinks=True)
+    other = work / MODEL.replace("split-all", "split-single-1") / "regression.npz"
+    ours = work / MODEL / "regression.npz"
+    a, b = (np.load(p)["coef_"] for p in (ours, other))
+    assert a.shape == b.shape and not np.array_equal(a, b)  # a plausible model, a wrong one
+    shutil.copyfile(other, ours)
+    proc = run_snakemake(work, "--cores", "1", "--force", EVALUATION, check=False)
+    text = proc.stdout + proc.stderr
+    message = (
+        f"model folder {MODEL}: file regression.npz does not match its SHA-256 in checksums.json "
+        "(damaged or swapped for another file)"
+    )
+    assert proc.returncode != 0 and message in text, text[-4000:]
+    assert message in (work / EVALUATION_LOG).read_text()
+    assert not (work / EVALUATION).exists()

@@ -50,7 +50,7 @@ ADVICE = "the store is damaged: delete it and rerun the job that writes it"
 Checksums = dict[str, tuple[int, str]]
 
 
-def _files(path: Path) -> list[str]:
+def list_files(path: Path) -> list[str]:
     """Every file under ``path`` but the manifest and hidden files, as store keys (``a/c/0/1``).
 
     Hidden files are not the store's: Snakemake marks a folder output with
@@ -65,7 +65,8 @@ def _files(path: Path) -> list[str]:
     return sorted(k for k in keys if k != MANIFEST)
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex digest of a file, read in 16 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(16 * 2**20), b""):
@@ -83,8 +84,8 @@ def seal_store(path: Path | str) -> Path:
     """
     path = Path(path)
     files = {
-        key: {"bytes": (path / key).stat().st_size, ALGORITHM: _sha256_file(path / key)}
-        for key in _files(path)
+        key: {"bytes": (path / key).stat().st_size, ALGORITHM: sha256_file(path / key)}
+        for key in list_files(path)
     }
     out = path / MANIFEST
     save_json(out, {"format": FORMAT, "version": VERSION, "algorithm": ALGORITHM, "files": files})
@@ -144,7 +145,7 @@ def check_store(path: Path | str, label: str) -> Checksums:
     if not path.is_dir():
         raise DataError(f"{label}: not found")
     listed = read_checksums(path, label)
-    present = _files(path)
+    present = list_files(path)
     missing = sorted(set(listed) - set(present))
     if missing:
         more = f" (and {len(missing) - 1} more files)" if len(missing) > 1 else ""

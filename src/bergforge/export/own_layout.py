@@ -33,6 +33,7 @@ from bergforge.atomic import atomic_folder
 from bergforge.errors import ConfigError, DataError, ModelLoadError
 from bergforge.export import layout
 from bergforge.export.manifest import MANIFEST_NAME, read_manifest, sha256_of
+from bergforge.models.folder_checksums import verify_model_folder
 from bergforge.models.records import read_marker
 
 LAYOUT_NAME = "bergforge-model"
@@ -139,6 +140,7 @@ def export_own_model(
         for split in splits:
             source = Path(model_dirs[(subject, split)])
             marker = read_marker(source, kind.fit_outputs[0])
+            verify_model_folder(source)  # every file as its fit wrote it
             if source.resolve() not in written:
                 name = weights_relpath(subject if kind.scope == "subject" else None, split)
                 if name in files:

@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from bergforge.datasets.formats import dataset_format
 from bergforge.logs import log_runtime
+from bergforge.models.folder_checksums import seal_model_folder, verify_model_folder
 from bergforge.models.kind import FitRequest
 from bergforge.models.registry import get_kind
 from bergforge.workflow.models import kind_of_model, kind_runtime
@@ -63,6 +64,7 @@ def fit_job(
         request.threads,
     )
     kind.fit(request, Path(marker).parent)
+    seal_model_folder(Path(marker).parent)  # last: the folder's checksums.json
 
 
 def evaluate_job(
@@ -83,6 +85,8 @@ def evaluate_job(
     runtime = dict(runtime or {}) | kind_runtime(config, entry.dataset, entry.kind)
     threads = max(1, int(runtime.get("threads", 1)))
     subject = int(wildcards["subject"])
+    for marker in models:  # every model file as its fit wrote it, before anything is read
+        verify_model_folder(Path(marker).parent)
     if kind.inputs == "features":
         from bergforge.evaluation.evaluate import evaluate_subject
         from bergforge.features.store import FeatureStore

@@ -16,6 +16,7 @@ from bergforge import paths
 from bergforge.config import runtime_settings, strip_runtime
 from bergforge.datasets.formats import dataset_format, get_format
 from bergforge.errors import ConfigError
+from bergforge.models.folder_checksums import MANIFEST as MODEL_MANIFEST
 from bergforge.models.kind import ModelKind
 from bergforge.models.registry import get_kind
 
@@ -138,8 +139,10 @@ def model_dir_pattern(kind: ModelKind) -> str:
 
 
 def fit_outputs(kind: ModelKind) -> list[str]:
-    """Output patterns of the fit rule of ``kind`` (the marker file first)."""
-    return [f"{model_dir_pattern(kind)}/{name}" for name in kind.fit_outputs]
+    """Output patterns of the fit rule of ``kind``: the marker file first, the folder's
+    ``checksums.json`` (written by the fit job after the kind's files) last."""
+    names = [*kind.fit_outputs, MODEL_MANIFEST]
+    return [f"{model_dir_pattern(kind)}/{name}" for name in names]
 
 
 def entries_of(config: dict[str, Any], kind: str) -> list[ModelEntry]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from bergforge.models.folder_checksums import verify_model_folder
 from bergforge.models.kind import FitRequest
 
 #: Folder of the model under ``results/models/{dataset}/`` (it reads images, not a backbone).
@@ -64,7 +65,8 @@ class Cnn8Kind:
         from bergforge.models.cnn8.train import predict
 
         head = head_name(subject)
-        model, config = load_multihead(Path(folder) / "model.pt", device, heads=[head])
+        model_path = verify_model_folder(folder) / "model.pt"
+        model, config = load_multihead(model_path, device, heads=[head])
         with NsdStimuli(images) as reader:  # images decoded per batch
             return predict(model, StimulusImages(reader, image_ids, config["input_size"]), head)
 
@@ -76,6 +78,7 @@ class Cnn8Kind:
         from bergforge.models.cnn8.mosaic_layout import to_mosaic
         from bergforge.models.cnn8.train import save_torch_atomic
 
+        verify_model_folder(Path(model_path).parent)
         save_torch_atomic(to_mosaic(read_checkpoint(model_path)["state_dict"]), out)
 
     def load_exported(
@@ -113,7 +116,7 @@ class Cnn8Kind:
     def tensors(self, folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         from bergforge.models.cnn8.checkpoint import read_checkpoint
 
-        state = read_checkpoint(Path(folder) / "model.pt")
+        state = read_checkpoint(verify_model_folder(folder) / "model.pt")
         tensors = {k: v.numpy() for k, v in state["state_dict"].items()}
         return tensors, dict(state["config"])
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from bergforge.atomic import load_npz
 from bergforge.errors import DataError
+from bergforge.models.folder_checksums import verify_model_folder
 from bergforge.models.linear.matrix import FeatureMatrix, check_finite, iter_column_blocks
 from bergforge.models.linear.pca import PCAModel
 from bergforge.models.linear.scaler import Scaler
@@ -27,6 +28,7 @@ def read_model_arrays(path: Path | str, keys: Sequence[str]) -> dict[str, np.nda
     path = Path(path)
     if not path.is_file():
         raise DataError(f"missing model file {path}")
+    verify_model_folder(path.parent)
     with np.load(path, allow_pickle=False) as data:
         missing = [k for k in keys if k not in data]
         if missing:
@@ -51,6 +53,7 @@ class EncodingModel:
         meta_path = folder / "model.json"
         if not meta_path.is_file():
             raise DataError(f"encoding model {folder} is incomplete (no model.json)")
+        verify_model_folder(folder)
         reg = load_npz(folder / "regression.npz", ["coef_", "intercept_", "alpha_"])
         model = cls(
             Scaler.load(folder / "scaler.npz"),
