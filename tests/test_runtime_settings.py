@@ -156,7 +156,14 @@ def test_dask_scheduler(work, dask_cluster):
 
 
 def test_memory(work):
-    assert runtime_line(work, PREPARED_LOG)["mem_mb"] == "4000"  # preprocess.mem_mb default
+    # without preprocess.mem_mb the memory follows from the raw partitions' size
+    from types import SimpleNamespace
+
+    from bergforge.workflow.resources import sized_mem_mb
+
+    raw = SimpleNamespace(raw=str(work / "resources/raw/tiny/raw_data/sub-01"))
+    sized = sized_mem_mb({}, "preprocess_eeg_subject")(SimpleNamespace(dataset="tiny"), raw)
+    assert runtime_line(work, PREPARED_LOG)["mem_mb"] == str(sized)
 
     def edit(cfg):
         cfg["preprocess"] = {"mem_mb": 3000}
