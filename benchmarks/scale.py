@@ -155,7 +155,7 @@ def print_case(case: Case, points: list[dict], fit: Fit | None) -> None:
         print("   no fit: fewer than one measured point")
         return
     print(
-        f"   fit (linear, least squares over {fit.n_points} point(s)): peak = "
+        f"   fit (linear: least-squares slope, intercept covering all {fit.n_points} point(s)): peak = "
         f"{fit.mem_base_mb:.0f} MB + {fit.mem_mb_per_unit:.4g} MB/unit · size + {fit.fixed_mb:.0f} MB fixed; "
         f"time = {fit.seconds_base:.1f} s + {fit.seconds_per_work:.4g} s/unit · work"
     )
@@ -195,19 +195,31 @@ def print_summary(results: list[tuple[Case, list[dict], Fit | None]]) -> None:
         if fit is None:
             cells = ["–", "–", *said, "–", "–"]
         else:
-            time_cell = _secs(fit.full_seconds) + (
-                f" (GPU est. {_secs(fit.gpu_seconds)})" if fit.gpu_seconds else ""
-            )
             cells = [
                 _gb(fit.full_peak_mb),
-                time_cell,
+                _secs(fit.full_seconds),
                 *said,
                 ok_margin(fit.full_peak_mb, mem),
                 "yes" if fit.full_peak_mb <= LIMIT_GB * GB else "NO",
             ]
-        print(
-            f"| {case.rule} | {case.dataset} | {fractions} | {basis} | " + " | ".join(cells) + " |"
-        )
+        label = f"{case.rule} ({case.variant})" if case.gpu_variant else case.rule
+        print(f"| {label} | {case.dataset} | {fractions} | {basis} | " + " | ".join(cells) + " |")
+        if fit is not None and fit.gpu_peak_mb is not None:  # the GPU variant: an estimate
+            gmem, gminutes = declared(case, gpu=True)
+            gsaid = ("–", "–") if gmem is None else (str(gmem), f"{gminutes} min")
+            cells = [
+                f"{_gb(fit.gpu_peak_mb)} (est.)",
+                f"{_secs(fit.gpu_seconds)} (est.)",
+                *gsaid,
+                ok_margin(fit.gpu_peak_mb, gmem),
+                "yes" if fit.gpu_peak_mb <= LIMIT_GB * GB else "NO",
+            ]
+            print(
+                f"| {case.rule} ({case.gpu_variant}) | {case.dataset} | {fractions} | "
+                "estimate (CPU memory minus what the GPU holds; time from FLOPs) | "
+                + " | ".join(cells)
+                + " |"
+            )
 
 
 def emit_coefficients(results: list[tuple[Case, list[dict], Fit | None]], when: str) -> None:

@@ -98,12 +98,16 @@ def workflow_size(
     return JOBS[rule].size(merged_config(dataset, overrides), w, Inputs(inputs))
 
 
-def declared(case: Case) -> tuple[int | None, int | None]:
-    """(mem_mb, runtime) the rule declares for the real job, from the coefficient table."""
-    model = COEFFICIENTS.get(f"{case.rule}/{case.variant}")
+def declared(case: Case, gpu: bool = False) -> tuple[int | None, int | None]:
+    """(mem_mb, runtime) the rule declares for the real job, from the coefficient table (its
+    GPU variant's row with ``gpu``)."""
+    variant, real = (
+        (case.gpu_variant, case.gpu_real or case.real) if gpu else (case.variant, case.real)
+    )
+    model = COEFFICIENTS.get(f"{case.rule}/{variant}")
     if model is None:
         return None, None
-    return declared_mem_mb(model.peak_mb(case.real)), declared_runtime(model.seconds(case.real))
+    return declared_mem_mb(model.peak_mb(real)), declared_runtime(model.seconds(real))
 
 
 @cache

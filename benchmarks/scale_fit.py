@@ -11,21 +11,20 @@ MARGIN_FACTOR, MARGIN_PAD_MB = 1.5, 1024.0
 
 
 def fit_line(x: list[float], y: list[float]) -> tuple[float, float]:
-    """(intercept, slope) of the least-squares line through the points.
+    """(intercept, slope): the least-squares slope (0 if negative: noise on a flat curve is not
+    extrapolated), with the intercept raised until the line lies on or above every measured point
+    (and at least 0).
 
-    One point, or points of one size, give slope 0 and their mean. A negative slope (noise on a
-    flat curve: memory of a chunked job, time on a shared machine) is not extrapolated: slope 0
-    at the largest measured value, so the prediction never falls below a measurement.
+    A plain least-squares line runs below about half of the points it fits; a memory limit set
+    from it would be exceeded at those sizes. One point, or points of one size, give slope 0.
     """
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if xs.size == 0:
         raise ValueError("no points to fit")
-    if xs.size == 1 or np.ptp(xs) == 0:
-        return float(ys.mean()), 0.0
-    slope, intercept = np.polyfit(xs, ys, 1)
-    if slope < 0:
-        return float(ys.max()), 0.0
-    return float(intercept), float(slope)
+    slope = 0.0
+    if xs.size > 1 and np.ptp(xs) > 0:
+        slope = max(float(np.polyfit(xs, ys, 1)[0]), 0.0)
+    return max(float(np.max(ys - slope * xs)), 0.0), slope  # no negative base
 
 
 @dataclass
@@ -42,6 +41,7 @@ class Fit:
     full_seconds: float
     gpu_seconds: float | None = None  # full-size GPU runtime from FLOPs: an estimate
     gpu_seconds_per_work: float | None = None
+    gpu_peak_mb: float | None = None  # host memory of the GPU variant (estimate)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -108,7 +108,9 @@ def fit_case(case, points: list[dict]) -> Fit | None:
     gpu = [p["gpu_seconds_per_work"] for p in done if p.get("gpu_seconds_per_work") is not None]
     if gpu:
         fit.gpu_seconds_per_work = float(np.mean(gpu))
-        fit.gpu_seconds = c + fit.gpu_seconds_per_work * (case.gpu_real or case.real).work
+        gpu_real = case.gpu_real or case.real
+        fit.gpu_seconds = c + fit.gpu_seconds_per_work * gpu_real.work
+        fit.gpu_peak_mb = a + case.gpu_host_extra_mb + b * gpu_real.units + gpu_real.fixed_mb
     return fit
 
 

@@ -471,13 +471,14 @@ FMRI_CASES = [
         dataset="NSD via MOSAIC (nsd_mosaic.yaml), one subject, CNN8",
         unit="prepared store on disk (MB)",
         work_unit="prepared store on disk (MB)",
-        real=Size(_BETAS_GB * 1e3, _BETAS_GB * 1e3),
+        real=Size(_BETAS_GB * 1e3, _BETAS_GB * 1e3, 16 * SHARED * N_MODEL / 1e6),
         prepare=_cnn8_eval_prepare,
         run=_cnn8_eval_run,
         size=_cnn8_eval_size,
         disk_gb=lambda f: _BETAS_GB * f * 1.1 + 2.5,
         note="the real network (model.pt of 8 heads); own training images scale with the "
-        "fraction, test images stay 3 (their CNN8 prediction is GPU work, ≈1,000 × 481 GFLOP).",
+        "fraction, test images stay 3 (their CNN8 prediction is GPU work, ≈1,000 × 481 GFLOP); "
+        "fixed = their predictions and means (16 bytes per image and vertex), from the shapes.",
     ),
     Case(
         name="summary_section[nsd]",

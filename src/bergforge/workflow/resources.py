@@ -410,8 +410,11 @@ def _size_evaluate(config, wildcards, input) -> Size:
     if input.get("features"):  # a kind reading features: the test responses and the models
         mb = array_mb(input.prepared, "test")
         return Size(mb, mb, _components_mb(config, wildcards.dataset, input))
-    mb = stored_mb(input.prepared)  # an image kind: the subject's own rows (noise ceilings)
-    return Size(mb, mb)
+    # an image kind: the subject's own rows, streamed for the noise ceilings; fixed: the test
+    # images' predictions (their batches and the concatenation) and repetition means, float32
+    mb = stored_mb(input.prepared)
+    n_test, _, n_vertices = array_shape(input.prepared, "test")
+    return Size(mb, mb, 16 * n_test * n_vertices / MB)
 
 
 def _size_export(config, wildcards, input) -> Size:
