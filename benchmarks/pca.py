@@ -179,6 +179,9 @@ def main() -> None:
                 f"peak memory: bergforge {ours['peak_gb']:.2f} GB, "
                 f"scikit-learn {ref['peak_gb']:.2f} GB"
             )
+            ratio = ref["seconds"] / ours["seconds"]
+            print(f"ratio: bergforge is {ratio:.2f}× scikit-learn's speed (target ≥ 2×)")
+            print(f"[{'ok' if ratio >= 2 else 'FAIL'}] bergforge ≥ 2× scikit-learn")
         if "error" not in ours:
             print(f"[{'ok' if ours['peak_gb'] < 4 else 'FAIL'}] bergforge peak memory < 4 GB")
 

@@ -112,11 +112,21 @@ def make_workdir(tmp_path: Path, config: dict) -> Path:
     return tmp_path
 
 
-def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the real ``snakemake`` CLI in ``workdir`` and return the finished process."""
+def run_snakemake(
+    workdir: Path, *args: str, check: bool = True, slurm: bool = False
+) -> subprocess.CompletedProcess:
+    """Run the real ``snakemake`` CLI in ``workdir`` and return the finished process.
+
+    ``slurm=False`` (every run but the cluster test's) tells SLURM's tools that there is no
+    cluster (``SLURM_CONF=/dev/null``): Snakemake's slurm executor plugin, loaded on every start,
+    runs ``scontrol show config``, which waits about 10 s on a machine that has SLURM's tools but
+    no reachable controller (CI installs them for tests/test_slurm.py) and fails at once this way.
+    """
     # tests/ on the path of every job, so that the toy model kind (tests/toy_kind.py) imports
     paths = [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH", "")]
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(p for p in paths if p))
+    if not slurm:
+        env["SLURM_CONF"] = os.devnull
     proc = subprocess.run(
         [SNAKEMAKE, *args],
         cwd=workdir,

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from bergforge.store_manifest import seal_store
+
 
 def write_prepared(
     path: Path,
@@ -39,6 +41,7 @@ def write_prepared(
             "channels": [f"C{i}" for i in range(train.shape[2])],
         }
     )
+    seal_store(path)  # its checksums, written last, as every store writer does
     return path
 
 

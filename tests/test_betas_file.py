@@ -73,6 +73,12 @@ def test_unreadable_files_are_one_clear_error(tmp_path):
     cut.write_bytes(whole.read_bytes()[:-3000])
     with pytest.raises(DataError, match="cut.npz: not a readable betas file"):
         BetasFile(cut)
+    flipped = bytearray(whole.read_bytes())
+    flipped[-5000] ^= 0xFF  # a byte of the last betas row
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(bytes(flipped))
+    with pytest.raises(DataError, match="damaged.npz: 'betas_by_trial' does not match its CRC-32"):
+        BetasFile(damaged).rows()
     with pytest.raises(DataError, match="betas file not found"):
         BetasFile(tmp_path / "none.npz")
     assert zipfile.is_zipfile(whole)
@@ -87,42 +93,47 @@ def _peak(fn) -> int:
         tracemalloc.stop()
 
 
-def test_writing_and_preparing_never_hold_the_subjects_betas(tmp_path):
-    """3,000 trials × 4,000 vertices (48 MB): the writer streams one row at a time, the prepared
-    store is filled one chunk of 4 images at a time; both peak far below the betas' size."""
+def _subject(tmp_path, n_own: int, n_vertices: int = 4000):
+    """A subject with ``n_own`` training images × 2 trials and 40 shared images × 25 trials:
+    its betas file written from a generator of rows, then its prepared store (chunks of 4
+    images); returns (ids, row function, stimuli, store, write peak, prepare peak) in bytes."""
     rng = np.random.default_rng(3)
-    n_trials, n_vertices = 3000, 4000
     shared = np.arange(1, 41)
-    own = np.arange(100, 1100)
-    ids = np.concatenate([np.repeat(own, 2), np.repeat(shared, 25)])
+    ids = np.concatenate([np.repeat(np.arange(100, 100 + n_own), 2), np.repeat(shared, 25)])
     rng.shuffle(ids)
+    n_trials = len(ids)
     table = {
         "image_73k_id": ids,
         "shared": np.isin(ids, shared),
         "session": np.ones(n_trials, int),
         "run": np.ones(n_trials, int),
     }
-    path = tmp_path / "sub-01.npz"
+    folder = tmp_path / f"own-{n_own}"
+    folder.mkdir()
 
     def row(k: int) -> np.ndarray:
         return np.random.default_rng(k).normal(size=n_vertices).astype(np.float32)
 
-    size = n_trials * n_vertices * 4
-    peak = _peak(
-        lambda: write_betas(
-            path, (row(k) for k in range(n_trials)), n_trials, np.arange(n_vertices), table
-        )
-    )
-    assert peak < size / 20, (peak, size)
-
+    rows = (row(k) for k in range(n_trials))
+    path = folder / "sub-01.npz"
+    write = _peak(lambda: write_betas(path, rows, n_trials, np.arange(n_vertices), table))
     stimuli = stimulus_rows({1: pd.DataFrame(table)})
-    store = tmp_path / "sub-01.zarr"
+    store = folder / "sub-01.zarr"
     betas = BetasFile(path)
-    peak = _peak(lambda: write_prepared_subject(betas, stimuli, store, "t", 1, chunk_images=4))
-    # one chunk: 4 images × 25 repetitions × 4,000 vertices × 4 B = 1.6 MB, its rows read, and
-    # the chunk's encoded copy: a few chunks, whatever the subject's size
-    chunk = 4 * 25 * n_vertices * 4
-    assert peak < 5 * chunk < size / 5, (peak, chunk, size)
+    prepare = _peak(lambda: write_prepared_subject(betas, stimuli, store, "t", 1, chunk_images=4))
+    return ids, row, stimuli, store, write, prepare
+
+
+def test_writing_and_preparing_never_hold_the_subjects_betas(tmp_path):
+    """Doubling a subject (2,000 → 3,000 trials × 4,000 vertices, 32 → 48 MB of betas) leaves the
+    peak memory of writing its betas file and of preparing its store where it was: both hold a
+    row or a chunk of images (and fixed I/O buffers), never the betas."""
+    _, _, _, _, write_small, prepare_small = _subject(tmp_path, 500)
+    ids, row, stimuli, store, write, prepare = _subject(tmp_path, 1000)
+    n_vertices, size = 4000, len(ids) * 4000 * 4
+    chunk = 4 * 25 * n_vertices * 4  # 4 images × 25 repetitions: 1.6 MB
+    assert write < write_small + chunk and write < size / 4, (write_small, write, size)
+    assert prepare < prepare_small + chunk and prepare < size / 2, (prepare_small, prepare, size)
 
     # the store holds each trial's row at its image and repetition (independent dense reference)
     group = zarr.open_group(str(store), mode="r")

@@ -19,12 +19,18 @@ SRC = Path(bergforge.__file__).parent
 
 #: module (relative to src/bergforge) → what it may do that no other module does
 OWNERS = {
-    # opening Zarr groups: the prepared store's writer/reader, the feature shards' writer/reader
+    # opening Zarr groups: the prepared store's writer/reader, the feature shards' writer/reader,
+    # and the verified opener both readers go through (checksums of every file)
     r"zarr\.open(_group|_array)?\(": {
         "preprocess/store.py",
         "preprocess/responses.py",
         "features/writer.py",
         "features/store.py",
+        "store_manifest.py",
+    },
+    # unpickling: only the restricted unpickler (a pickle names code that loading it runs)
+    r"np\.load\((?:[^()]|\([^()]*\))*allow_pickle\s*=\s*True|pickle\.loads?\(|Unpickler\(": {
+        "safe_pickle.py"
     },
     # renaming files into place: the atomic-write helper, and resumable downloads
     r"os\.replace\(|\.rename\(|shutil\.move\(": {

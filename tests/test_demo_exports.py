@@ -165,11 +165,14 @@ def _check_regression(where: str, reg: dict, k: int, shape: tuple[int, int]) -> 
 
 
 def test_every_planned_model_is_exported_and_no_other(run, exported):
+    """Every EEG/MEG model folder the config asks for, and no other EEG/MEG one (fMRI models,
+    e.g. the demo's CNN8, have their own checks in test_fmri_mosaic_layout.py)."""
     planned = {(m.folder, m.modality) for m in exported}
     tree = run / "results/berg/encoding_models"
     found = {
-        (p.parent, p.parent.parent.parent.name.removeprefix("modality-"))
-        for p in tree.glob("modality-*/train_dataset-*/model-*/encoding_models_weights")
+        (p.parent, modality)
+        for modality in ("eeg", "meg")
+        for p in tree.glob(f"modality-{modality}/train_dataset-*/model-*/encoding_models_weights")
     }
     assert found == planned
 

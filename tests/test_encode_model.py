@@ -20,6 +20,7 @@ from bergforge.models.linear.seeds import pca_seed
 from bergforge.models.linear.splits import SPLITS, meg_quarters
 from bergforge.models.registry import get_kind
 from bergforge.preprocess.responses import PreparedResponses
+from bergforge.store_manifest import seal_store
 
 N_TRAIN, N_TEST = 64, 12
 OPTIONS = {"n_components": 6, "target_block_size": 10, "pca": {"block_size": 128}}
@@ -182,6 +183,7 @@ def test_batches_average_the_present_repetitions(tmp_path, sessions):
     path = write_prepared(tmp_path / "p.zarr", train, train[:4], chunk=4)
     if not sessions:
         del zarr.open_group(str(path), mode="r+")["train_session"]
+        seal_store(path)  # the store changed by hand: its checksums again
     responses = PreparedResponses(path)
     images = np.array([0, 2, 3, 7, 8, 15, 19])
     reps = np.array([0, 1])

@@ -18,6 +18,7 @@ from bergforge.features.job import extract_shard, write_manifest
 from bergforge.features.plan import shard_count, shard_name, shard_rows
 from bergforge.features.registry import ALEXNET_NODES, BERG_SEED
 from bergforge.features.store import FeatureStore
+from bergforge.store_manifest import MANIFEST, check_store
 
 N_IMAGES = 10
 SETTINGS = {"shard_size": 4, "batch_size": 2, "device": "cpu", "workers": 2}
@@ -63,6 +64,10 @@ def test_shards_cover_the_table_in_order(sharded):
     ]
     with pytest.raises(DataError, match="shard 4-of-4 does not fit 10 images"):
         shard_rows(4, 4, 10, 4)
+    for shard in sharded:  # the writer seals each shard: checksums.json lists every other file
+        files = {f.relative_to(shard).as_posix() for f in shard.rglob("*") if f.is_file()}
+        assert set(check_store(shard, str(shard))) == files - {MANIFEST}
+        assert "features.2/c/0/0" in files
 
 
 def test_store_layout_attributes_and_chunks(sharded):
@@ -151,5 +156,5 @@ def test_manifest_lists_the_shards_and_opens_as_one_store(sharded):
 def test_an_incomplete_shard_set_is_an_error(sharded):
     with pytest.raises(DataError, match="not one complete set"):
         FeatureStore.open([sharded[0], sharded[2]])
-    with pytest.raises(DataError, match="not found or incomplete"):
+    with pytest.raises(DataError, match="shard-9-of-9.zarr: not found"):
         FeatureStore.open([sharded[0].with_name("shard-9-of-9.zarr")])

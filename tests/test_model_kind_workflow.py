@@ -4,12 +4,14 @@ evaluation, exported in bergforge's own layout, released, and loaded through the
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bergforge import BERG
+from bergforge.api.stimulus import SmallStimulusWarning
 from bergforge.features.store import FeatureStore
 from bergforge.preprocess.responses import PreparedResponses
 from conftest import TINY_CHAIN
@@ -96,3 +98,17 @@ def test_the_own_layout_model_is_part_of_the_release(built):
     assert verify_release(release).ok
     provenance = (release / "provenance.json").read_text()
     assert "tiny/toy_alexnet_untrained/sub-01/split-all" in provenance
+    # the folder's own manifest brings the files it lists (weights, card): the release loads
+    folder = release / MODEL_DIR.removeprefix("results/berg/")
+    assert (folder / "weights/sub-01_split-all.safetensors").read_bytes() == (
+        built / MODEL_DIR / "weights/sub-01_split-all.safetensors"
+    ).read_bytes()
+    images = np.random.default_rng(1).integers(0, 256, size=(2, 3, 64, 64), dtype=np.uint8)
+    released = BERG(release, model_kinds={"toy": "toy_kind"})
+    exported = BERG(built / "results/berg", model_kinds={"toy": "toy_kind"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallStimulusWarning)
+        np.testing.assert_array_equal(
+            released.encode(released.get_encoding_model(MODEL_ID, 1, device="cpu"), images),
+            exported.encode(exported.get_encoding_model(MODEL_ID, 1, device="cpu"), images),
+        )

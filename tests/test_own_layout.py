@@ -39,6 +39,7 @@ from bergforge.features.job import extract_shard, write_manifest
 from bergforge.features.store import FeatureStore
 from bergforge.models.kind import FitRequest
 from bergforge.models.registry import get_kind
+from bergforge.store_manifest import seal_store
 
 KINDS = {"model_kinds": {"toy": "toy_kind"}}
 N_COLUMNS = 4
@@ -74,6 +75,7 @@ def write_store(path: Path, modality: str, features: np.ndarray, n_train: int, s
     group.attrs.update(attrs)
     group.create_array("train", data=train, chunks=(4, *train.shape[1:]))
     group.create_array("test", data=test, chunks=(4, *test.shape[1:]))
+    seal_store(path)
 
 
 @pytest.fixture(scope="module")

@@ -123,4 +123,11 @@ def test_estimated_ceiling_agrees_within_sampling_error(study):
     names = list(model.channels)
     channels = [str(c) for c in PreparedResponses(store).attrs["channels"]]
     analytic = arrays["noise_ceiling"][[names.index(c) for c in channels]].ravel()
-    assert abs(np.median(analytic[signal] - true[signal])) > 3 * spread + abs(observed), modality
+    # by more than 3 × the width of the chance range (5-95 %, as `demo-accuracy` reports it; the
+    # full range of the draws widens with their number)
+    width = float(np.diff(np.percentile(by_chance, [5, 95]))[0])
+    assert abs(np.median(analytic[signal] - true[signal])) > 3 * width + abs(observed), (
+        modality,
+        width,
+        observed,
+    )

@@ -14,6 +14,7 @@ from bergforge.preprocess.store import (
     images_per_chunk,
     write_split_arrays,
 )
+from bergforge.store_manifest import open_verified_group
 
 CHANNELS, TIMES = ["a", "b", "c"], np.linspace(-0.1, 0.2, 7)
 
@@ -87,6 +88,6 @@ def test_a_new_store_replaces_the_old_one_whole(tmp_path):
         with atomic_store(out) as (group, _staging):
             group.attrs["run"] = name
             group.create_array(name, shape=(2,), dtype="float32")
-    group = zarr.open_group(out, mode="r")
+    group = open_verified_group(out, "prepared store")  # the manifest is no member of the group
     assert group.attrs["run"] == "second" and list(group.array_keys()) == ["second"]
     assert sorted(p.name for p in out.parent.iterdir()) == ["sub-01.zarr"]

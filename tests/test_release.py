@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from bergforge.cli import main
+from bergforge.errors import ModelLoadError
+from bergforge.export.manifest import write_manifest
 from bergforge.release import ReleaseError, build_release, collect_seeds, verify_release
 
 REPO = Path(__file__).resolve().parents[1]
@@ -170,3 +172,39 @@ def test_a_model_folders_own_manifest_is_released_and_verified(tmp_path):
     assert verify_release(folder).ok and verify_release(archive).ok
     (own_copy := folder / own.relative_to(berg) / "SHA256SUMS").write_text("changed\n")
     assert verify_release(folder).mismatched == [own_copy.relative_to(folder).as_posix()]
+
+
+def own_model_folder(berg: Path) -> Path:
+    """A model folder in bergforge's own layout: JSON, weights and card, all in its SHA256SUMS."""
+    own = berg / "encoding_models" / "modality-eeg" / "train_dataset-x" / "model-toy_y"
+    for name, data in (
+        ("bergforge_model.json", b"{}"),
+        ("weights/sub-01_split-all.safetensors", b"weights"),
+        ("model_card.md", b"# card"),
+    ):
+        (own / name).parent.mkdir(parents=True, exist_ok=True)
+        (own / name).write_bytes(data)
+    write_manifest(own)
+    return own
+
+
+def test_an_own_layout_folder_is_released_whole_from_its_declared_files(tmp_path):
+    """The workflow declares an own-layout folder by its JSON and SHA256SUMS only; the release
+    copies the files that manifest lists too, and refuses a folder that does not match it."""
+    berg = export_tree(tmp_path)
+    own = own_model_folder(berg)
+    declared = [p for p in berg.rglob("*") if p.is_file() and p.parent.name != "weights"]
+    declared = [p for p in declared if p.name != "model_card.md"]
+    folder, archive = build_release(berg, declared, tmp_path / "release", "1", {}, {}, REPO)
+    copy = folder / own.relative_to(berg)
+    for name in ("weights/sub-01_split-all.safetensors", "model_card.md"):
+        assert (copy / name).read_bytes() == (own / name).read_bytes()
+        assert (
+            f"  {(copy / name).relative_to(folder).as_posix()}\n"
+            in (folder / "SHA256SUMS").read_text()
+        )
+    assert verify_release(folder).ok and verify_release(archive).ok
+    (own / "model_card.md").write_bytes(b"# changed")
+    with pytest.raises(ModelLoadError, match="model_card.md does not match SHA256SUMS"):
+        build_release(berg, declared, tmp_path / "again", "1", {}, {}, REPO)
+    assert list((tmp_path / "again").iterdir()) == []  # nothing half-built left

@@ -47,17 +47,29 @@ def slurm_jobs() -> dict[str, str]:
     return {line.split("|")[0]: line for line in out.splitlines()}
 
 
+#: every simulate and preprocess job of both datasets; `all` would add the two long
+#: simulate_prepared_truth jobs, which show nothing more about the cluster
+TARGETS = ("results/prepared/tiny_meg/sub-01.zarr", "results/prepared/tiny_eeg/sub-01.zarr")
+
+
 @pytest.mark.slurm
 @pytest.mark.workflow
 def test_tiny_config_runs_through_sbatch(slurm_cluster, tmp_path):
     meg, eeg = copy.deepcopy(TINY_MEG), copy.deepcopy(TINY_EEG)
-    meg["simulation"].update(n_test_images=6, n_train_concepts=4)
+    # 400 Hz: the MEG jobs cost a third of THINGS-MEG's 1,200 Hz (decimated to 200 Hz either way)
+    meg["simulation"].update(n_test_images=6, n_train_concepts=4, sfreq=400.0)
     eeg["simulation"].update(n_test_images=6)
     workdir = make_workdir(tmp_path, {"datasets": {"tiny_meg": meg, "tiny_eeg": eeg}})
     os.symlink("profiles/slurm", workdir / "slurm")
     before = set(slurm_jobs())
     proc = run_snakemake(
-        workdir, "--profile", "slurm", "--slurm-init-seconds-before-status-checks", "2"
+        workdir,
+        "--profile",
+        "slurm",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        *TARGETS,
+        slurm=True,
     )
     out = proc.stdout + proc.stderr
     submitted = out.count("has been submitted with SLURM jobid")
@@ -65,6 +77,8 @@ def test_tiny_config_runs_through_sbatch(slurm_cluster, tmp_path):
     assert submitted >= 6 and len(new) == submitted
     assert all(v.endswith("|COMPLETED") for v in new.values()), new
     assert any("rule_simulate_meg_subject" in v for v in new.values())
+    assert any("rule_preprocess_eeg_subject" in v for v in new.values())
     assert (workdir / "resources/raw/tiny_eeg/ground_truth/sub-01_truth.npz").is_file()
-    again = run_snakemake(workdir, "--profile", "slurm")
+    assert all((workdir / target).is_dir() for target in TARGETS)
+    again = run_snakemake(workdir, "--profile", "slurm", *TARGETS, slurm=True)
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -30,9 +30,10 @@ def built(tiny_built):
 
 
 def test_identical_rerun_schedules_nothing(built):
-    assert planned_jobs(built, "all", "release") == []
     again = run_snakemake(built, "--cores", "2", "all", "release")
-    assert "Nothing to be done" in again.stdout + again.stderr
+    out = again.stdout + again.stderr
+    jobs = re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", out, re.M)
+    assert "Nothing to be done" in out and not jobs, f"ran {jobs}:\n{out[-3000:]}"
 
 
 def test_adding_a_backbone_schedules_only_its_jobs_and_the_aggregates(built):
@@ -44,7 +45,7 @@ def test_adding_a_backbone_schedules_only_its_jobs_and_the_aggregates(built):
     finally:
         (built / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
     assert jobs, "the new backbone must add work"
-    aggregates = {"all", "plan_feature_shards", "summary_page"}
+    aggregates = {"all", "plan_feature_shards", "summary_page", "berg_manifest"}
     for rule, wildcards in jobs:
         if rule in aggregates:
             continue
@@ -58,7 +59,7 @@ def test_adding_a_backbone_schedules_only_its_jobs_and_the_aggregates(built):
         "preprocess_meg_subject",
         "simulate_meg_subject",
     }
-    assert {"extract_feature_shard", "fit_linear"} <= rules
+    assert {"extract_feature_shard", "fit_linear", "berg_manifest"} <= rules
 
 
 def test_changing_pca_reruns_pca_and_what_depends_on_it_only(built):
@@ -105,10 +106,9 @@ def test_a_fresh_release_verifies_as_folder_and_as_archive(built):
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def build_release_inputs(workdir: Path) -> set[str]:
-    """The inputs a dry run of a forced build_release lists."""
-    out = run_snakemake(workdir, "-n", "--forcerun", "build_release", "release").stdout
-    block = re.search(r"rule build_release:\n(.*?)\n\n", out + "\n\n", re.S).group(1)
+def job_inputs(output: str, rule: str) -> set[str]:
+    """The inputs Snakemake printed for the job of ``rule`` in a run's ``output``."""
+    block = re.search(rf"rule {rule}:\n(.*?)\n\n", output + "\n\n", re.S).group(1)
     return set(re.search(r"^\s*input: (.*)$", block, re.M).group(1).split(", "))
 
 
@@ -116,8 +116,16 @@ def test_the_release_reads_only_its_declared_inputs(built, tmp_path):
     """Stray models and export files of an old config never reach the release or its seeds."""
     work = tmp_path / "work"
     shutil.copytree(built, work, symlinks=True)
+    stray_model = work / "results/models/tiny/old_backbone/sub-01/split-all/model.json"
+    stray_model.parent.mkdir(parents=True)
+    stray_model.write_text(json.dumps({"seeds": {"pca": 123, "split_permutation": 1}}))
+    old_tree = work / "results/berg/encoding_models/modality-eeg/train_dataset-old/model-x"
+    (old_tree / "metadata").mkdir(parents=True)
+    (old_tree / "metadata" / "metadata_subject-01.npy").write_bytes(b"stale")
+    rerun = run_snakemake(work, "--cores", "1", "--forcerun", "build_release", "release")
+
     models = "results/models/tiny/alexnet_untrained/sub-01"
-    inputs = build_release_inputs(work)
+    inputs = job_inputs(rerun.stdout + rerun.stderr, "build_release")
     assert inputs == set(release_export_files(CONFIG) + release_seed_files(CONFIG))
     assert f"{models}/split-all/model.json" in inputs  # read by the evaluation in the metadata
     prov = json.loads((built / RELEASE / "provenance.json").read_text())
@@ -126,19 +134,19 @@ def test_the_release_reads_only_its_declared_inputs(built, tmp_path):
         for p in inputs
         if p.startswith("results/models/")
     }
+    # beyond the inputs: the release's manifest and provenance, and the files an own-layout model
+    # folder's SHA256SUMS (an input) lists
+    own = {
+        f"{Path(p).parent.as_posix()}/{line.split('  ', 1)[1]}"
+        for p in inputs
+        if p.endswith("/SHA256SUMS")
+        for line in (work / p).read_text().splitlines()
+    }
+    assert own, "the tiny chain exports a model in bergforge's own layout"
     assert {f"results/berg/{f}" for f in released_files(built / RELEASE)} - inputs == {
         "results/berg/SHA256SUMS",
         "results/berg/provenance.json",
-    }
-
-    stray_model = work / "results/models/tiny/old_backbone/sub-01/split-all/model.json"
-    stray_model.parent.mkdir(parents=True)
-    stray_model.write_text(json.dumps({"seeds": {"pca": 123, "split_permutation": 1}}))
-    old_tree = work / "results/berg/encoding_models/modality-eeg/train_dataset-old/model-x"
-    (old_tree / "metadata").mkdir(parents=True)
-    (old_tree / "metadata" / "metadata_subject-01.npy").write_bytes(b"stale")
-    run_snakemake(work, "--cores", "1", "--forcerun", "build_release", "release")
-
+    } | (own - inputs)
     for name in (f"{RELEASE}/SHA256SUMS", f"{RELEASE}/provenance.json", f"{RELEASE}.tar.gz"):
         assert (work / name).read_bytes() == (built / name).read_bytes(), name
     assert "train_dataset-old" not in " ".join(released_files(work / RELEASE))
@@ -153,8 +161,8 @@ def test_report_holds_the_accuracy_plots_and_captions(built):
 
 
 def test_adding_a_subject_schedules_its_jobs_and_those_that_pool_subjects(built):
-    """MEG/EEG: only the new subject's jobs, plus the card, summary page and release that gather
-    subjects."""
+    """MEG/EEG: only the new subject's jobs, plus the card, summary page, export tree manifest and
+    release that gather subjects."""
     cfg = copy.deepcopy(CONFIG)
     cfg["datasets"]["tiny_meg"]["subjects"] = [2, 3]
     (built / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -162,7 +170,7 @@ def test_adding_a_subject_schedules_its_jobs_and_those_that_pool_subjects(built)
         jobs = planned_jobs(built, "all", "release")
     finally:
         (built / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    pooled = {"model_card", "summary_page", "build_release", "all", "release"}
+    pooled = {"model_card", "summary_page", "berg_manifest", "build_release", "all", "release"}
     per_subject = [(rule, wc) for rule, wc in jobs if rule not in pooled]
     assert {rule for rule, _ in per_subject} == {
         "simulate_meg_subject",
@@ -181,4 +189,4 @@ def test_adding_a_subject_schedules_its_jobs_and_those_that_pool_subjects(built)
     assert cards == [
         {"modality": "meg", "berg_dataset": "things_meg_1", "backbone": "alexnet_untrained"}
     ]
-    assert {rule for rule, _ in jobs} >= {"model_card", "build_release"}
+    assert {rule for rule, _ in jobs} >= {"model_card", "berg_manifest", "build_release"}

@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -135,12 +136,22 @@ def save_npz(path: Path, **arrays: Any) -> None:
 
 
 def load_npz(path: Path, required: list[str]) -> dict[str, np.ndarray]:
-    """Read an ``.npz`` without pickles; :class:`DataError` if it is missing keys."""
+    """Read an ``.npz`` without pickles; :class:`DataError` if it is missing keys or damaged.
+
+    The zip holds a CRC-32 of every member, checked as the member is read: flipped or missing
+    bytes are one error naming the file, never arrays with wrong values.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as err:
+        raise DataError(
+            f"{path}: damaged or not an .npz file ({err}); delete it and rerun the job that "
+            "writes it"
+        ) from err
     missing = [k for k in required if k not in arrays]
     if missing:
         raise DataError(f"{path}: missing arrays {missing}; expected {required}")

@@ -45,6 +45,23 @@ def _check_berg_files(args: argparse.Namespace) -> int:
     return 1
 
 
+def _seal_stores(args: argparse.Namespace) -> int:
+    from bergforge.store_manifest import MANIFEST, check_store, find_stores, seal_store
+
+    stores = [store for target in args.paths for store in find_stores(target)]
+    if not stores:
+        print(f"bergforge: error: no Zarr store under {' '.join(args.paths)}", file=sys.stderr)
+        return 1
+    for store in stores:
+        if (store / MANIFEST).is_file():
+            check_store(store, str(store))
+            print(f"already sealed  {store}")
+        else:
+            seal_store(store)
+            print(f"sealed          {store}")
+    return 0
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -97,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         help="PCA components per model (BERG's loader reshapes to 250; default 250)",
     )
     check.set_defaults(func=_check_berg_files)
+    seal = sub.add_parser(
+        "seal-stores",
+        help="add checksums.json to complete Zarr stores written by an earlier bergforge, "
+        "trusting their bytes as they are now (stores that have one are checked instead)",
+    )
+    seal.add_argument("paths", nargs="+", help="stores, or folders searched for *.zarr stores")
+    seal.set_defaults(func=_seal_stores)
     accuracy = sub.add_parser(
         "demo-accuracy",
         help="median percent of the true noise ceiling of a simulated study's models on its "

@@ -34,6 +34,7 @@ EVALUATION_SUMMARY = EVALUATION_DIR + "/summary.json"
 
 # stage 6 and 7: the exported tree and releases
 EXPORT_ROOT = "results/berg"
+EXPORT_MANIFEST = EXPORT_ROOT + "/SHA256SUMS"  # every exported file, written after all exports
 RELEASE_DIR = "results/release/bergforge-models-{version}"
 RELEASE_MANIFEST = RELEASE_DIR + "/SHA256SUMS"
 RELEASE_ARCHIVE = RELEASE_DIR + ".tar.gz"

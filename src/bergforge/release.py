@@ -11,21 +11,26 @@ import gzip
 import io
 import json
 import logging
+import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bergforge._version import __version__
 from bergforge.atomic import atomic_file, atomic_folder
 from bergforge.errors import BergforgeError
-from bergforge.export.manifest import MANIFEST_NAME, sha256_of
+from bergforge.export.manifest import MANIFEST_NAME, sha256_of_stream, write_manifest
+from bergforge.export.own_layout import MODEL_JSON as OWN_MODEL_JSON
+from bergforge.export.own_layout import verify_folder
 from bergforge.models.records import read_record
 
 log = logging.getLogger(__name__)
@@ -135,20 +140,6 @@ def collect_seeds(files: Sequence[Path | str], models_dir: Path | str) -> dict[s
     return dict(sorted(seeds.items()))
 
 
-def write_manifest(root: Path) -> Path:
-    """Write ``root/SHA256SUMS`` for every other file under ``root`` (sorted, POSIX paths).
-
-    A model folder's own ``SHA256SUMS`` (bergforge's layout) is one of those files, listed too."""
-    manifest = root / MANIFEST_NAME
-    lines = [
-        f"{sha256_of(p)}  {p.relative_to(root).as_posix()}"
-        for p in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix())
-        if p.is_file() and p != manifest
-    ]
-    manifest.write_text("\n".join(lines) + "\n")
-    return manifest
-
-
 def _tar_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.mtime = ARCHIVE_MTIME
     info.uid = info.gid = 0
@@ -175,15 +166,26 @@ def write_archive(root: Path, archive: Path) -> Path:
 
 
 def copy_listed(export_dir: Path, files: Sequence[Path | str], dest: Path) -> None:
-    """Copy exactly ``files`` (each a file under ``export_dir``) to the same places under ``dest``."""
+    """Copy exactly ``files`` (each a file under ``export_dir``) to the same places under ``dest``.
+
+    A model folder in bergforge's own layout is declared by its ``bergforge_model.json`` and
+    ``SHA256SUMS`` (the export rule's outputs); the files that manifest lists (weights, card) come
+    with it, after the folder is verified against it."""
     for path in map(Path, files):
         if not path.is_relative_to(export_dir):
             raise ReleaseError(f"{path}: not under the export tree {export_dir}")
         if not path.is_file():
             raise ReleaseError(f"{path}: listed for the release but not a file")
-        target = dest / path.relative_to(export_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        rel = path.relative_to(export_dir)
+        _copy(path, dest / rel)
+        if path.name == MANIFEST_NAME and (path.parent / OWN_MODEL_JSON).is_file():
+            for name in verify_folder(path.parent):
+                _copy(path.parent / name, dest / rel.parent / name)
+
+
+def _copy(path: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, target)
 
 
 def build_release(
@@ -239,56 +241,114 @@ def _parse_manifest(text: str) -> dict[str, str]:
 
 
 def verify_release(target: Path | str) -> VerifyReport:
-    """Check every file of a release folder or ``.tar.gz`` against its ``SHA256SUMS``."""
+    """Check every file of a release folder or ``.tar.gz`` against its ``SHA256SUMS``.
+
+    Nothing is extracted and no link is followed: a folder holding a symbolic link or anything but
+    regular files and folders, an archive with a link, a device, an absolute name, a ``..`` step
+    or a name listed twice, and a truncated or corrupt archive are each refused with one
+    :class:`ReleaseError` naming the entry, before any file is hashed."""
     target = Path(target)
     if target.is_dir():
-        manifest = target / MANIFEST_NAME
-        if not manifest.is_file():
-            raise ReleaseError(f"{target}: no {MANIFEST_NAME} (expected a release folder)")
-        expected = _parse_manifest(manifest.read_text())
-        present = {
-            p.relative_to(target).as_posix(): p
-            for p in target.rglob("*")
-            if p.is_file() and p != manifest
-        }
-        report = VerifyReport()
-        for name, digest in sorted(expected.items()):
-            if name not in present:
-                report.missing.append(name)
-            elif sha256_of(present[name]) != digest:
-                report.mismatched.append(name)
-            report.checked += 1
-        report.unlisted = sorted(set(present) - set(expected))
-        return report
-    if target.is_file() and tarfile.is_tarfile(target):
+        return _verify_folder(target)
+    if target.is_file() and (target.name.endswith(ARCHIVE_SUFFIXES) or _is_tarfile(target)):
         return _verify_archive(target)
     raise ReleaseError(f"{target}: not a release folder or archive")
 
 
-def _verify_archive(archive: Path) -> VerifyReport:
-    import hashlib
+#: names of release archives (anything else must look like a tar file to be read as one)
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
-    digests: dict[str, str] = {}
-    manifest_text = None
-    with tarfile.open(archive) as tf:
-        for member in tf:
-            if not member.isfile():
-                continue
-            name = member.name.split("/", 1)[1] if "/" in member.name else member.name
-            data = tf.extractfile(member)
-            assert data is not None
-            if name == MANIFEST_NAME:
-                manifest_text = data.read().decode()
-                continue
-            h = hashlib.sha256()
-            while chunk := data.read(1 << 22):
-                h.update(chunk)
-            digests[name] = h.hexdigest()
-    if manifest_text is None:
-        raise ReleaseError(f"{archive}: no {MANIFEST_NAME} inside (expected a release archive)")
-    expected = _parse_manifest(manifest_text)
+
+def _is_tarfile(path: Path) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except (EOFError, OSError, zlib.error):
+        return False
+
+
+def _compare(expected: dict[str, str], digests: dict[str, str]) -> VerifyReport:
     report = VerifyReport(checked=len(expected))
     report.missing = sorted(n for n in expected if n not in digests)
     report.mismatched = sorted(n for n in expected if n in digests and digests[n] != expected[n])
     report.unlisted = sorted(set(digests) - set(expected))
     return report
+
+
+def _verify_folder(folder: Path) -> VerifyReport:
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_symlink():
+            raise ReleaseError(
+                f"{folder}: refuses {rel!r}: a symbolic link to {os.readlink(path)!r} "
+                "(a release holds only regular files and folders)"
+            )
+        if path.is_file():
+            files[rel] = path
+        elif not path.is_dir():
+            raise ReleaseError(f"{folder}: refuses {rel!r}: not a regular file or folder")
+    if MANIFEST_NAME not in files:
+        raise ReleaseError(f"{folder}: no {MANIFEST_NAME} (expected a release folder)")
+    digests, manifest_text = {}, ""
+    for rel, path in files.items():
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # never a link
+            with os.fdopen(fd, "rb") as fh:
+                if rel == MANIFEST_NAME:
+                    manifest_text = fh.read().decode()
+                else:
+                    digests[rel] = sha256_of_stream(fh)
+        except (OSError, UnicodeDecodeError) as err:
+            raise ReleaseError(f"{folder}: cannot read {rel!r} ({err})") from err
+    return _compare(_parse_manifest(manifest_text), digests)
+
+
+def _member_problem(member: tarfile.TarInfo) -> str | None:
+    """Why ``member`` has no place in a release archive (None: a regular file or folder)."""
+    if member.issym() or member.islnk():
+        kind = "symbolic" if member.issym() else "hard"
+        return f"a {kind} link to {member.linkname!r}"
+    if not (member.isfile() or member.isdir()):
+        return "not a regular file or folder"
+    name = PurePosixPath(member.name)
+    if name.is_absolute() or re.match(r"^[A-Za-z]:", member.name):
+        return "an absolute path"
+    if ".." in name.parts:
+        return "a path that climbs out of the archive with '..'"
+    return None
+
+
+def _verify_archive(archive: Path) -> VerifyReport:
+    digests: dict[str, str] = {}
+    manifest_text = None
+    try:
+        with tarfile.open(archive) as tf:
+            members = tf.getmembers()  # every header, before any file is read
+            seen: set[str] = set()
+            for member in members:
+                problem = _member_problem(member)
+                if problem is not None:
+                    raise ReleaseError(
+                        f"{archive}: refuses member {member.name!r}: {problem} "
+                        "(a release holds only regular files and folders under its own folder)"
+                    )
+                if member.name in seen:
+                    raise ReleaseError(f"{archive}: member {member.name!r} appears twice")
+                seen.add(member.name)
+            for member in members:
+                if not member.isfile():
+                    continue
+                name = member.name.split("/", 1)[1] if "/" in member.name else member.name
+                data = tf.extractfile(member)
+                assert data is not None  # a regular file
+                if name == MANIFEST_NAME:
+                    manifest_text = data.read().decode()
+                else:
+                    digests[name] = sha256_of_stream(data)
+    except (tarfile.TarError, EOFError, OSError, zlib.error, UnicodeDecodeError) as err:
+        raise ReleaseError(
+            f"{archive}: truncated or corrupt archive ({type(err).__name__}: {err})"
+        ) from err
+    if manifest_text is None:
+        raise ReleaseError(f"{archive}: no {MANIFEST_NAME} inside (expected a release archive)")
+    return _compare(_parse_manifest(manifest_text), digests)

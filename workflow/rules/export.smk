@@ -248,3 +248,19 @@ rule export_own_model:
         "logs/export/{modality}-{berg_dataset}-{model}/own_layout.log",
     script:
         "../scripts/export_own_model.py"
+
+
+# the tree's SHA256SUMS, like a release's: every exported file (a model folder in bergforge's own
+# layout through its own SHA256SUMS); the loader verifies each pickled file against it first
+rule berg_manifest:
+    input:
+        export_targets(config),
+    output:
+        manifest=paths.EXPORT_MANIFEST,
+    localrule: True
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/export/berg_manifest.log",
+    script:
+        "../scripts/write_berg_manifest.py"

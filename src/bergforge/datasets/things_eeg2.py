@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bergforge.errors import DataError
+from bergforge.safe_pickle import UnsafePickleError, load_npy_item
 
 #: Design of the real study: 4 sessions, each with a training and a test partition.
 N_SESSIONS = 4
@@ -49,7 +50,9 @@ def read_partition(path: Path):
     import mne
 
     try:
-        raw = np.load(path, allow_pickle=True).item()
+        raw = load_npy_item(path)
+    except UnsafePickleError:
+        raise
     except (OSError, ValueError, EOFError, pickle.UnpicklingError, AttributeError) as err:
         raise DataError(
             f"{path}: cannot read the raw EEG dict ({type(err).__name__}: {err}); "
@@ -79,7 +82,9 @@ def image_table(raw_dir: Path) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"missing image metadata {path}")
     try:
-        meta = np.load(path, allow_pickle=True).item()
+        meta = load_npy_item(path)
+    except UnsafePickleError:
+        raise
     except Exception as err:
         raise DataError(f"{path}: cannot read the image metadata ({err})") from err
     frames = []

@@ -20,6 +20,7 @@ from bergforge.errors import BergforgeError
 from bergforge.export import layout
 from bergforge.export.plots import plot_names
 from bergforge.export.selection import MEG_REGIONS
+from bergforge.safe_pickle import load_npy_item
 
 DATASET_TITLES = {"things_meg_1": "THINGS MEG1", "things_eeg_2": "THINGS EEG2"}
 REFERENCES = {
@@ -376,9 +377,7 @@ def write_card(model_dir: Path, model_id: str, subjects: list[int]) -> tuple[Pat
     """Build the card from the exported metadata and write ``model_card.yaml`` and ``.md``."""
     modality = layout.parse_model_id(model_id).modality
     metadata = {
-        s: np.load(
-            model_dir / layout.METADATA_DIR / layout.metadata_name(modality, s), allow_pickle=True
-        ).item()
+        s: load_npy_item(model_dir / layout.METADATA_DIR / layout.metadata_name(modality, s))
         for s in subjects
     }
     card = build_card(model_id, metadata)

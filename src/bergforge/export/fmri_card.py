@@ -18,6 +18,7 @@ from bergforge.export.cards import (
 )
 from bergforge.export.fmri import DATASET_KEY, metadata_relpath
 from bergforge.export.fmri_plots import plot_names
+from bergforge.safe_pickle import load_npy_item
 
 REFERENCES = {
     "MOSAIC (Lahner et al., 2025)": "https://doi.org/10.64898/2025.11.28.690060",
@@ -166,9 +167,7 @@ def build_card(model_id: str, metadata_by_subject: dict[int, dict]) -> dict:
 def write_card(model_dir: Path, model_id: str, subjects: list[int]) -> tuple[Path, Path]:
     """Write ``model_card.yaml`` and ``model_card.md`` from the exported metadata."""
     model_dir = Path(model_dir)
-    metadata = {
-        s: np.load(model_dir / metadata_relpath(s), allow_pickle=True).item() for s in subjects
-    }
+    metadata = {s: load_npy_item(model_dir / metadata_relpath(s)) for s in subjects}
     card = build_card(model_id, metadata)
     yaml_path, md_path = model_dir / layout.CARD_YAML, model_dir / layout.CARD_MARKDOWN
     save_text(yaml_path, yaml.safe_dump(card, sort_keys=False, allow_unicode=True))

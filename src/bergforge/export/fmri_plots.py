@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from bergforge.atomic import atomic_file
 from bergforge.datasets.grayordinates import N_GROUPS
+from bergforge.safe_pickle import load_npy_item
 
 DPI = 100
 GROUPS_FIGSIZE = (12.0, 6.0)
@@ -116,7 +117,7 @@ def plot_surface(metadata: dict, title: str, path: Path) -> dict:
 
 def plot_subject(metadata_path: Path, out_dir: Path, subject: int, model_id: str) -> list[Path]:
     """Draw both plots of one subject from its exported metadata; return their paths."""
-    metadata = np.load(metadata_path, allow_pickle=True).item()
+    metadata = load_npy_item(metadata_path)
     paths = [Path(out_dir) / n for n in plot_names(subject)]
     tag = f"sub-{subject:02d}"
     plot_glasser_groups(metadata, f"{model_id} {tag} — Pearson r on the test images", paths[0])

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from bergforge.atomic import atomic_file
 from bergforge.datasets.sensors import meg_sensor_positions
 from bergforge.export import layout
+from bergforge.safe_pickle import load_npy_item
 
 DPI = 100
 MEG_FIGSIZE = (16.0, 4.5)  # 1600 x 450 px
@@ -127,7 +128,7 @@ def plot_eeg(metadata: dict, title: str, path: Path) -> None:
 def plot_subject(model_dir: Path, modality: str, subject: int, model_id: str) -> list[Path]:
     """Draw every plot of one exported subject from its metadata file; return the paths."""
     meta_path = model_dir / layout.METADATA_DIR / layout.metadata_name(modality, subject)
-    metadata = np.load(meta_path, allow_pickle=True).item()
+    metadata = load_npy_item(meta_path)
     out_dir = model_dir / layout.ACCURACY_DIR
     paths = [out_dir / n for n in plot_names(modality, subject)]
     tag = layout.subject_tag(modality, subject)

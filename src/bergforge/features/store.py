@@ -5,7 +5,9 @@
 shard's ``layers`` attribute; rows run shard after shard (the order of ``stimuli.tsv``).
 :func:`read_feature_manifest` reads ``features.json`` (e.g. its backbone ``spec`` for export).
 The writers are :func:`bergforge.features.writer.write_shard` and
-:func:`bergforge.features.job.write_manifest`.
+:func:`bergforge.features.job.write_manifest`. Every shard is read through
+:func:`bergforge.store_manifest.open_verified_group`: a missing, damaged or swapped chunk is a
+:class:`~bergforge.errors.DataError` naming the shard and the chunk, never a value.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zarr
 
 from bergforge.errors import DataError
+from bergforge.store_manifest import open_verified_group
 
 MANIFEST = "features.json"
 
@@ -58,9 +60,8 @@ def read_feature_manifest(path: Path | str) -> dict[str, Any]:
 
 
 def _open_group(path: Path):
-    if not (path / "zarr.json").is_file():
-        raise DataError(f"feature shard {path} not found or incomplete (no zarr.json)")
-    return zarr.open_group(str(path), mode="r")
+    """The shard's group, every file checked against its ``checksums.json`` when read."""
+    return open_verified_group(path, f"feature shard {path}")
 
 
 class FeatureStore:

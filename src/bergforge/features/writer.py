@@ -6,8 +6,9 @@ HDF5 brick) or a list of files; everything after decoding is the same code path.
 A shard is a Zarr v3 group with one array ``[image, feature]`` per layer, chunked along images
 (chunks a multiple of the batch size, so every write fills whole chunks) and never across layers.
 It is the one writer of the shards (the reader is :mod:`bergforge.features.store`): each is built
-as ``.<name>.building`` and swapped in when complete (:func:`bergforge.atomic.atomic_folder`), so
-an interrupted job leaves nothing that looks finished.
+as ``.<name>.building``, sealed with the checksums of its files
+(:func:`bergforge.store_manifest.seal_store`, written last) and swapped in when complete
+(:func:`bergforge.atomic.atomic_folder`), so an interrupted job leaves nothing that looks finished.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bergforge.errors import ConfigError
 from bergforge.features.extract import iter_batches, layer_sizes
 from bergforge.features.models import Backbone
 from bergforge.features.sources import ImageSource
+from bergforge.store_manifest import seal_store
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +152,7 @@ def write_shard(
         written = _fill(
             backbone, images, image_ids, rows, shard, partial, settings, workers, runtime
         )
+        seal_store(partial)  # last: a shard without checksums.json is incomplete
     log.info("%s: %d images written", out, written)
     return out
 

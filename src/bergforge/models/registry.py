@@ -27,8 +27,8 @@ ENTRY_POINT_GROUP = "bergforge.model_kinds"
 def kind_modules(config: dict[str, Any] | None = None) -> dict[str, str]:
     """Every known kind: built-in, then entry points, then the config's ``model_kinds``."""
     found = dict(BUILTIN_KINDS)
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, ep.value)
+    for name, module in _entry_point_kinds():
+        found.setdefault(name, module)
     for name, module in ((config or {}).get("model_kinds") or {}).items():
         if name in BUILTIN_KINDS and module != BUILTIN_KINDS[name]:
             raise ConfigError(
@@ -36,6 +36,16 @@ def kind_modules(config: dict[str, Any] | None = None) -> dict[str, str]:
             )
         found[name] = module
     return found
+
+
+@cache
+def _entry_point_kinds() -> tuple[tuple[str, str], ...]:
+    """(name, module) of the group's entry points, read once per process.
+
+    ``importlib.metadata.entry_points`` reads the metadata of every installed distribution
+    (about 0.05 s here); Snakefile parsing asks for kinds hundreds of times.
+    """
+    return tuple((ep.name, ep.value) for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
 def get_kind(name: str, config: dict[str, Any] | None = None) -> ModelKind:

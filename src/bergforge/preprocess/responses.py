@@ -6,7 +6,9 @@ Arrays are ``[image, repetition, *targets]`` chunked along images; they are stre
 chunk-aligned batches of images, the selected repetitions averaged (NaN = missing repetition) and
 the targets flattened (channel-major for ``[channel, time]``). fMRI stores, whose ``train`` array
 has a row for every image of the dataset, are read by a subject's own rows, one chunk at a time
-(:mod:`bergforge.preprocess.own_rows`).
+(:mod:`bergforge.preprocess.own_rows`). Every file of the store is checked against its
+``checksums.json`` when read (:func:`bergforge.store_manifest.open_verified_group`): a missing,
+damaged or swapped chunk is a :class:`~bergforge.errors.DataError` naming the store and the chunk.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zarr
 
 from bergforge.errors import DataError
 from bergforge.preprocess import own_rows
+from bergforge.store_manifest import open_verified_group
 
 #: read about this many bytes of responses at a time (rounded to whole chunks)
 BATCH_BYTES = 256 * 2**20
@@ -31,9 +33,7 @@ class PreparedResponses:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        if not (self.path / "zarr.json").is_file():
-            raise DataError(f"prepared store {self.path} not found or incomplete (no zarr.json)")
-        self.group = zarr.open_group(str(self.path), mode="r")
+        self.group = open_verified_group(self.path, f"prepared store {self.path}")
         for name in ("train", "test"):
             if name not in self.group:
                 raise DataError(f"prepared store {self.path} has no {name!r} array")

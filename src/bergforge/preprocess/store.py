@@ -9,8 +9,9 @@ epochs are staged to a ``.npy`` file beside the store. When every unit is staged
 sorted into ``train``/``test`` arrays ``[image, repetition, channel, time]`` one image chunk at a
 time, reading only the staged rows that chunk needs (memory-mapped). So peak memory is one unit or
 one chunk, whatever the number of units. The group is written under a temporary name in the same
-folder (:func:`bergforge.atomic.atomic_folder`) and swapped in only when complete; on any error
-nothing is left behind.
+folder (:func:`bergforge.atomic.atomic_folder`), sealed with the checksums of its files
+(``checksums.json``, written last) and swapped in only when complete; on any error nothing is left
+behind.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import zarr
 
 from bergforge.atomic import atomic_folder, scratch_folder
 from bergforge.errors import DataError
+from bergforge.store_manifest import seal_store
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +176,9 @@ def atomic_store(path: Path) -> Iterator[tuple[zarr.Group, Path]]:
     """Yield (new empty Zarr group, staging folder); the group becomes the store ``path`` on success.
 
     Both live in ``path``'s folder; the staging folder is always removed, the unfinished group on
-    error, so an interrupted job never leaves anything that looks like a finished store.
+    error, so an interrupted job never leaves anything that looks like a finished store. On success
+    the store is sealed (:func:`bergforge.store_manifest.seal_store`: ``checksums.json``, written
+    last) before it is moved into place.
     """
     path = Path(path)
     with (
@@ -182,6 +186,7 @@ def atomic_store(path: Path) -> Iterator[tuple[zarr.Group, Path]]:
         scratch_folder(path) as staging,
     ):
         yield zarr.open_group(str(building), mode="w"), staging
+        seal_store(building)
 
 
 def write_attributes(group, attrs: dict[str, Any]) -> None:

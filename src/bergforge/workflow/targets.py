@@ -121,6 +121,11 @@ def export_targets(config: dict[str, Any]) -> list[str]:
     return tree(config)
 
 
+def berg_manifest_targets(config: dict[str, Any]) -> list[str]:
+    """``results/berg/SHA256SUMS`` over the exported tree (none when nothing is exported)."""
+    return [paths.EXPORT_MANIFEST] if export_targets(config) else []
+
+
 def release_targets(config: dict[str, Any]) -> list[str]:
     """The manifest and archive of the configured version's release (target `release`).
 
@@ -167,5 +172,6 @@ def all_targets(config: dict[str, Any]) -> list[str]:
     targets += model_targets(config)
     targets += evaluation_targets(config)
     targets += export_targets(config)
+    targets += berg_manifest_targets(config)
     targets += summary_targets(config)
     return list(dict.fromkeys(targets))

@@ -149,9 +149,14 @@ class _ScaledBlocks:
         self.passes += 1
         for start, stop, raw in iter_column_blocks(self.features, self.rows, self.block):
             if first:
-                check_finite(raw, start)
-                self.scaler.fit_block(start, stop, raw[self.train_idx])
-            x = self.scaler.transform_block(start, stop, raw, in_place=True)  # a fresh block
+                x = self.scaler.fit_transform_block(start, stop, raw, self.train_idx)
+                if (
+                    not isinstance(self.extra_idx, slice)
+                    or self.extra_idx.stop > self.extra_idx.start
+                ):
+                    check_finite(x[self.extra_idx], start)
+            else:
+                x = self.scaler.transform_block(start, stop, raw, in_place=True)  # a fresh block
             yield start, stop, x[self.train_idx], x[self.extra_idx]
 
 
