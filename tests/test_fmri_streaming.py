@@ -13,8 +13,8 @@ import torch
 import zarr
 
 from bergforge.datasets.mosaic import NsdStimuli
-from bergforge.evaluation.cnn8 import seen_rows, split_noise_ceilings
-from bergforge.evaluation.fmri_metadata import noise_ceilings_91k
+from bergforge.evaluation.cnn8 import seen_rows, seen_test_moments, split_noise_ceilings
+from bergforge.evaluation.fmri_metadata import ncsnr, noise_ceilings_91k
 from bergforge.export.fmri import stimuli_info
 from bergforge.models.cnn8 import streaming
 from bergforge.models.cnn8.job import _rowwise_r, train_cnn8_job
@@ -191,9 +191,21 @@ def test_noise_ceilings_and_card_stimuli_from_own_rows_match_full_reads(study):
         full = group[split][:]
         rows = seen_rows(full)
         want = noise_ceilings_91k(full[rows], vertices, split)
-        for key, value in want.items():
-            np.testing.assert_array_equal(got[key], value)
+        for key, value in want.items():  # streamed moments in float64: equal to float32 rounding
+            np.testing.assert_allclose(got[key], value, rtol=1e-4, atol=1e-4)
+            np.testing.assert_array_equal(np.isnan(got[key]), np.isnan(value))
         reps += list((~np.isnan(full[rows][:, :, 0])).sum(axis=1))
     np.testing.assert_array_equal(info["reps"], reps)
     counts = study["trials"][2].groupby("image_73k_id").size()
     np.testing.assert_array_equal(info["reps"], counts.loc[info["alias"]].to_numpy())
+
+
+def test_test_images_are_read_chunk_by_chunk_as_the_whole_array(study):
+    """The CNN8 evaluation's test rows, means and noise SNR, streamed, against one full read."""
+    store = study["root"] / "sub-02.zarr"
+    full = zarr.open_group(str(store), mode="r")["test"][:]
+    rows, means, moments = seen_test_moments(PreparedResponses(store), full.shape[2])
+    np.testing.assert_array_equal(rows, seen_rows(full))
+    np.testing.assert_allclose(means, np.nanmean(full[rows], axis=1), rtol=1e-6)
+    np.testing.assert_allclose(moments.ncsnr(), ncsnr(full[rows]), rtol=1e-4)
+    np.testing.assert_array_equal(moments.repetitions(), (~np.isnan(full[rows][:, :, 0])).sum(1))

@@ -6,7 +6,9 @@ One module-scoped Snakemake run builds the whole CNN8 tree; the tests read what 
 
 from __future__ import annotations
 
+import contextlib
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ from bergforge.errors import InvalidParameterError
 from bergforge.evaluation.fmri_metadata import NOISE_CEILING_KEYS
 from bergforge.models.cnn8.mosaic_layout import to_mosaic
 from bergforge.workflow.fmri import fmri_export_targets
+from bergforge.workflow.models import evaluation_inputs, fit_inputs
 from conftest import TINY_MEG, make_workdir, planned_jobs, run_snakemake
 
 TINY_NSD = {
@@ -45,6 +48,7 @@ CONFIG = {
     },
 }
 MODEL_ID = "fmri-mosaic-CNN8_multihead_subNSD_verticesAll"
+MODEL = "CNN8_multihead"
 MODEL_DIR = (
     "results/berg/encoding_models/modality-fmri/train_dataset-mosaic/"
     "model-CNN8_multihead_subNSD_verticesAll"
@@ -119,7 +123,8 @@ def test_cnn8_device_is_a_runtime_setting(workdir):
     from bergforge.logs import RUNTIME_PREFIX
 
     train_log = (workdir / "logs/models/tiny_nsd/CNN8_multihead/fit.log").read_text()
-    assert f"{RUNTIME_PREFIX} threads=2, mem_mb=4000, device=cpu" in train_log
+    fit_mem = sized_mem(workdir, "fit_cnn8", fit_inputs, {"dataset": "tiny_nsd", "model": MODEL})
+    assert f"{RUNTIME_PREFIX} threads=2, mem_mb={fit_mem}, device=cpu" in train_log
     summary = json.loads(
         (workdir / "results/models/tiny_nsd/CNN8_multihead/training.json").read_text()
     )
@@ -137,7 +142,28 @@ def test_cnn8_device_is_a_runtime_setting(workdir):
     finally:
         path.write_text(original)
     evaluate_log = (workdir / "logs/evaluate/tiny_nsd/CNN8_multihead/sub-01.log").read_text()
-    assert f"{RUNTIME_PREFIX} threads=1, mem_mb=4000, device=cpu" in evaluate_log
+    wildcards = {"dataset": "tiny_nsd", "model": MODEL, "subject": "01"}
+    eval_mem = sized_mem(workdir, "evaluate_subject", evaluation_inputs, wildcards)
+    assert f"{RUNTIME_PREFIX} threads=1, mem_mb={eval_mem}, device=cpu" in evaluate_log
+
+
+def sized_mem(workdir, job: str, input_function, wildcards: dict) -> int:
+    """The mem_mb bergforge.workflow.resources gives a job of this run, from its inputs on disk:
+    the tiny jobs ask for far less than the same jobs of the real datasets."""
+    from bergforge.config import load_config
+    from bergforge.workflow.resources import declared_mem_mb, job_model, sized_mem_mb
+
+    class Inputs(dict):
+        __getattr__ = dict.__getitem__
+
+    config = load_config(workdir / "config" / "config.yaml")
+    w = SimpleNamespace(**wildcards)
+    with contextlib.chdir(workdir):
+        inputs = Inputs(input_function(config)(w))
+        mem = sized_mem_mb(config, job)(w, inputs)
+    real = job_model(config, job, w)
+    assert mem < declared_mem_mb(real.peak_mb(real.real))
+    return mem
 
 
 @pytest.mark.workflow

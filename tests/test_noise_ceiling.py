@@ -87,3 +87,15 @@ def test_pearson_and_percent_of_ceiling():
     assert pnc[0] == pytest.approx(50.0)  # 100 · 0.25 / 0.5
     assert pnc[1] == 0.0
     assert np.isnan(pnc[2]) and np.isnan(pnc[3])
+
+
+def test_pearson_in_column_blocks_equals_all_columns_at_once(monkeypatch):
+    from bergforge.evaluation import metrics
+
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((40, 11)), rng.standard_normal((40, 11))
+    b[:, 7] = 2.0  # constant → NaN, in the last block
+    whole = metrics.pearson_columns(a, b)  # one block
+    monkeypatch.setattr(metrics, "PEARSON_BLOCK", 3)
+    np.testing.assert_array_equal(metrics.pearson_columns(a, b), whole)
+    assert metrics.pearson_columns(a[:, 0], b[:, 0]) == whole[0]

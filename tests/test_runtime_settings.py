@@ -147,7 +147,14 @@ def test_dask_scheduler(rerun):
 
 
 def test_memory(rerun):
-    assert rerun.before_logs[PREPARED_LOG]["mem_mb"] == "4000"  # preprocess.mem_mb default
+    # without preprocess.mem_mb the memory follows from the raw partitions' size
+    from types import SimpleNamespace
+
+    from bergforge.workflow.resources import sized_mem_mb
+
+    raw = SimpleNamespace(raw=str(rerun.work / "resources/raw/tiny/raw_data/sub-01"))
+    sized = sized_mem_mb({}, "preprocess_eeg_subject")(SimpleNamespace(dataset="tiny"), raw)
+    assert rerun.before_logs[PREPARED_LOG]["mem_mb"] == str(sized)
     assert runtime_line(rerun.work, PREPARED_LOG)["mem_mb"] == "3000"
     assert runtime_line(rerun.work, SHARD_LOG)["mem_mb"] == "5000"
     assert shard_runtime(rerun.work)["mem_mb"] == 5000

@@ -11,6 +11,7 @@ from bergforge.workflow.models import (
     fit_resources,
     kinds_in_use,
 )
+from bergforge.workflow.resources import fit_mem_mb, fit_runtime
 
 for _kind in kinds_in_use(config):
 
@@ -26,9 +27,9 @@ for _kind in kinds_in_use(config):
         params:
             **fit_params(config, _kind),
         threads: fit_resources(_kind)["threads"]
-        resources:
-            mem_mb=fit_resources(_kind)["mem_mb"],
-            runtime=fit_resources(_kind)["runtime"],
+        resources:  # from the input sizes where measured (bergforge.workflow.resources)
+            mem_mb=fit_mem_mb(config, _kind),
+            runtime=fit_runtime(config, _kind),
             gpu=gpu_request(config, f"models/{_kind.name}/device"),
         conda:
             BERGFORGE_ENV

@@ -3,6 +3,7 @@
 # ceiling. The kind is reached through the registry; the metrics are the same code for all kinds.
 
 from bergforge.workflow.models import evaluation_constraints, evaluation_gpu, evaluation_inputs
+from bergforge.workflow.resources import sized_mem_mb, sized_runtime
 
 
 rule evaluate_subject:
@@ -14,9 +15,9 @@ rule evaluate_subject:
     wildcard_constraints:
         **evaluation_constraints(config),
     threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
+    resources:  # from the test responses and the models (bergforge.workflow.resources)
+        mem_mb=sized_mem_mb(config, "evaluate_subject"),
+        runtime=sized_runtime(config, "evaluate_subject"),
         gpu=evaluation_gpu(config),
     conda:
         BERGFORGE_ENV

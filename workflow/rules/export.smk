@@ -3,6 +3,7 @@
 # models in MOSAIC's checkpoint layout with their metadata, plots and card.
 
 from bergforge.export.plots import MEG_SPLIT_KEYS
+from bergforge.workflow.resources import sized_mem_mb, sized_runtime
 from bergforge.workflow.export import (
     card_inputs,
     card_subjects,
@@ -38,9 +39,9 @@ rule export_meg_subject:
         **BERG_WILDCARDS,
     params:
         modality="meg",
-    resources:
-        mem_mb=8000,
-        runtime=60,
+    resources:  # from the test responses and the models (bergforge.workflow.resources)
+        mem_mb=sized_mem_mb(config, "export_meg_subject"),
+        runtime=sized_runtime(config, "export_meg_subject"),
     conda:
         BERGFORGE_ENV
     log:
@@ -60,6 +61,9 @@ use rule export_meg_subject as export_eeg_subject with:
         **BERG_WILDCARDS,
     params:
         modality="eeg",
+    resources:
+        mem_mb=sized_mem_mb(config, "export_eeg_subject"),
+        runtime=sized_runtime(config, "export_eeg_subject"),
     log:
         "logs/export/eeg-{berg_dataset}-{backbone}/subject-{subject}.log",
 

@@ -8,6 +8,7 @@
 from bergforge.features.plan import shard_input_function
 from bergforge.features.registry import configured_backbones
 from bergforge.workflow.features import feature_inputs
+from bergforge.workflow.resources import sized_mem_mb, sized_runtime
 from bergforge.workflow.models import feature_datasets
 
 FEATURE_BACKBONES = alternation(list(configured_backbones(config)))
@@ -46,9 +47,9 @@ rule extract_feature_shard:
         backbone=lookup(dpath="backbones/{backbone}", within=config),
         features=result_params(config, "features", default={}),  # runtime keys: job_runtime
     threads: lookup(dpath="features/threads", within=config, default=2)
-    resources:
-        mem_mb=lookup(dpath="features/mem_mb", within=config, default=6000),
-        runtime=120,
+    resources:  # from the shard's size (bergforge.workflow.resources); features.mem_mb overrides
+        mem_mb=sized_mem_mb(config, "extract_feature_shard", override="features/mem_mb"),
+        runtime=sized_runtime(config, "extract_feature_shard"),
         gpu=gpu_request(config, "features/device"),
     conda:
         BERGFORGE_ENV

@@ -6,6 +6,7 @@
 from bergforge.datasets.formats import datasets_of
 from bergforge.preprocess.design import meg_datasets, meg_epochs_file, meg_raw_subject_dir
 from bergforge.workflow.design import recording_design
+from bergforge.workflow.resources import sized_mem_mb, sized_runtime
 from bergforge.workflow.targets import subject_paths
 
 MEG_DATASETS = alternation(datasets_where(config, format="things_meg1"))
@@ -78,9 +79,11 @@ rule preprocess_meg_subject_from_epochs:
     params:
         preprocess=lookup(dpath="preprocess/meg", within=config, default={}),
     threads: 1
-    resources:
-        mem_mb=lookup(dpath="preprocess/mem_mb", within=config, default=4000),
-        runtime=240,
+    resources:  # from the epochs files' size; preprocess.mem_mb overrides
+        mem_mb=sized_mem_mb(
+            config, "preprocess_meg_subject_from_epochs", override="preprocess/mem_mb"
+        ),
+        runtime=sized_runtime(config, "preprocess_meg_subject_from_epochs"),
     conda:
         BERGFORGE_ENV
     log:
@@ -102,9 +105,9 @@ rule preprocess_eeg_subject:
         design=recording_design(config),
         preprocess=lookup(dpath="preprocess/eeg", within=config, default={}),
     threads: 1
-    resources:
-        mem_mb=lookup(dpath="preprocess/mem_mb", within=config, default=4000),
-        runtime=240,
+    resources:  # from the largest raw partition; preprocess.mem_mb overrides
+        mem_mb=sized_mem_mb(config, "preprocess_eeg_subject", override="preprocess/mem_mb"),
+        runtime=sized_runtime(config, "preprocess_eeg_subject"),
     conda:
         BERGFORGE_ENV
     log:
@@ -149,9 +152,9 @@ rule fmri_mosaic_betas:
     params:
         mosaic=lookup(dpath="datasets/{dataset}/mosaic", within=config, default={}),
     threads: 1
-    resources:
-        mem_mb=12000,  # betas of 57,051 vertices × 30,000 trials: 6.8 GB float32
-        runtime=120,
+    resources:  # from the MOSAIC file's size (streamed one trial at a time)
+        mem_mb=sized_mem_mb(config, "fmri_mosaic_betas"),
+        runtime=sized_runtime(config, "fmri_mosaic_betas"),
     conda:
         BERGFORGE_ENV
     log:
@@ -186,9 +189,9 @@ rule fmri_prepare_subject:
         dataset=FMRI_DATASETS,
         subject=r"\d\d",
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
+    resources:  # from the betas file's size
+        mem_mb=sized_mem_mb(config, "fmri_prepare_subject"),
+        runtime=sized_runtime(config, "fmri_prepare_subject"),
     conda:
         BERGFORGE_ENV
     log:

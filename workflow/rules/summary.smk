@@ -4,6 +4,7 @@
 # links to the export's accuracy plots. `rule all` builds it; `make demo` prints its path.
 
 from bergforge.workflow.models import evaluation_constraints
+from bergforge.workflow.resources import sized_mem_mb, sized_runtime
 from bergforge.workflow.summary import config_label, page_inputs, section_inputs, section_labels
 
 
@@ -19,9 +20,9 @@ rule summary_section:
     params:
         labels=section_labels(config),
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
+    resources:  # from the size of evaluation.npz
+        mem_mb=sized_mem_mb(config, "summary_section"),
+        runtime=sized_runtime(config, "summary_section"),
     conda:
         BERGFORGE_ENV
     log:

@@ -22,7 +22,7 @@ import numpy as np
 from bergforge.datasets.grayordinates import N_GRAYORDINATES
 from bergforge.errors import DataError
 from bergforge.evaluation.files import write_evaluation
-from bergforge.evaluation.fmri_metadata import ncsnr, noise_ceiling, noise_ceilings_91k
+from bergforge.evaluation.fmri_metadata import NoiseMoments, noise_ceiling, noise_ceilings_91k
 from bergforge.evaluation.metrics import pearson_columns, percent_noise_ceiling
 from bergforge.evaluation.noise_ceiling import effective_repetitions
 from bergforge.models.registry import get_kind
@@ -35,14 +35,33 @@ def seen_rows(values: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~np.isnan(values).all(axis=(1, 2)))
 
 
+def seen_test_moments(
+    responses: PreparedResponses, n_vertices: int
+) -> tuple[np.ndarray, np.ndarray, NoiseMoments]:
+    """The test images the subject saw, their repetition means ``[image, vertex]`` and their noise
+    moments, read one Zarr chunk of images at a time (never the whole ``test`` array)."""
+    rows, means, moments = [], [], NoiseMoments(n_vertices)
+    for block_rows, values in responses.own_blocks("test"):
+        rows.append(block_rows)
+        with np.errstate(invalid="ignore"):
+            means.append(np.nanmean(values, axis=1))
+        moments.add(values)
+    if not rows:
+        return np.empty(0, np.int64), np.empty((0, n_vertices), np.float32), moments
+    return np.concatenate(rows), np.concatenate(means), moments
+
+
 def split_noise_ceilings(
     responses: PreparedResponses, vertices: np.ndarray
 ) -> dict[str, np.ndarray]:
     """The six card noise ceilings (91282,) of a prepared store (artificial: NaN if absent)."""
     out = {}
     for split in ("test", "train", "artificial"):
-        if responses.has(split):  # only the subject's own rows, read one Zarr chunk at a time
-            out.update(noise_ceilings_91k(responses.own_values(split)[1], vertices, split))
+        if responses.has(split):  # the subject's own rows, one Zarr chunk of images at a time
+            moments = NoiseMoments(vertices.size)
+            for _, values in responses.own_blocks(split):
+                moments.add(values)
+            out.update(noise_ceilings_91k(moments, vertices, split))
         else:
             for n in ("n-avg", "n-1"):
                 out[f"{split}_{n}_noiseceiling"] = np.full(N_GRAYORDINATES, np.nan, np.float32)
@@ -65,8 +84,7 @@ def evaluate_subject(
     """
     responses = PreparedResponses(store)
     vertices = np.asarray(responses.attrs["vertices"], dtype=np.int64)
-    test = responses.read("test")
-    rows = seen_rows(test)
+    rows, observed, moments = seen_test_moments(responses, vertices.size)
     if rows.size < 3:
         raise DataError(f"{store}: {rows.size} test images; need at least 3 for a correlation")
     stimuli = read_stimuli(stimuli_tsv)
@@ -79,10 +97,9 @@ def evaluate_subject(
             f"the {kind} model of sub-{subject:02d} predicts {pred.shape[1]} vertices but {store} has "
             f"{vertices.size}"
         )
-    observed = np.nanmean(test[rows], axis=1)
     r = pearson_columns(pred, observed)
-    reps = (~np.isnan(test[rows][:, :, 0])).sum(axis=1)
-    snr = ncsnr(test[rows])
+    reps = moments.repetitions()
+    snr = moments.ncsnr()
     nc = noise_ceiling(snr, reps)
     return {
         "vertices": vertices,

@@ -52,7 +52,8 @@ class ModelKind(Protocol):
     #: files one fit writes into its model folder; the first is written last and marks it complete
     fit_outputs: tuple[str, ...]
     #: threads, mem_mb and runtime (minutes) of one fit job at the real datasets' size (optional;
-    #: bergforge.workflow.models.DEFAULT_FIT_RESOURCES otherwise)
+    #: bergforge.workflow.models.DEFAULT_FIT_RESOURCES otherwise). A kind measured by the scale
+    #: harness gets mem_mb and runtime from its input sizes instead (bergforge.workflow.resources)
     resources: dict[str, int]
 
     def model_name(self, backbone: str | None) -> str:

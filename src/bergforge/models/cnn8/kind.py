@@ -30,7 +30,7 @@ class Cnn8Kind:
     inputs = "images"
     berg_layout = True
     export_layout = "mosaic"  # BERG's layout this kind is exported in (bergforge.export)
-    resources = {"threads": 2, "mem_mb": 4000, "runtime": 1440}
+    resources = {"threads": 2}  # mem_mb and runtime: bergforge.workflow.resources (from sizes)
     fit_outputs = ("training.json", "model.pt")
 
     def model_name(self, backbone: str | None) -> str:

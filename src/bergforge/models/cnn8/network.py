@@ -12,9 +12,9 @@ from torch import nn
 
 from bergforge.errors import DataError
 from bergforge.models.cnn8.readout import SpatialXFeatureLinear
-
-_KERNELS = ((5, 1), (5, 2), (3, 1), (3, 1), (3, 1), (3, 1), (3, 1), (3, 1))  # (kernel, padding)
-_POOL_AFTER = (2, 4, 6)
+from bergforge.models.cnn8.shapes import KERNELS as _KERNELS
+from bergforge.models.cnn8.shapes import POOL_AFTER as _POOL_AFTER
+from bergforge.models.cnn8.shapes import core_output_size
 
 
 class CNN8Core(nn.Module):
@@ -39,19 +39,6 @@ class CNN8Core(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
-
-
-def core_output_size(input_size: int) -> int:
-    """Spatial side of the core's output for a square ``input_size`` input."""
-    side = input_size
-    for block, (kernel, pad) in enumerate(_KERNELS, start=1):
-        side = side + 2 * pad - kernel + 1
-        if block in _POOL_AFTER:
-            side //= 2
-    side -= 1
-    if side < 1:
-        raise DataError(f"input size {input_size} px is too small for CNN8 (need ≥ 26 px)")
-    return side
 
 
 class MultiHeadEncoder(nn.Module):

@@ -23,7 +23,7 @@ class LinearKind:
     inputs = "features"
     berg_layout = True
     export_layout = "berg_linear"  # BERG's layout this kind is exported in (bergforge.export)
-    resources = {"threads": 2, "mem_mb": 4000, "runtime": 240}
+    resources = {"threads": 2}  # mem_mb and runtime: bergforge.workflow.resources (from sizes)
     fit_outputs = ("model.json", "scaler.npz", "pca.npz", "regression.npz")
 
     def model_name(self, backbone: str | None) -> str:

@@ -1,0 +1,578 @@
+"""``mem_mb`` and ``runtime`` of the heavy rules, computed from the sizes of each job's inputs.
+
+Every heavy rule names a *job model* here: a sizing function that reads the job's inputs (file
+sizes, array shapes in ``zarr.json``, ``features.json``) and a row of :data:`COEFFICIENTS`, the one
+table of numbers measured by the scale harness (``benchmarks/scale.py``). A job is predicted to
+need::
+
+    peak RSS (MB)  = mem_base_mb + mem_mb_per_unit · size.units + size.fixed_mb
+    time (s)       = seconds_base + seconds_per_work · size.work
+
+where ``fixed_mb`` is memory known from the shapes alone (a model's parameters, the PCA's
+``components_``), so that small configurations ask for little. The rule declares (the margin,
+documented in README "Resources"):
+
+    mem_mb  = ⌈(1.2 · prediction + 512 MB) / 100⌉ · 100     (between the prediction and
+                                                             1.5 · prediction + 1 GB, always)
+    runtime = ⌈2 · predicted minutes⌉ + 10                  (times come from a shared 2-core
+                                                             machine; a time limit kills the job)
+
+Resources are functions of Snakemake's ``input`` and never rule params, so they schedule no rerun.
+Before a job's inputs exist (while Snakemake plans, ``-n``), the job is sized as the real dataset's
+job (the row's ``real`` size); Snakemake evaluates the functions again when the job is ready to
+run. ``features.mem_mb`` and ``preprocess.mem_mb`` in config, and ``--set-resources`` on the
+command line, override the computed memory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bergforge.config import runtime_settings
+
+#: declared memory = MEM_FACTOR · prediction + MEM_PAD_MB, rounded up to MEM_STEP_MB
+MEM_FACTOR, MEM_PAD_MB, MEM_STEP_MB = 1.2, 512, 100
+#: declared runtime (min) = RUNTIME_FACTOR · predicted minutes + RUNTIME_PAD_MIN, rounded up
+RUNTIME_FACTOR, RUNTIME_PAD_MIN = 2.0, 10
+#: sustained float32/TF32 rate assumed for one data-centre GPU (an estimate: no GPU was measured)
+GPU_FLOPS = 50e12
+MB = 1e6
+
+
+@dataclass(frozen=True)
+class Size:
+    """How big one job is: ``units`` drive memory, ``work`` drives time, ``fixed_mb`` is memory
+    known from the shapes (added as it is)."""
+
+    units: float
+    work: float
+    fixed_mb: float = 0.0
+
+
+@dataclass(frozen=True)
+class JobModel:
+    """Measured coefficients of one job (rule and variant) and the size of its real-data job."""
+
+    unit: str  # what Size.units counts
+    work_unit: str  # what Size.work counts
+    mem_base_mb: float
+    mem_mb_per_unit: float
+    seconds_base: float
+    seconds_per_work: float
+    real: Size  # the job at the real datasets' size (config/*.yaml), used before inputs exist
+    source: str  # where the numbers come from
+
+    def peak_mb(self, size: Size) -> float:
+        """Predicted peak resident memory (MB)."""
+        return self.mem_base_mb + self.mem_mb_per_unit * size.units + size.fixed_mb
+
+    def seconds(self, size: Size) -> float:
+        """Predicted wall time (s)."""
+        return self.seconds_base + self.seconds_per_work * size.work
+
+
+def declared_mem_mb(peak_mb: float) -> int:
+    """``mem_mb`` a rule asks for, for a predicted peak of ``peak_mb``."""
+    return int(math.ceil((MEM_FACTOR * max(peak_mb, 0.0) + MEM_PAD_MB) / MEM_STEP_MB) * MEM_STEP_MB)
+
+
+def declared_runtime(seconds: float) -> int:
+    """``runtime`` (minutes) a rule asks for, for a predicted wall time of ``seconds``."""
+    return int(math.ceil(RUNTIME_FACTOR * max(seconds, 0.0) / 60)) + RUNTIME_PAD_MIN
+
+
+# ------------------------------------------------------------------------------ the one table
+# Keys are "<job>/<variant>". Numbers: `python benchmarks/scale.py` (it prints these rows with
+# --emit-coefficients); each row's `source` says on which machine, at which fractions of the real
+# size and when. The `real` sizes are the jobs of config/things_meg.yaml, things_eeg.yaml and
+# nsd_mosaic.yaml (THINGS-MEG1 P1: 27,048 epochs × 272 × 281; THINGS-EEG2: 16,540 × 4 training +
+# 200 × 80 test trials; NSD: 30,000 trials × 57,051 vertices; ViT-B/32: 460,800 features).
+COEFFICIENTS: dict[str, JobModel] = {
+    "fmri_mosaic_betas/fmri": JobModel(
+        unit="MOSAIC subject file (MB)",
+        work_unit="MOSAIC subject file (MB)",
+        real=Size(10953.84, 10953.84, 0.0),
+        mem_base_mb=756,
+        mem_mb_per_unit=0.00680902,
+        seconds_base=3.1,
+        seconds_per_work=0.00411582,
+        source="measured 2026-12-05 (scale1.json), fractions 0.005, 0.01, 1",
+    ),
+    "fmri_prepare_subject/fmri": JobModel(
+        unit="betas file (MB)",
+        work_unit="betas file (MB)",
+        real=Size(6846.12, 6846.12, 0.0),
+        mem_base_mb=758,
+        mem_mb_per_unit=0.589429,
+        seconds_base=3.2,
+        seconds_per_work=0.01249,
+        source="measured 2026-12-05 (scale1.json), fractions 0.005, 0.01, 1",
+    ),
+    "fit_cnn8/cpu": JobModel(
+        unit="activations of one batch on the host (MB)",
+        work_unit="image-epochs",
+        real=Size(33008.376576, 7200000.0, 7934.925696),
+        mem_base_mb=786,
+        mem_mb_per_unit=0.597523,
+        seconds_base=0.0,
+        seconds_per_work=21.2961,
+        source="measured 2026-12-05, 2 CPUs, fractions 0.016, 0.032",
+    ),
+    "fit_cnn8/cuda": JobModel(
+        unit="activations of one batch on the host (MB)",
+        work_unit="image-epochs",
+        real=Size(0.0, 7200000.0, 1983.731424),
+        mem_base_mb=1786,
+        mem_mb_per_unit=0.597523,
+        seconds_base=0.0,
+        seconds_per_work=0.0288717,
+        source=(
+            "GPU estimate (3 × forward FLOPs at 50 TFLOP/s), memory 2026-12-05, 2 "
+            "CPUs, fractions 0.016, 0.032"
+        ),
+    ),
+    "evaluate_subject/fmri": JobModel(
+        unit="prepared store on disk (MB)",
+        work_unit="prepared store on disk (MB)",
+        real=Size(6846.12, 6846.12, 0.0),
+        mem_base_mb=862,
+        mem_mb_per_unit=6.13944,
+        seconds_base=56.9,
+        seconds_per_work=0,
+        source="measured 2026-12-05, 2 CPUs, fractions 0.125, 0.25",
+    ),
+    "preprocess_meg_subject_from_epochs/meg": JobModel(
+        unit="epochs files (MB)",
+        work_unit="epochs files (MB)",
+        real=Size(8238.928992, 8238.928992, 0.0),
+        mem_base_mb=2330,
+        mem_mb_per_unit=0.00262377,
+        seconds_base=-1.7,
+        seconds_per_work=0.0138077,
+        source="measured 2026-12-05, 2 CPUs, fractions 0.125, 0.25",
+    ),
+    "preprocess_eeg_subject/eeg": JobModel(
+        unit="largest raw partition (MB)",
+        work_unit="all raw partitions (MB)",
+        real=Size(1797.3248, 8934.1952, 0.0),
+        mem_base_mb=662,
+        mem_mb_per_unit=9.58754,
+        seconds_base=36.5,
+        seconds_per_work=0.0548456,
+        source="measured 2026-12-05, 2 CPUs, fractions 0.03125, 0.0625",
+    ),
+    "extract_feature_shard/cpu": JobModel(
+        unit="images in the shard",
+        work_unit="images in the shard",
+        real=Size(1000, 1000, 0.0),
+        mem_base_mb=1245,
+        mem_mb_per_unit=3.10286,
+        seconds_base=4.9,
+        seconds_per_work=0.202319,
+        source="measured 2026-12-05, 2 CPUs, fractions 0.0625, 0.125",
+    ),
+    "extract_feature_shard/cuda": JobModel(
+        unit="images in the shard",
+        work_unit="images in the shard",
+        real=Size(1000, 1000, 0.0),
+        mem_base_mb=2245,
+        mem_mb_per_unit=3.10286,
+        seconds_base=4.9,
+        seconds_per_work=0.00362065,
+        source=(
+            "GPU estimate (FLOPs at 50 TFLOP/s or decoding on 4 threads), memory "
+            "2026-12-05, 2 CPUs, fractions 0.0625, 0.125"
+        ),
+    ),
+    "fit_linear/meg": JobModel(
+        unit="feature matrix (MB)",
+        work_unit="feature matrix (MB)",
+        real=Size(41376.1536, 41376.1536, 973.2096),
+        mem_base_mb=1441,
+        mem_mb_per_unit=0.0790844,
+        seconds_base=64.4,
+        seconds_per_work=0.000692903,
+        source="measured 2026-12-05, 2 CPUs, fractions 0.03125, 0.0625",
+    ),
+    "evaluate_subject/meg": JobModel(
+        unit="test responses (MB)",
+        work_unit="test responses (MB)",
+        real=Size(731.0496, 731.0496, 2304.0),
+        mem_base_mb=1064,
+        mem_mb_per_unit=1.50584,
+        seconds_base=15.2,
+        seconds_per_work=0,
+        source="measured 2026-12-05, 2 CPUs, fractions 0.125, 0.25",
+    ),
+    "export_meg_subject/meg": JobModel(
+        unit="test responses (MB)",
+        work_unit="test responses (MB)",
+        real=Size(731.0496, 731.0496, 2304.0),
+        mem_base_mb=1468,
+        mem_mb_per_unit=0,
+        seconds_base=7.7,
+        seconds_per_work=0.0651065,
+        source="measured 2026-12-05, 2 CPUs, fractions 0.125, 0.25",
+    ),
+    "summary_section/meg": JobModel(
+        unit="evaluation.npz (MB)",
+        work_unit="evaluation.npz (MB)",
+        real=Size(312.523704, 312.523704, 0.0),
+        mem_base_mb=641,
+        mem_mb_per_unit=1.14349,
+        seconds_base=1.0,
+        seconds_per_work=0.00940396,
+        source="measured 2026-12-05, 2 CPUs, fractions 0.125, 0.25",
+    ),
+    "fit_linear/eeg": JobModel(
+        unit="feature matrix (MB)",
+        work_unit="feature matrix (MB)",
+        real=Size(30855.167999999998, 30855.167999999998, 973.2096),
+        mem_base_mb=1028,
+        mem_mb_per_unit=0.227524,
+        seconds_base=40.9,
+        seconds_per_work=0,
+        source="measured 2026-12-05, 2 CPUs, fractions 0.03125, 0.0625",
+    ),
+    "evaluate_subject/eeg": JobModel(
+        unit="test responses (MB)",
+        work_unit="test responses (MB)",
+        real=Size(564.48, 564.48, 2304.0),
+        mem_base_mb=511,
+        mem_mb_per_unit=1.35866,
+        seconds_base=-2.1,
+        seconds_per_work=0.238932,
+        source="measured 2026-12-05, 2 CPUs, fractions 0.125, 0.25",
+    ),
+    "export_eeg_subject/eeg": JobModel(
+        unit="test responses (MB)",
+        work_unit="test responses (MB)",
+        real=Size(564.48, 564.48, 2304.0),
+        mem_base_mb=272,
+        mem_mb_per_unit=0,
+        seconds_base=13.0,
+        seconds_per_work=0,
+        source="measured 2026-12-05, 2 CPUs, fractions 0.125, 0.25",
+    ),
+    "summary_section/eeg": JobModel(
+        unit="evaluation.npz (MB)",
+        work_unit="evaluation.npz (MB)",
+        real=Size(36.19728, 36.19728, 0.0),
+        mem_base_mb=620,
+        mem_mb_per_unit=2.06119,
+        seconds_base=2.4,
+        seconds_per_work=0,
+        source="measured 2026-12-05, 2 CPUs, fractions 0.125, 0.25",
+    ),
+}
+
+
+def coefficients(key: str) -> JobModel:
+    """The row ``key`` of :data:`COEFFICIENTS` (a KeyError names the known rows)."""
+    if key not in COEFFICIENTS:
+        raise KeyError(f"no measured resources for {key!r}; known: {sorted(COEFFICIENTS)}")
+    return COEFFICIENTS[key]
+
+
+# --------------------------------------------------------------------------------- sizing
+
+
+class MissingInputError(Exception):
+    """An input the size is read from does not exist yet (Snakemake is still planning)."""
+
+
+def _path(value: Any) -> Path:
+    path = Path(str(value))
+    if not path.exists():
+        raise MissingInputError(str(path))
+    return path
+
+
+def file_mb(path: Any) -> float:
+    """Size of a file in MB."""
+    return _path(path).stat().st_size / MB
+
+
+def stored_mb(folder: Any) -> float:
+    """Bytes stored under a folder (a Zarr store: only the chunks written), in MB."""
+    total, stack = 0, [str(_path(folder))]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    total += entry.stat(follow_symlinks=False).st_size
+    return total / MB
+
+
+def array_shape(store: Any, name: str) -> tuple[int, ...]:
+    """Shape of the Zarr v3 array ``name`` of a store, from its ``zarr.json`` (no data read)."""
+    meta = _path(Path(str(store)) / name / "zarr.json")
+    return tuple(int(n) for n in json.loads(meta.read_text())["shape"])
+
+
+def array_mb(store: Any, name: str, itemsize: int = 4) -> float:
+    """Uncompressed size of the array ``name`` of a store, in MB."""
+    return math.prod(array_shape(store, name)) * itemsize / MB
+
+
+def feature_matrix(manifest: Any) -> tuple[int, int, int]:
+    """(rows, features, bytes per value) of a ``features.json`` manifest."""
+    found = json.loads(_path(manifest).read_text())
+    rows, n_features = (int(n) for n in found["shape"])
+    return rows, n_features, 2 if found.get("dtype") == "float16" else 4
+
+
+def epochs_files(main: Any) -> list[Path]:
+    """A FIF epochs file and the split parts MNE writes beside it (``…-epo-1.fif``, …)."""
+    path = _path(main)
+    return sorted(path.parent.glob(path.name.replace("-epo.fif", "-epo*.fif"))) or [path]
+
+
+def _setting(config: dict, dataset: str, kind: str, key: str, default: Any) -> Any:
+    from bergforge.workflow.models import kind_settings
+
+    return kind_settings(config, dataset, kind).get(key, default)
+
+
+def _device(config: dict, dpath: str) -> str:
+    node: Any = config
+    for key in dpath.split("/"):
+        node = node.get(key) if isinstance(node, dict) else None
+    return "cuda" if node == "cuda" else "cpu"
+
+
+# Each sizing function takes (config, wildcards, input) and returns a Size; MissingInputError when an
+# input is not there yet.
+
+
+def _size_meg_epochs(config, wildcards, input) -> Size:
+    mb = sum(p.stat().st_size for p in epochs_files(input.epochs)) / MB
+    return Size(mb, mb)
+
+
+def _size_eeg_raw(config, wildcards, input) -> Size:
+    files = sorted(_path(input.raw).glob("ses-*/raw_eeg_*.npy"))
+    if not files:
+        raise MissingInputError(str(input.raw))
+    sizes = [p.stat().st_size / MB for p in files]
+    return Size(max(sizes), sum(sizes))  # one partition is in memory at a time
+
+
+def _size_betas(name: str) -> Callable:
+    def size(config, wildcards, input) -> Size:
+        mb = file_mb(input[name])  # Snakemake's InputFiles are indexed by name too
+        return Size(mb, mb)
+
+    return size
+
+
+def _size_shard(config, wildcards, input) -> Size:
+    from bergforge.features.plan import shard_rows
+
+    with open(_path(input.stimuli)) as fh:
+        n_images = sum(1 for _ in fh) - 1
+    shard_size = int((config.get("features") or {}).get("shard_size", 1000))
+    rows = shard_rows(int(wildcards.shard), int(wildcards.n_shards), n_images, shard_size)
+    return Size(len(rows), len(rows))
+
+
+def _pca_width_mb(config, dataset: str, n_features: int) -> float:
+    """The PCA's arrays that scale with the feature count: Bᵀ (p × (k + oversampling)) and
+    ``components_`` (k × p), float32, plus the scaler's statistics (float64)."""
+    k = int(_setting(config, dataset, "linear", "n_components", 250))
+    pca = _setting(config, dataset, "linear", "pca", {}) or {}
+    oversampling = int(pca.get("oversampling", 20))
+    return n_features * (4 * (2 * k + oversampling) + 8 * 4) / MB
+
+
+def _size_fit_linear(config, wildcards, input) -> Size:
+    rows, n_features, itemsize = feature_matrix(input.features)
+    mb = rows * n_features * itemsize / MB
+    return Size(mb, mb, _pca_width_mb(config, wildcards.dataset, n_features))
+
+
+def _components_mb(config, dataset: str, input) -> float:
+    """``components_`` of every split model the job loads at once (k × p float32 each)."""
+    _, n_features, _ = feature_matrix(input.features)
+    k = int(_setting(config, dataset, "linear", "n_components", 250))
+    return len(input.models) * k * n_features * 4 / MB
+
+
+def _size_evaluate(config, wildcards, input) -> Size:
+    if input.get("features"):  # a kind reading features: the test responses and the models
+        mb = array_mb(input.prepared, "test")
+        return Size(mb, mb, _components_mb(config, wildcards.dataset, input))
+    # an image kind: the subject's own rows, streamed for the noise ceilings; fixed: the test
+    # images' predictions (their batches and the concatenation) and repetition means, float32
+    mb = stored_mb(input.prepared)
+    n_test, _, n_vertices = array_shape(input.prepared, "test")
+    return Size(mb, mb, 16 * n_test * n_vertices / MB)
+
+
+def _size_export(config, wildcards, input) -> Size:
+    mb = array_mb(input.prepared, "test")
+    dataset = Path(str(input.stimuli)).parent.name  # results/prepared/{dataset}/stimuli.tsv
+    return Size(mb, mb, _components_mb(config, dataset, input))
+
+
+def _size_summary(config, wildcards, input) -> Size:
+    mb = file_mb(input.evaluation)
+    return Size(mb, mb)
+
+
+def cnn8_size(n_vertices: list[int], n_images: int, settings: dict, device: str) -> Size:
+    """Size of a CNN8 training job: ``units`` = one batch's activations (MB, on the host only
+    when training on the CPU), ``fixed_mb`` = parameters, gradients and Adam's two moments (on
+    the host only on the CPU; a GPU job's host holds one copy of the weights while it saves
+    them), ``work`` = image-epochs (worst case: every epoch of ``max_epochs``)."""
+    from bergforge.models.cnn8.settings import TrainConfig
+    from bergforge.models.cnn8.shapes import activation_floats, parameter_count
+
+    cfg = {**TrainConfig().__dict__, **{k: v for k, v in settings.items() if k != "device"}}
+    width, side, batch = int(cfg["width"]), int(cfg["input_size"]), int(cfg["batch_size"])
+    params_mb = parameter_count(width, side, n_vertices) * 4 / MB
+    on_host = device == "cpu"
+    per_image = activation_floats(width, side, max(n_vertices, default=0))
+    activations_mb = batch * per_image * 4 / MB if on_host else 0.0
+    fixed = 4 * params_mb if on_host else params_mb
+    return Size(activations_mb, float(n_images) * int(cfg["max_epochs"]), fixed)
+
+
+def own_images(store: Any, split: str = "train") -> int:
+    """Images of ``split`` a subject saw (rows of ``{split}_session`` with a session ≥ 0)."""
+    import numpy as np
+    import zarr
+
+    group = zarr.open_group(str(_path(store)), mode="r")
+    sessions = np.asarray(group[f"{split}_session"][:])
+    return int((sessions >= 0).any(axis=1).sum())
+
+
+def _size_fit_cnn8(config, wildcards, input) -> Size:
+    stores = list(input.prepared)
+    vertices = [array_shape(s, "test")[2] for s in stores]
+    images = sum(own_images(s) for s in stores)
+    settings = _cnn8_settings(config, wildcards.dataset)
+    return cnn8_size(vertices, images, settings, _cnn8_device(config, wildcards.dataset))
+
+
+def _cnn8_settings(config: dict, dataset: str) -> dict:
+    from bergforge.workflow.models import kind_settings
+
+    return kind_settings(config, dataset, "cnn8")
+
+
+def _cnn8_device(config: dict, dataset: str) -> str:
+    from bergforge.workflow.models import kind_runtime
+
+    return "cuda" if kind_runtime(config, dataset, "cnn8").get("device") == "cuda" else "cpu"
+
+
+# ------------------------------------------------------------------------ jobs and variants
+
+
+def _modality(config: dict, wildcards: Any) -> str:
+    from bergforge.datasets.formats import dataset_format
+
+    return dataset_format(config, wildcards.dataset).modality
+
+
+@dataclass(frozen=True)
+class Job:
+    """A rule's sizing function and how its variant (the row suffix) is chosen."""
+
+    size: Callable[[dict, Any, Any], Size]
+    variant: Callable[[dict, Any], str]
+    fallback: str  # variant used when the table has no row for the chosen one
+
+
+JOBS: dict[str, Job] = {
+    "preprocess_meg_subject_from_epochs": Job(_size_meg_epochs, lambda c, w: "meg", "meg"),
+    "preprocess_eeg_subject": Job(_size_eeg_raw, lambda c, w: "eeg", "eeg"),
+    "fmri_mosaic_betas": Job(_size_betas("betas"), lambda c, w: "fmri", "fmri"),
+    "fmri_prepare_subject": Job(_size_betas("betas"), lambda c, w: "fmri", "fmri"),
+    "extract_feature_shard": Job(_size_shard, lambda c, w: _device(c, "features/device"), "cpu"),
+    "fit_linear": Job(_size_fit_linear, _modality, "meg"),
+    "fit_cnn8": Job(_size_fit_cnn8, lambda c, w: _cnn8_device(c, w.dataset), "cpu"),
+    "evaluate_subject": Job(_size_evaluate, _modality, "meg"),
+    "export_meg_subject": Job(_size_export, lambda c, w: "meg", "meg"),
+    "export_eeg_subject": Job(_size_export, lambda c, w: "eeg", "eeg"),
+    "summary_section": Job(_size_summary, _modality, "meg"),
+}
+
+
+def job_model(config: dict, job: str, wildcards: Any) -> JobModel:
+    """The coefficient row of one job of rule ``job``."""
+    spec = JOBS[job]
+    variant = spec.variant(config, wildcards)
+    key = f"{job}/{variant}"
+    return COEFFICIENTS.get(key) or coefficients(f"{job}/{spec.fallback}")
+
+
+def job_size(config: dict, job: str, wildcards: Any, input: Any) -> Size:
+    """The size of one job from its inputs; the real dataset's size while they do not exist."""
+    try:
+        return JOBS[job].size(config, wildcards, input)
+    except (MissingInputError, FileNotFoundError):
+        return job_model(config, job, wildcards).real
+
+
+def predicted(config: dict, job: str, wildcards: Any, input: Any) -> tuple[float, float]:
+    """(peak MB, seconds) predicted for one job."""
+    model = job_model(config, job, wildcards)
+    size = job_size(config, job, wildcards, input)
+    return model.peak_mb(size), model.seconds(size)
+
+
+def _override(config: dict, dpath: str | None) -> int | None:
+    if dpath is None:
+        return None
+    section, _, key = dpath.rpartition("/")
+    value = runtime_settings(config, section).get(key)
+    return None if value is None else int(value)
+
+
+def sized_mem_mb(config: dict, job: str, override: str | None = None) -> Callable:
+    """``resources: mem_mb`` of rule ``job``: from its input sizes, unless config sets
+    ``override`` (a runtime key such as ``features/mem_mb``)."""
+
+    def mem_mb(wildcards, input) -> int:
+        fixed = _override(config, override)
+        if fixed is not None:
+            return fixed
+        return declared_mem_mb(predicted(config, job, wildcards, input)[0])
+
+    return mem_mb
+
+
+def sized_runtime(config: dict, job: str) -> Callable:
+    """``resources: runtime`` (minutes) of rule ``job``, from its input sizes."""
+
+    def runtime(wildcards, input) -> int:
+        return declared_runtime(predicted(config, job, wildcards, input)[1])
+
+    return runtime
+
+
+def fit_mem_mb(config: dict, kind: Any) -> Callable | int:
+    """``mem_mb`` of the fit rule of ``kind``: sized where measured, else what the kind declares."""
+    from bergforge.workflow.models import fit_resources
+
+    job = f"fit_{kind.name}"
+    return sized_mem_mb(config, job) if job in JOBS else fit_resources(kind)["mem_mb"]
+
+
+def fit_runtime(config: dict, kind: Any) -> Callable | int:
+    """``runtime`` of the fit rule of ``kind``: sized where measured, else the kind's own."""
+    from bergforge.workflow.models import fit_resources
+
+    job = f"fit_{kind.name}"
+    return sized_runtime(config, job) if job in JOBS else fit_resources(kind)["runtime"]

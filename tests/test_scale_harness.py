@@ -1,0 +1,109 @@
+"""The scale harness (benchmarks/scale.py) on its cheapest case at tiny fractions: it measures each
+point in a child process, fits peak and time linearly against the workflow's size of the inputs,
+and prints the full-size prediction beside what the rule declares."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bergforge.workflow.resources import COEFFICIENTS, declared_mem_mb, declared_runtime
+from conftest import REPO
+
+CASE = "fmri_mosaic_betas"
+FRACTIONS = ("0.001", "0.002", "0.003")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("scale") / "scale.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks/scale.py"),
+            "--rule",
+            CASE,
+            "--fractions",
+            *FRACTIONS,
+            "--full",
+            "never",
+            "--json",
+            str(out),
+            "--tmp",
+            str(out.parent),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout, json.loads(out.read_text())[0]
+
+
+def test_every_fraction_is_measured_in_its_own_process(run):
+    _, case = run
+    points = case["points"]
+    assert [p["fraction"] for p in points] == [float(f) for f in FRACTIONS]
+    for p in points:
+        assert p["peak_mb"] >= p["anon_peak_mb"] > 50  # a whole Python process each
+        assert p["seconds"] > 0
+    # the size is the MOSAIC file the job reads: 30 trials × 91,282 float32 per 0.001 (+ HDF5)
+    sizes = np.array([p["units"] for p in points])
+    shared_own = [
+        (max(3, round(1000 * float(f))), max(2, round(9000 * float(f)))) for f in FRACTIONS
+    ]
+    trials = np.array([shared + own for shared, own in shared_own]) * 3  # 3 repetitions each
+    assert np.all(sizes > trials * 91_282 * 4 / 1e6)
+    assert np.all(sizes < (trials + 2) * 91_282 * 4 / 1e6 + 1.0)
+
+
+def envelope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The least-squares slope (≥ 0) with the intercept raised to cover every point."""
+    (_, slope), *_ = np.linalg.lstsq(np.column_stack([np.ones_like(x), x]), y, rcond=None)
+    slope = max(slope, 0.0)
+    return max((y - slope * x).max(), 0.0), slope
+
+
+def test_the_fit_covers_the_measured_points_with_their_least_squares_slope(run):
+    _, case = run
+    points, fit, real = case["points"], case["fit"], case["real"]
+    x = np.array([p["units"] for p in points])
+    y = np.array([p["peak_mb"] - p["fixed_mb"] for p in points])
+    a, b = envelope(x, y)
+    assert fit["mem_base_mb"] == pytest.approx(a, rel=1e-6)
+    assert fit["mem_mb_per_unit"] == pytest.approx(b, rel=1e-6, abs=1e-9)
+    assert np.all(a + b * x >= y - 1e-6)  # no measured peak above the line
+    assert fit["full_peak_mb"] == pytest.approx(a + b * real["units"] + real["fixed_mb"], rel=1e-6)
+    w = np.array([p["work"] for p in points])
+    c, d = envelope(w, np.array([p["seconds"] for p in points]))
+    assert fit["full_seconds"] == pytest.approx(c + d * real["work"], rel=1e-6)
+
+
+def test_the_table_shows_prediction_and_declared_resources(run):
+    stdout, case = run
+    header = next(line for line in stdout.splitlines() if line.startswith("| rule |"))
+    for column in (
+        "measured fractions",
+        "predicted peak",
+        "predicted time",
+        "declared mem_mb",
+        "declared runtime",
+        "≤ 16 GB",
+    ):
+        assert column in header
+    row = next(line for line in stdout.splitlines() if line.startswith(f"| {CASE} |"))
+    model = COEFFICIENTS[f"{CASE}/fmri"]
+    mem = declared_mem_mb(model.peak_mb(model.real))
+    minutes = declared_runtime(model.seconds(model.real))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == ", ".join(FRACTIONS)
+    assert cells[3].startswith("extrapolated ×")
+    assert cells[6:8] == [str(mem), f"{minutes} min"]
+    assert case["declared"] == {"mem_mb": mem, "runtime": minutes}
+    predicted = float(re.match(r"([\d.]+) GB", cells[4]).group(1))
+    assert predicted == pytest.approx(case["fit"]["full_peak_mb"] / 1024, abs=0.01)
