@@ -175,14 +175,20 @@ def print_case(case: Case, points: list[dict], fit: Fit | None) -> None:
 def print_summary(results: list[tuple[Case, list[dict], Fit | None]]) -> None:
     """One row per case: the table README shows."""
     header = (
-        "| rule | dataset | measured fractions | full size | predicted peak | predicted time | "
+        "| rule | dataset | measured (fraction: peak RSS, time) | full size | predicted peak | "
+        "predicted time | "
         "declared mem_mb | declared runtime | mem_mb in margin | ≤ 16 GB |"
     )
     print("\n" + header)
     print("|" + "---|" * (header.count("|") - 1))
     for case, points, fit in results:
         done = [p for p in points if "peak_mb" in p]
-        fractions = ", ".join(f"{p['fraction']:.4g}" for p in done) or "none"
+        fractions = (
+            "; ".join(
+                f"{p['fraction']:.4g}: {_gb(p['peak_mb'])}, {_secs(p['seconds'])}" for p in done
+            )
+            or "none"
+        )
         largest = max((p["units"] for p in done), default=0.0)
         if any(p["fraction"] >= 1 for p in done):
             basis = "measured"

@@ -449,10 +449,10 @@ def cnn8_size(n_vertices: list[int], n_images: int, settings: dict, device: str)
 def own_images(store: Any, split: str = "train") -> int:
     """Images of ``split`` a subject saw (rows of ``{split}_session`` with a session ≥ 0)."""
     import numpy as np
-    import zarr
 
-    group = zarr.open_group(str(_path(store)), mode="r")
-    sessions = np.asarray(group[f"{split}_session"][:])
+    from bergforge.preprocess.responses import PreparedResponses
+
+    sessions = np.asarray(PreparedResponses(_path(store)).read(f"{split}_session"))
     return int((sessions >= 0).any(axis=1).sum())
 
 
