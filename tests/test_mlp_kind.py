@@ -289,3 +289,25 @@ def test_the_device_is_chosen_and_the_epoch_loop_never_leaves_it(monkeypatch):
     assert val.device == meta
     assert all(p.device == meta for p in model.parameters())
     assert all(v.device == meta for s in optimizer.state.values() for v in s.values() if v.ndim)
+
+
+def test_fit_mlp_is_sized_from_its_inputs():
+    """Targets in memory, the network's parameters (counted here on the network itself) and
+    6 × parameters MFLOP per image and epoch; the table's real-size rows are the MEG job's."""
+    from bergforge.workflow.resources import COEFFICIENTS, MB, mlp_size
+
+    settings = {"n_components": 10, "hidden": 32, "depth": 2, "max_epochs": 7}
+    params = sum(p.numel() for p in build(10, 50, 32, 2, 0.0, 0).parameters())
+    cpu, gpu = (mlp_size(100, 50, 120, 300, 4, settings, d) for d in ("cpu", "cuda"))
+    assert cpu.units == gpu.units == 100 * 50 * 4 / MB
+    assert cpu.work == pytest.approx(7 * 100 * 6 * params / 1e6)
+    assert cpu.fixed_mb - gpu.fixed_mb == pytest.approx(params * 4 / MB)
+    raw = mlp_size(100, 50, 120, 300, 4, {**settings, "input": "features"}, "cpu")
+    assert raw.work > cpu.work  # 300 raw inputs instead of 10 components
+    for device in ("cpu", "cuda"):
+        row = COEFFICIENTS[f"fit_mlp/{device}"]
+        real = mlp_size(22248, 76151, 22448, 460800, 4, {}, device)
+        assert (real.units, real.work, real.fixed_mb) == pytest.approx(
+            (row.real.units, row.real.work, row.real.fixed_mb)
+        )
+        assert "not yet measured" in row.source
