@@ -311,3 +311,29 @@ def test_fit_mlp_is_sized_from_its_inputs():
             (row.real.units, row.real.work, row.real.fixed_mb)
         )
         assert "not yet measured" in row.source
+
+
+def test_the_device_is_a_runtime_setting_never_a_rule_param():
+    from types import SimpleNamespace
+
+    from bergforge.config import gpu_request
+    from bergforge.workflow.models import evaluation_gpu, fit_params, kind_runtime
+
+    config = {
+        "datasets": {
+            "d": {
+                "format": "things_eeg2",
+                "source": "simulated",
+                "subjects": [1],
+                "models": {"mlp": {"hidden": 8, "device": "cpu"}},
+            }
+        },
+        "backbones": {"alexnet_untrained": {}},
+        "models": {"mlp": {"device": "cuda", "lr": 0.01}},
+    }
+    wildcards = SimpleNamespace(dataset="d", model="mlp_alexnet_untrained", subject="01")
+    settings = fit_params(config, get_kind("mlp"))["settings"](wildcards)
+    assert settings == {"hidden": 8, "lr": 0.01}  # what reruns a fit: no device
+    assert kind_runtime(config, "d", "mlp") == {"device": "cpu"}  # the dataset's own wins
+    assert gpu_request(config, "models/mlp/device") == 1
+    assert evaluation_gpu(config)(wildcards) == 0  # predictions from features run on the CPU
