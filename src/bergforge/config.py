@@ -117,8 +117,10 @@ RUNTIME_KEYS: dict[str, frozenset[str]] = {
     "preprocess": frozenset({"mem_mb"}),
     "models/linear": frozenset({"dask_scheduler"}),
     "models/cnn8": frozenset({"device"}),
+    "models/mlp": frozenset({"device"}),
     "datasets/*/models/linear": frozenset({"dask_scheduler"}),
     "datasets/*/models/cnn8": frozenset({"device"}),
+    "datasets/*/models/mlp": frozenset({"device"}),
     "datasets/*/download": frozenset({"retries", "backoff"}),
 }
 

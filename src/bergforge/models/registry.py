@@ -20,6 +20,7 @@ from bergforge.models.kind import REQUIRED_ATTRIBUTES, REQUIRED_METHODS, ModelKi
 BUILTIN_KINDS: dict[str, str] = {
     "linear": "bergforge.models.linear.kind",
     "cnn8": "bergforge.models.cnn8.kind",
+    "mlp": "bergforge.models.mlp.kind",
 }
 ENTRY_POINT_GROUP = "bergforge.model_kinds"
 

@@ -17,6 +17,7 @@ import pandas as pd
 from bergforge.datasets.formats import get_format
 from bergforge.errors import ConfigError
 from bergforge.simulate import things_eeg2, things_meg
+from bergforge.simulate.options import check_options, responding_latents, truth_record
 from bergforge.simulate.truth import SubjectTruth, image_latents
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,9 @@ def simulation_params(fmt: str, simulation: dict, name: str):
     for key in ("photodiode_delay",):
         if key in params:
             params[key] = tuple(params[key])
-    return cls(**params)
+    sim = cls(**params)
+    check_options(sim, f"datasets.{name}.simulation")
+    return sim
 
 
 def simulate_images(
@@ -129,7 +132,8 @@ def simulate_prepared_truth(
     n_trials: int,
 ) -> None:
     """The noise ceiling of one subject's prepared test responses (see
-    :mod:`bergforge.simulate.prepared_truth`), written to ``out``."""
+    :mod:`bergforge.simulate.prepared_truth`), written to ``out`` with the truth options it holds
+    for (:func:`bergforge.simulate.options.truth_record`)."""
     from bergforge.preprocess.params import eeg_params, meg_params
     from bergforge.simulate.prepared_truth import (
         Recording,
@@ -143,6 +147,7 @@ def simulate_prepared_truth(
     with np.load(raw_dir / "ground_truth" / "latents.npz") as data:
         latents = data["latents"]
     truth, arrays = SubjectTruth.load(truth_path(raw_dir, fmt, subject))
+    latents = responding_latents(latents, arrays)  # the nonlinear truth's driving latents
     test_latents = latents[np.flatnonzero(table.split.to_numpy() == "test")]
     if fmt == "things_meg1":
         modality, params, n_reps = "meg", meg_params(preprocess), sim.n_sessions
@@ -178,4 +183,4 @@ def simulate_prepared_truth(
     )
     rng = np.random.default_rng([sim.seed, subject, 31])
     result = prepared_truth(design, test_latents, params, n_reps, rng, n_trials=n_trials)
-    write_prepared_truth(out, result)
+    write_prepared_truth(out, {**result, **truth_record(sim)})

@@ -24,6 +24,11 @@ import pandas as pd
 
 from bergforge.datasets.sensors import EEG_CHANNELS, EEG_TARGET_CODE, eeg_positions
 from bergforge.simulate.images import draw_image, make_concepts, save_jpeg
+from bergforge.simulate.options import (
+    draw_subject_truth,
+    study_driving_latents,
+    subject_truth_arrays,
+)
 from bergforge.simulate.signals import band_limited_noise
 from bergforge.simulate.truth import SubjectTruth
 
@@ -50,6 +55,9 @@ class EegSimulation:
     snr: float = 1.0
     noise_sd: float = 4e-6
     truth_backbone: str = "alexnet_untrained"
+    nonlinear_share: float = 0.0  # bergforge.simulate.nonlinear (0: the linear truth)
+    nonlinear_hidden: int = 32
+    shared_fraction: float = 0.0  # SubjectTruth.with_shared (0: independent subjects)
 
     @property
     def n_train(self) -> int:
@@ -139,21 +147,29 @@ def _session_codes(sim: EegSimulation, subject: int) -> list[dict[str, np.ndarra
     return sessions
 
 
+def subject_truth(sim: EegSimulation, subject: int) -> tuple[SubjectTruth, np.random.Generator]:
+    """A subject's truth and its random stream, positioned after the truth's draws."""
+    names = list(EEG_CHANNELS)
+    rng = np.random.default_rng([sim.seed, subject, 22])
+    truth = draw_subject_truth(sim, rng, names, eeg_positions(names)[:, :2], (0.08, 0.35))
+    return truth, rng
+
+
 def write_subject(
     raw_dir: Path, sim: EegSimulation, subject: int, images: pd.DataFrame, latents: np.ndarray
 ) -> SubjectTruth:
     """Write the 4 sessions × 2 partitions of raw dicts of one subject and its ground truth."""
     names = list(EEG_CHANNELS)
-    rng = np.random.default_rng([sim.seed, subject, 22])
-    truth = SubjectTruth.draw(
-        rng, names, eeg_positions(names)[:, :2], sim.n_latents, sim.noise_sd, sim.snr, (0.08, 0.35)
-    )
+    truth, rng = subject_truth(sim, subject)
+    latents, nonlinear = study_driving_latents(sim, latents)  # themselves for a linear truth
     offsets = rng.normal(0, 10 * sim.noise_sd, size=len(names))
     kernel_len = int(round(TMAX * sim.sfreq))
     kernels, evoked = truth.kernels(np.arange(kernel_len) / sim.sfreq)
     train_rows = np.flatnonzero(images.split.to_numpy() == "train")
     test_rows = np.flatnonzero(images.split.to_numpy() == "test")
     target_latent = np.random.default_rng([sim.seed, 98]).standard_normal(sim.n_latents)
+    if nonlinear is not None:  # target trials respond through the same function
+        target_latent = nonlinear.apply(target_latent[None])[0]
 
     for s, parts in enumerate(_session_codes(sim, subject), start=1):
         for partition, codes in parts.items():
@@ -192,5 +208,6 @@ def write_subject(
         ncsnr=ncsnr,
         noise_ceiling=nc,
         n_test_reps=np.int64(sim.test_reps),
+        **subject_truth_arrays(sim, latents),
     )
     return truth

@@ -26,6 +26,11 @@ from bergforge.datasets.sensors import (
     meg_sensor_positions,
 )
 from bergforge.simulate.images import draw_image, make_concepts, save_jpeg
+from bergforge.simulate.options import (
+    draw_subject_truth,
+    study_driving_latents,
+    subject_truth_arrays,
+)
 from bergforge.simulate.signals import band_limited_noise
 from bergforge.simulate.truth import SubjectTruth
 
@@ -55,6 +60,9 @@ class MegSimulation:
     snr: float = 1.0
     noise_sd: float = 2e-13
     truth_backbone: str = "alexnet_untrained"
+    nonlinear_share: float = 0.0  # bergforge.simulate.nonlinear (0: the linear truth)
+    nonlinear_hidden: int = 32
+    shared_fraction: float = 0.0  # SubjectTruth.with_shared (0: independent subjects)
 
     @property
     def n_train(self) -> int:
@@ -139,6 +147,14 @@ def _schedule(sim: MegSimulation, subject: int, images: pd.DataFrame) -> list[pd
     return runs
 
 
+def subject_truth(sim: MegSimulation, subject: int) -> tuple[SubjectTruth, np.random.Generator]:
+    """A subject's truth and its random stream, positioned after the truth's draws."""
+    names = meg_sensor_names()
+    rng = np.random.default_rng([sim.seed, subject, 12])
+    truth = draw_subject_truth(sim, rng, names, meg_sensor_positions(names), (0.09, 0.5))
+    return truth, rng
+
+
 def write_subject(
     raw_dir: Path, sim: MegSimulation, subject: int, images: pd.DataFrame, latents: np.ndarray
 ) -> SubjectTruth:
@@ -147,10 +163,8 @@ def write_subject(
     from mne.io.constants import FIFF
 
     names = meg_sensor_names()
-    rng = np.random.default_rng([sim.seed, subject, 12])
-    truth = SubjectTruth.draw(
-        rng, names, meg_sensor_positions(names), sim.n_latents, sim.noise_sd, sim.snr, (0.09, 0.5)
-    )
+    truth, rng = subject_truth(sim, subject)
+    latents, _ = study_driving_latents(sim, latents)  # the latents themselves for a linear truth
     offsets = rng.normal(0, 5 * sim.noise_sd, size=len(names))
     nr_to_row = {nr: i for i, nr in enumerate(images.image_nr)}
     concept_nr = {c: i + 1 for i, c in enumerate(pd.unique(images.concept))}
@@ -218,5 +232,6 @@ def write_subject(
         ncsnr=ncsnr,
         noise_ceiling=nc,
         n_test_reps=np.int64(sim.n_sessions),
+        **subject_truth_arrays(sim, latents),
     )
     return truth

@@ -7,11 +7,25 @@ The true response of subject ``s`` to image ``i`` at channel ``c`` and time ``t`
 where ``z`` are the image latents (top principal components of the standardised backbone features,
 unit variance), ``S_j`` smooth spatial patterns, ``T_j`` temporal bumps, and ``E``/``T_E`` an
 image-independent evoked response. Trials add band-limited Gaussian noise of known std per channel.
+
+Two options of the simulation config change this (both off by default, which keeps every draw and
+file as it was):
+
+- ``nonlinear_share``: ``z`` is replaced by the *driving latents* ``d(z)``, a nonlinear function of
+  the latents (:mod:`bergforge.simulate.nonlinear`).
+- ``shared_fraction = ρ``: the response map of latent ``j`` (``a_j S_j(c) T_j(t)``, the kernel) is
+  ``√ρ · K_common,j + √(1 − ρ) · K_subject,j``, where the common kernels are drawn once per study
+  (seed ``[seed, 43]``) and the subject's own are the kernels the subject draws without the
+  option. Both parts come from the same distribution, so the signal variance is unchanged in
+  expectation and two subjects' maps of the same latent have an expected correlation of ``ρ``
+  (uncentred, over channels × times: ``E⟨K_s, K_t⟩ / E‖K‖² = ρ``). ρ = 1 gives every subject the
+  same maps. The truth then has two components per latent (``component_latent`` says which latent
+  drives each).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +89,33 @@ class SubjectTruth:
     evoked_latency: float
     evoked_width: float
     noise_sd: np.ndarray  # (n_channels,)
+    #: latent driving each row of ``spatial``/``latency``/``width`` (None: row j is latent j)
+    component_latent: np.ndarray | None = None
+
+    @property
+    def n_latents(self) -> int:
+        """Latents the responses depend on."""
+        if self.component_latent is None:
+            return int(self.spatial.shape[0])
+        return int(self.component_latent.max()) + 1
+
+    def with_shared(self, common: SubjectTruth, fraction: float) -> SubjectTruth:
+        """This truth with the kernels ``√ρ · common + √(1 − ρ) · own`` (``ρ`` = ``fraction``;
+        the noise, the evoked response and everything else stay this truth's)."""
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"shared_fraction = {fraction}; expected a number in (0, 1]")
+        if self.component_latent is not None or common.spatial.shape != self.spatial.shape:
+            raise ValueError("shared structure combines two plain truths of the same shape")
+        latents = np.arange(self.spatial.shape[0])
+        return replace(
+            self,
+            spatial=np.vstack(
+                [np.sqrt(fraction) * common.spatial, np.sqrt(1.0 - fraction) * self.spatial]
+            ),
+            latency=np.concatenate([common.latency, self.latency]),
+            width=np.concatenate([common.width, self.width]),
+            component_latent=np.concatenate([latents, latents]),
+        )
 
     @classmethod
     def draw(
@@ -110,10 +151,12 @@ class SubjectTruth:
         """Per-latent response kernels (n_latents, n_channels, n_times) and the evoked (n_ch, n_t)."""
         temporal = temporal_shape(times, self.latency, self.width)
         evoked_t = temporal_shape(times, [self.evoked_latency], [self.evoked_width])[0]
-        return (
-            self.spatial[:, :, None] * temporal[:, None, :],
-            self.evoked_spatial[:, None] * evoked_t[None, :],
-        )
+        components = self.spatial[:, :, None] * temporal[:, None, :]
+        if self.component_latent is not None:  # the components of each latent summed
+            kernels = np.zeros((self.n_latents, *components.shape[1:]))
+            np.add.at(kernels, self.component_latent, components)
+            components = kernels
+        return components, self.evoked_spatial[:, None] * evoked_t[None, :]
 
     def responses(self, latents: np.ndarray, times: np.ndarray) -> np.ndarray:
         """True responses (n_images, n_channels, n_times) to images with ``latents`` (n_images, m)."""
@@ -121,8 +164,11 @@ class SubjectTruth:
         return np.tensordot(latents, kernels, axes=(1, 0)) + evoked[None]
 
     def save(self, path: Path, **extra: np.ndarray) -> None:
-        """Write the model plus ``extra`` arrays as an uncompressed, byte-reproducible ``.npz``."""
+        """Write the model plus ``extra`` arrays as an uncompressed, byte-reproducible ``.npz``
+        (``component_latent`` only when set, so a truth without shared structure keeps its bytes)."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        if self.component_latent is not None:
+            extra = {"component_latent": self.component_latent, **extra}
         with open(path, "wb") as fh:
             np.savez(
                 fh,
@@ -151,6 +197,7 @@ class SubjectTruth:
             "evoked_latency": float(arrays.pop("evoked_latency")),
             "evoked_width": float(arrays.pop("evoked_width")),
             "noise_sd": arrays.pop("noise_sd"),
+            "component_latent": arrays.pop("component_latent", None),
         }
         return cls(**fields), arrays
 

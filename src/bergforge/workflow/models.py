@@ -248,10 +248,14 @@ def evaluation_inputs(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]
 
 
 def evaluation_gpu(config: dict[str, Any]) -> Callable[[Any], int]:
-    """Resource function of the evaluation: one GPU when the model's kind runs on ``cuda``."""
+    """Resource function of the evaluation: one GPU when the model's kind reads images and runs
+    on ``cuda`` (kinds reading features predict on the CPU: ``predict_features`` takes no device,
+    so an ``mlp`` trained on a GPU is evaluated without one)."""
 
     def gpu(wildcards: Any) -> int:
         entry = _entry(config, wildcards)
+        if get_kind(entry.kind, config).inputs != "images":
+            return 0
         return int(kind_runtime(config, entry.dataset, entry.kind).get("device") == "cuda")
 
     return gpu

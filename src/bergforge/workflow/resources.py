@@ -270,6 +270,34 @@ COEFFICIENTS: dict[str, JobModel] = {
         seconds_per_work=0,
         source="measured 2026-12-05, 2 CPUs, fractions 0.125, 0.25",
     ),
+    # Not measured yet (the scale harness has no mlp case): conservative guesses, sized like the
+    # real MEG job (22,248 training images × 76,151 targets, 22,448 rows of ViT-B/32's 460,800
+    # float32 features, 250 components, 512 hidden units, every one of 200 epochs).
+    "fit_mlp/cpu": JobModel(
+        unit="training targets in memory (MB)",
+        work_unit="training MFLOP (every epoch)",
+        real=Size(6776.829792, 1046385066.96, 5656.400982),
+        mem_base_mb=1500,
+        mem_mb_per_unit=2.0,
+        seconds_base=300.0,
+        seconds_per_work=1e-4,
+        source=(
+            "not yet measured: a guess (targets ×2 for the float64 read batches, the PCA as "
+            "fit_linear/meg measured it, 10 GFLOP/s on 2 CPUs)"
+        ),
+    ),
+    "fit_mlp/cuda": JobModel(
+        unit="training targets in memory (MB)",
+        work_unit="training MFLOP (every epoch)",
+        real=Size(6776.829792, 1046385066.96, 5499.625082),
+        mem_base_mb=2500,
+        mem_mb_per_unit=2.0,
+        seconds_base=300.0,
+        seconds_per_work=4e-8,
+        source=(
+            "not yet measured: a guess (as fit_mlp/cpu on the host; GPU time at half of 50 TFLOP/s)"
+        ),
+    ),
 }
 
 
@@ -399,6 +427,51 @@ def _size_fit_linear(config, wildcards, input) -> Size:
     return Size(mb, mb, _pca_width_mb(config, wildcards.dataset, n_features))
 
 
+def mlp_size(
+    n_images: int,
+    n_targets: int,
+    rows: int,
+    n_features: int,
+    itemsize: int,
+    settings: dict,
+    device: str,
+) -> Size:
+    """Size of an ``mlp`` fit job: ``units`` = its repetition-averaged training targets held in
+    memory (float32 MB), ``fixed_mb`` = the input side (the split's PCA as ``fit_linear`` streams
+    it, with fit_linear/meg's measured MB per feature-matrix MB, or the raw feature rows) plus the
+    network on the host: on the CPU its parameters, gradients, AdamW's two moments and the best
+    copy, and the checkpoint's copy of four of them while it is written (9 × parameters); on a
+    GPU only the checkpoint's (8 ×); ``work`` = MFLOP of training every epoch of ``max_epochs``
+    (6 × parameters per image)."""
+    from bergforge.models.mlp.settings import MlpConfig
+
+    cfg = MlpConfig.from_settings({k: v for k, v in settings.items() if k != "device"})
+    pca = {"oversampling": 20, **cfg.pca}
+    n_in = cfg.n_components if cfg.input == "pca" else n_features
+    params = n_in * cfg.hidden + (cfg.depth - 1) * cfg.hidden**2 + cfg.hidden * n_targets
+    params += cfg.depth * cfg.hidden + n_targets
+    if cfg.input == "pca":
+        width = n_features * (4 * (2 * cfg.n_components + int(pca["oversampling"])) + 8 * 4)
+        inputs_mb = width / MB + COEFFICIENTS["fit_linear/meg"].mem_mb_per_unit * (
+            rows * n_features * itemsize / MB
+        )
+    else:
+        inputs_mb = 2 * n_images * n_features * 4 / MB
+    network_mb = (9 if device == "cpu" else 8) * params * 4 / MB
+    work = cfg.max_epochs * n_images * 6 * params / 1e6
+    return Size(n_images * n_targets * 4 / MB, work, inputs_mb + network_mb)
+
+
+def _size_fit_mlp(config, wildcards, input) -> Size:
+    from bergforge.workflow.models import kind_settings
+
+    rows, n_features, itemsize = feature_matrix(input.features)
+    shape = array_shape(list(input.prepared)[0], "train")
+    settings = kind_settings(config, wildcards.dataset, "mlp")
+    device = _kind_device(config, wildcards.dataset, "mlp")
+    return mlp_size(shape[0], math.prod(shape[2:]), rows, n_features, itemsize, settings, device)
+
+
 def _components_mb(config, dataset: str, input) -> float:
     """``components_`` of every split model the job loads at once (k × p float32 each)."""
     _, n_features, _ = feature_matrix(input.features)
@@ -471,9 +544,15 @@ def _cnn8_settings(config: dict, dataset: str) -> dict:
 
 
 def _cnn8_device(config: dict, dataset: str) -> str:
+    return _kind_device(config, dataset, "cnn8")
+
+
+def _kind_device(config: dict, dataset: str, kind: str) -> str:
+    """``cuda`` when the kind's runtime ``device`` says so, else ``cpu`` (``auto`` is sized as
+    the CPU, the larger host memory and the longer time)."""
     from bergforge.workflow.models import kind_runtime
 
-    return "cuda" if kind_runtime(config, dataset, "cnn8").get("device") == "cuda" else "cpu"
+    return "cuda" if kind_runtime(config, dataset, kind).get("device") == "cuda" else "cpu"
 
 
 # ------------------------------------------------------------------------ jobs and variants
@@ -502,6 +581,7 @@ JOBS: dict[str, Job] = {
     "extract_feature_shard": Job(_size_shard, lambda c, w: _device(c, "features/device"), "cpu"),
     "fit_linear": Job(_size_fit_linear, _modality, "meg"),
     "fit_cnn8": Job(_size_fit_cnn8, lambda c, w: _cnn8_device(c, w.dataset), "cpu"),
+    "fit_mlp": Job(_size_fit_mlp, lambda c, w: _kind_device(c, w.dataset, "mlp"), "cpu"),
     "evaluate_subject": Job(_size_evaluate, _modality, "meg"),
     "export_meg_subject": Job(_size_export, lambda c, w: "meg", "meg"),
     "export_eeg_subject": Job(_size_export, lambda c, w: "eeg", "eeg"),
