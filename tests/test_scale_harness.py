@@ -88,7 +88,7 @@ def test_the_table_shows_prediction_and_declared_resources(run):
     stdout, case = run
     header = next(line for line in stdout.splitlines() if line.startswith("| rule |"))
     for column in (
-        "measured fractions",
+        "measured (fraction: peak RSS, time)",
         "predicted peak",
         "predicted time",
         "declared mem_mb",
@@ -101,7 +101,11 @@ def test_the_table_shows_prediction_and_declared_resources(run):
     mem = declared_mem_mb(model.peak_mb(model.real))
     minutes = declared_runtime(model.seconds(model.real))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[2] == ", ".join(FRACTIONS)
+    measured = [re.fullmatch(r"([\d.]+): ([\d.]+) GB, ([\d.]+) s", m) for m in cells[2].split("; ")]
+    assert [m.group(1) for m in measured] == list(FRACTIONS), cells[2]
+    for m, p in zip(measured, case["points"], strict=True):  # each point's own peak and time
+        assert float(m.group(2)) == pytest.approx(p["peak_mb"] / 1024, abs=0.006)
+        assert float(m.group(3)) == pytest.approx(p["seconds"], abs=0.06)
     assert cells[3].startswith("extrapolated ×")
     assert cells[6:8] == [str(mem), f"{minutes} min"]
     assert case["declared"] == {"mem_mb": mem, "runtime": minutes}
