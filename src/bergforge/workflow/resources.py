@@ -273,7 +273,7 @@ COEFFICIENTS: dict[str, JobModel] = {
     "fit_mlp/cpu": JobModel(
         unit="training targets in memory (MB)",
         work_unit="training MFLOP (every epoch)",
-        real=Size(6776.829792, 1046385066.96, 5656.400982),
+        real=Size(6776.829792, 1046385066.96, 2384.1927),
         mem_base_mb=1500,
         mem_mb_per_unit=2.0,
         seconds_base=300.0,
@@ -286,7 +286,7 @@ COEFFICIENTS: dict[str, JobModel] = {
     "fit_mlp/cuda": JobModel(
         unit="training targets in memory (MB)",
         work_unit="training MFLOP (every epoch)",
-        real=Size(6776.829792, 1046385066.96, 5499.625082),
+        real=Size(6776.829792, 1046385066.96, 2227.4168),
         mem_base_mb=2500,
         mem_mb_per_unit=2.0,
         seconds_base=300.0,
