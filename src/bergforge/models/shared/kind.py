@@ -31,6 +31,8 @@ class SharedKind:
     fit_ignores = ("few_shot_k", "few_shot_alphas")
     #: it predicts subjects it never saw (leave-one-subject-out: ``predict_unseen``)
     unseen_subjects = True
+    #: one trunk needs subjects to share it (config check: bergforge.workflow.models)
+    min_subjects = 2
 
     def model_name(self, backbone: str | None) -> str:
         if not backbone:
@@ -81,7 +83,8 @@ class SharedKind:
     ) -> Any:
         """Leave-one-subject-out predictions of ``held_out``'s feature-matrix ``rows``
         (:class:`bergforge.models.shared.unseen.UnseenPrediction`); ``request`` holds every
-        subject's prepared store; the training checkpoint lives in ``workdir``."""
+        subject's prepared store; the training checkpoint lives in ``workdir`` until the
+        predictions are made."""
         from bergforge.models.mlp.data import check_split
         from bergforge.models.shared.job import CHECKPOINT, open_request
         from bergforge.models.shared.settings import SharedConfig
@@ -93,17 +96,12 @@ class SharedKind:
         cfg = SharedConfig.from_settings(request.settings, request.runtime)
         features, stimuli, device, threads = open_request(request, cfg.device)
         stores = [PreparedResponses(p) for p in request.prepared]
-        return predict_unseen(
-            stores,
-            held_out,
-            stimuli,
-            features,
-            cfg,
-            rows,
-            Path(workdir) / CHECKPOINT,
-            device,
-            threads,
+        checkpoint = Path(workdir) / CHECKPOINT
+        result = predict_unseen(
+            stores, held_out, stimuli, features, cfg, rows, checkpoint, device, threads
         )
+        checkpoint.unlink(missing_ok=True)  # the predictions are made: nothing to resume
+        return result
 
 
 KIND = SharedKind()
