@@ -104,6 +104,21 @@ def test_an_unseen_subject_is_predicted_by_the_mean_adapter_only_with_shared_str
     assert few_control > mean_control + 0.05, result
 
 
+def test_two_subjects_suffice_for_leave_one_subject_out(shared08, tmp_path):
+    """The held-out subject's trunk is trained on the one other subject."""
+    cfg = SharedConfig.from_settings({**QUICK, "few_shot_k": 4}, {"device": "cpu"})
+    out = predict_unseen(
+        stores(shared08, (1, 2)),
+        2,
+        shared08.stimuli(),
+        ArrayFeatures(shared08.features),
+        cfg,
+        np.arange(shared08.n_train, shared08.n_train + 5),
+        tmp_path / CHECKPOINT,
+    )
+    assert out.trained_subjects == [1] and out.mean_adapter.shape == out.few_shot.shape == (5, 160)
+
+
 def test_the_few_shot_fit_is_the_ridge_solution_with_its_leave_one_out_choice():
     """ΔW, Δb and the LOO errors against a direct computation: for each α the ridge fit with an
     unpenalised bias refitted k times, each time without one image."""

@@ -74,12 +74,13 @@ class SharedSet:
     subject_ids: list[int] = field(default_factory=list)
 
 
-def check_subjects(subjects: list[int], what: str = "a shared model") -> None:
-    """At least two distinct subjects: one subject has no one to share a trunk with."""
-    if len(subjects) < 2 or len(set(subjects)) != len(subjects):
+def check_subjects(subjects: list[int], what: str = "a shared model", minimum: int = 2) -> None:
+    """At least ``minimum`` distinct subjects: a shared model of one subject shares its trunk
+    with no one (a held-out subject's trunk may be trained on the one other subject)."""
+    if len(subjects) < minimum or len(set(subjects)) != len(subjects):
         raise ConfigError(
-            f"{what} needs at least 2 distinct subjects; got {list(subjects)} (fit the mlp kind "
-            "for one subject)"
+            f"{what} needs at least {minimum} distinct subjects; got {list(subjects)} (fit the "
+            "mlp kind for one subject)"
         )
 
 
@@ -102,9 +103,10 @@ def shared_set(
     features: FeatureMatrix,
     cfg: MlpConfig,
 ) -> SharedSet:
-    """Inputs, standardised targets and held-out images of the subjects of ``responses``."""
+    """Inputs, standardised targets and held-out images of the subjects of ``responses`` (one
+    is enough here: a held-out subject's trunk may be trained on the one other subject)."""
     subjects = [int(r.subject) for r in responses]
-    check_subjects(subjects)
+    check_subjects(subjects, "a shared trunk", minimum=1)  # the fit job asks for 2
     if features.shape[0] != len(stimuli):
         raise DataError(
             f"the feature matrix has {features.shape[0]} rows; stimuli.tsv has {len(stimuli)}"
