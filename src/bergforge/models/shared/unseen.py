@@ -45,6 +45,7 @@ from bergforge.models.shared.weights import (
     subject_predictor,
     target_key,
     trunk_activations,
+    trunk_depth,
 )
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def check_held_out(subjects: list[int], held_out: int) -> list[int]:
 def mean_adapter(tensors: dict[str, np.ndarray], held_out: Any, trained: list[Any]) -> MeanAdapter:
     """Average the trained subjects' adapters over the targets each shares with ``held_out``."""
     n_targets = int(held_out.n_targets)
-    hidden = next(v for k, v in tensors.items() if k.startswith("adapter.")).shape[1]
+    hidden = int(tensors[f"trunk.hidden.{trunk_depth(tensors) - 1}.weight"].shape[0])
     acc = MeanAdapter(
         np.zeros((n_targets, hidden)),
         np.zeros(n_targets),
