@@ -118,9 +118,11 @@ RUNTIME_KEYS: dict[str, frozenset[str]] = {
     "models/linear": frozenset({"dask_scheduler"}),
     "models/cnn8": frozenset({"device"}),
     "models/mlp": frozenset({"device"}),
+    "models/shared": frozenset({"device"}),
     "datasets/*/models/linear": frozenset({"dask_scheduler"}),
     "datasets/*/models/cnn8": frozenset({"device"}),
     "datasets/*/models/mlp": frozenset({"device"}),
+    "datasets/*/models/shared": frozenset({"device"}),
     "datasets/*/download": frozenset({"retries", "backoff"}),
 }
 

@@ -50,7 +50,8 @@ def evaluate_subject(
     """Evaluate the models of ``model_dirs`` (split → folder) and write the evaluation files.
 
     Predictions come from ``kind`` (a feature-reading kind of the registry): its
-    ``predict_features`` gives each split's responses to the test images' feature rows.
+    ``predict_features`` gives each split's responses to the test images' feature rows (a
+    dataset-scope kind's for ``subject=`` the store's subject).
     """
     out_dir = Path(out_dir)
     summary = read_test_summary(responses)
@@ -60,7 +61,11 @@ def evaluate_subject(
         raise DataError(f"{responses.path}: a test image has no repetitions at all")
     splits = list(model_dirs)
     rows = feature_rows(stimuli, "test", observed.shape[0])
-    preds = kind.predict_features([Path(model_dirs[s]) for s in splits], features, rows)
+    folders = [Path(model_dirs[s]) for s in splits]
+    if getattr(kind, "scope", "subject") == "dataset":
+        preds = kind.predict_features(folders, features, rows, subject=responses.subject)
+    else:
+        preds = kind.predict_features(folders, features, rows)
     corr = np.stack([pearson_columns(p, observed) for p in preds])
     singles = [i for i, s in enumerate(splits) if s.startswith("single-")]
     if singles:

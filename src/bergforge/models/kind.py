@@ -71,7 +71,8 @@ class ModelKind(Protocol):
     def predict_features(
         self, folders: list[Path], features: Any, rows: np.ndarray
     ) -> list[np.ndarray]:
-        """Responses ``[len(rows), n_targets]`` of each model folder to feature-matrix rows."""
+        """Responses ``[len(rows), n_targets]`` of each model folder to feature-matrix rows
+        (a dataset-scope kind is also given ``subject=``: whose responses)."""
         ...
 
     def tensors(self, folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

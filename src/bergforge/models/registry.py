@@ -21,6 +21,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "linear": "bergforge.models.linear.kind",
     "cnn8": "bergforge.models.cnn8.kind",
     "mlp": "bergforge.models.mlp.kind",
+    "shared": "bergforge.models.shared.kind",
 }
 ENTRY_POINT_GROUP = "bergforge.model_kinds"
 

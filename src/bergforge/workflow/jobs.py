@@ -94,7 +94,11 @@ def evaluate_job(
         from bergforge.preprocess.stimuli import read_stimuli
 
         log_runtime(runtime, log)
-        dirs = {Path(m).parent.name.removeprefix("split-"): Path(m).parent for m in models}
+        if kind.scope == "dataset":  # one folder for every subject: its split(s) by name
+            modality = dataset_format(config, entry.dataset).modality
+            dirs = {split: Path(models[0]).parent for split in kind.splits(modality)}
+        else:
+            dirs = {Path(m).parent.name.removeprefix("split-"): Path(m).parent for m in models}
         with threadpool_limits(limits=max(1, threads), user_api="blas"):
             evaluate_subject(
                 PreparedResponses(prepared),
@@ -122,4 +126,58 @@ def evaluate_job(
             summary,
             device,
             kind=entry.kind,
+        )
+
+
+def evaluate_unseen_job(
+    config: dict[str, Any],
+    wildcards: dict[str, str],
+    prepared: list[Path],
+    stimuli: Path,
+    features: Path,
+    own: str | None,
+    settings: dict[str, Any],
+    evaluation: Path,
+    runtime: dict[str, Any] | None = None,
+) -> None:
+    """Evaluate the held-out ``{subject}`` of a model whose kind predicts unseen subjects:
+    trained on the dataset's other subjects (``prepared`` holds every subject's store)."""
+    import torch
+
+    from bergforge.evaluation.unseen import evaluate_unseen
+    from bergforge.preprocess.stimuli import read_stimuli
+
+    entry = kind_of_model(config, wildcards["dataset"], wildcards["model"])
+    kind = get_kind(entry.kind, config)
+    runtime = dict(runtime or {}) | kind_runtime(config, entry.dataset, entry.kind)
+    threads = max(1, int(runtime.pop("threads", 1)))
+    torch.set_num_threads(threads)
+    request = FitRequest(
+        dataset=entry.dataset,
+        modality=dataset_format(config, entry.dataset).modality,
+        subjects=tuple(int(s) for s in config["datasets"][entry.dataset]["subjects"]),
+        split="all",
+        prepared=tuple(prepared),
+        stimuli=stimuli,
+        features=Path(features),
+        settings=dict(settings),
+        threads=threads,
+        runtime=runtime,
+    )
+    log.info(
+        "%s model %s of %s: subject %s held out (trained on the others of %s)",
+        kind.name,
+        entry.model,
+        entry.dataset,
+        wildcards["subject"],
+        list(request.subjects),
+    )
+    with threadpool_limits(limits=threads, user_api="blas"):
+        evaluate_unseen(
+            kind,
+            request,
+            int(wildcards["subject"]),
+            read_stimuli(stimuli),
+            Path(evaluation).parent,
+            own,
         )

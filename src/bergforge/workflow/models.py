@@ -20,8 +20,9 @@ from bergforge.models.folder_checksums import MANIFEST as MODEL_MANIFEST
 from bergforge.models.kind import ModelKind
 from bergforge.models.registry import get_kind
 
-#: Keys of a kind's settings that choose what is built, not how a model is fitted.
-SELECTION_KEYS = ("backbones",)
+#: Keys of a kind's settings that choose what is built, not how a model is fitted
+#: (``unseen_subjects``: the held-out subjects of a kind with ``unseen_subjects = True``).
+SELECTION_KEYS = ("backbones", "unseen_subjects")
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ def check_models(config: dict[str, Any]) -> None:
                         f"which is not under `backbones`; expected one of {sorted(known)}"
                     )
     for entry in model_entries(config):
+        check_subject_count(config, entry)
         key = (entry.dataset, entry.model)
         if key in seen and seen[key] != entry.kind:
             raise ConfigError(
@@ -116,6 +118,40 @@ def check_models(config: dict[str, Any]) -> None:
                 f"results/models/{entry.dataset}/{entry.model}; rename a backbone"
             )
         seen[key] = entry.kind
+
+
+def check_subject_count(config: dict[str, Any], entry: ModelEntry) -> None:
+    """A kind's ``min_subjects`` (a ``shared`` model over one subject) and its held-out
+    ``unseen_subjects`` (each one of the dataset's subjects)."""
+    kind = get_kind(entry.kind, config)
+    subjects = [int(s) for s in config["datasets"][entry.dataset]["subjects"]]
+    needed = int(getattr(kind, "min_subjects", 1))
+    where = f"config: datasets.{entry.dataset}.models.{entry.kind}"
+    if len(subjects) < needed:
+        raise ConfigError(
+            f"{where}: kind {entry.kind!r} fits one model over at least {needed} subjects; the "
+            f"dataset has subjects {subjects} (add subjects, or use the mlp kind per subject)"
+        )
+    if getattr(kind, "unseen_subjects", False):
+        unknown = [s for s in unseen_subjects(config, entry) if s not in subjects]
+        if unknown:
+            raise ConfigError(
+                f"{where}.unseen_subjects: held-out subject(s) {unknown} are not in the data; "
+                f"expected some of the dataset's subjects {subjects}"
+            )
+
+
+def unseen_subjects(config: dict[str, Any], entry: ModelEntry) -> list[int]:
+    """The held-out subjects of a model whose kind predicts unseen subjects (setting
+    ``unseen_subjects``, a selection key; default every subject of the dataset; [] for others)."""
+    kind = get_kind(entry.kind, config)
+    if not getattr(kind, "unseen_subjects", False):
+        return []
+    own = dataset_kinds(config, entry.dataset).get(entry.kind, {})
+    shared = (config.get("models") or {}).get(entry.kind) or {}
+    chosen = own.get("unseen_subjects", shared.get("unseen_subjects"))
+    subjects = config["datasets"][entry.dataset]["subjects"]
+    return [int(s) for s in (subjects if chosen is None else chosen)]
 
 
 def kinds_in_use(config: dict[str, Any]) -> list[ModelKind]:
@@ -203,9 +239,12 @@ def fit_params(config: dict[str, Any], kind: ModelKind) -> dict[str, Callable[[A
     """Params of the fit rule of ``kind``: its result-changing settings on the dataset, and for a
     dataset-scope kind the subjects it is fitted on."""
 
+    ignored = tuple(getattr(kind, "fit_ignores", ()))  # settings only other rules read
+
     def settings(wildcards: Any) -> dict[str, Any]:
         entry = _entry(config, wildcards)
-        return kind_settings(config, entry.dataset, entry.kind)
+        found = kind_settings(config, entry.dataset, entry.kind)
+        return {k: v for k, v in found.items() if k not in ignored}
 
     def subjects(wildcards: Any) -> list[int]:
         return list(config["datasets"][wildcards.dataset]["subjects"])
@@ -322,3 +361,88 @@ def feature_backbones(config: dict[str, Any], dataset: str) -> list[str]:
 def uses_nsd_images(config: dict[str, Any], dataset: str) -> bool:
     """True when the dataset's images are rows of nsd_stimuli.hdf5 (fMRI formats)."""
     return get_format(config["datasets"][dataset]["format"]).images == "nsd_hdf5"
+
+
+# ------------------------------------------------ unseen subjects (leave-one-subject-out evaluation)
+
+
+def unseen_entries(config: dict[str, Any]) -> list[ModelEntry]:
+    """Models whose kind predicts subjects it never saw (``unseen_subjects = True``)."""
+    return [
+        e
+        for e in model_entries(config)
+        if getattr(get_kind(e.kind, config), "unseen_subjects", False)
+    ]
+
+
+def unseen_targets(config: dict[str, Any]) -> list[str]:
+    """``unseen.npz`` of every held-out subject of every such model."""
+    return [
+        paths.fill(paths.UNSEEN_EVALUATION, dataset=e.dataset, model=e.model, subject=s)
+        for e in unseen_entries(config)
+        for s in unseen_subjects(config, e)
+    ]
+
+
+def own_linear_evaluation(config: dict[str, Any], entry: ModelEntry, subject: int) -> str | None:
+    """The evaluation of the subject's own ``linear`` model on the same backbone, when the
+    dataset builds one (the comparison beside the unseen-subject numbers)."""
+    for other in model_entries(config):
+        if (other.dataset, other.kind, other.backbone) == (entry.dataset, "linear", entry.backbone):
+            return paths.fill(
+                paths.EVALUATION, dataset=entry.dataset, model=other.model, subject=subject
+            )
+    return None
+
+
+def unseen_inputs(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+    """Input function of ``evaluate_unseen``: every subject's prepared store (the held-out one's
+    for its test images and few-shot images, the others' for training), stimuli, features, and
+    the subject's own linear evaluation where there is one."""
+
+    def inputs(wildcards: Any) -> dict[str, Any]:
+        entry = _entry(config, wildcards)
+        kind = get_kind(entry.kind, config)
+        subjects = config["datasets"][entry.dataset]["subjects"]
+        prepared = [
+            paths.fill(paths.PREPARED_STORE, dataset=entry.dataset, subject=s) for s in subjects
+        ]
+        out = _stage_inputs(entry, kind, prepared)
+        own = own_linear_evaluation(config, entry, int(wildcards.subject))
+        return out | ({"own": own} if own else {})
+
+    return inputs
+
+
+def unseen_params(config: dict[str, Any]) -> dict[str, Callable[[Any], Any]]:
+    """Params of ``evaluate_unseen``: the kind's every result-changing setting and the subjects."""
+
+    def settings(wildcards: Any) -> dict[str, Any]:
+        entry = _entry(config, wildcards)
+        return kind_settings(config, entry.dataset, entry.kind)
+
+    def subjects(wildcards: Any) -> list[int]:
+        return list(config["datasets"][wildcards.dataset]["subjects"])
+
+    return {"settings": settings, "subjects": subjects}
+
+
+def unseen_constraints(config: dict[str, Any]) -> dict[str, str]:
+    from bergforge.workflow.targets import alternation
+
+    entries = unseen_entries(config)
+    return {
+        "dataset": alternation(sorted({e.dataset for e in entries})),
+        "model": alternation(sorted({e.model for e in entries})),
+        "subject": r"\d\d",
+    }
+
+
+def unseen_gpu(config: dict[str, Any]) -> Callable[[Any], int]:
+    """One GPU when the kind trains on ``cuda`` (the held-out job trains a trunk)."""
+
+    def gpu(wildcards: Any) -> int:
+        entry = _entry(config, wildcards)
+        return int(kind_runtime(config, entry.dataset, entry.kind).get("device") == "cuda")
+
+    return gpu

@@ -305,6 +305,55 @@ COEFFICIENTS: dict[str, JobModel] = {
         seconds_per_work=0.0169148,
         source="measured 2026-12-05, 2 CPUs, fractions 0.125, 0.25, 0.5, 1",
     ),
+    # Not measured yet (the scale harness has no shared case): guesses as fit_mlp's, sized like
+    # the real THINGS-MEG1 job (4 subjects × 22,248 training images × 76,151 targets, ViT-B/32's
+    # 460,800 features, 250 components, 512 hidden units, every one of 200 epochs). The targets
+    # are held once (mem_mb_per_unit 1.25: one subject's float64 read batches at a time on top).
+    "fit_shared/cpu": JobModel(
+        unit="every subject's training targets in memory (MB)",
+        work_unit="training MFLOP (every epoch)",
+        real=Size(27107.319168, 4185540267.84, 9875.470985763839),
+        mem_base_mb=1500,
+        mem_mb_per_unit=1.25,
+        seconds_base=300.0,
+        seconds_per_work=1e-4,
+        source=(
+            "not yet measured: a guess (fit_mlp/cpu's rates; the targets of every subject once "
+            "plus one subject's read batches)"
+        ),
+    ),
+    "fit_shared/cuda": JobModel(
+        unit="every subject's training targets in memory (MB)",
+        work_unit="training MFLOP (every epoch)",
+        real=Size(27107.319168, 4185540267.84, 9249.90952976384),
+        mem_base_mb=2500,
+        mem_mb_per_unit=1.25,
+        seconds_base=300.0,
+        seconds_per_work=4e-8,
+        source="not yet measured: a guess (as fit_shared/cpu on the host; fit_mlp/cuda's GPU rate)",
+    ),
+    # the held-out subject's job: a shared fit on the other subjects (sized as on all of them),
+    # its mean adapter and few-shot copy, and the test predictions
+    "evaluate_unseen/cpu": JobModel(
+        unit="every subject's training targets in memory (MB)",
+        work_unit="training MFLOP (every epoch)",
+        real=Size(27107.319168, 4185540267.84, 10499.29997776384),
+        mem_base_mb=1500,
+        mem_mb_per_unit=1.25,
+        seconds_base=360.0,
+        seconds_per_work=1e-4,
+        source="not yet measured: a guess (as fit_shared/cpu, plus the test predictions)",
+    ),
+    "evaluate_unseen/cuda": JobModel(
+        unit="every subject's training targets in memory (MB)",
+        work_unit="training MFLOP (every epoch)",
+        real=Size(27107.319168, 4185540267.84, 9873.73852176384),
+        mem_base_mb=2500,
+        mem_mb_per_unit=1.25,
+        seconds_base=360.0,
+        seconds_per_work=4e-8,
+        source="not yet measured: a guess (as fit_shared/cuda, plus the test predictions)",
+    ),
 }
 
 
@@ -453,20 +502,63 @@ def mlp_size(
     from bergforge.models.mlp.settings import MlpConfig
 
     cfg = MlpConfig.from_settings({k: v for k, v in settings.items() if k != "device"})
-    pca = {"oversampling": 20, **cfg.pca}
-    n_in = cfg.n_components if cfg.input == "pca" else n_features
-    params = n_in * cfg.hidden + (cfg.depth - 1) * cfg.hidden**2 + cfg.hidden * n_targets
-    params += cfg.depth * cfg.hidden + n_targets
-    if cfg.input == "pca":
-        width = n_features * (4 * (2 * cfg.n_components + int(pca["oversampling"])) + 8 * 4)
-        inputs_mb = width / MB + COEFFICIENTS["fit_linear/meg"].mem_mb_per_unit * (
-            rows * n_features * itemsize / MB
-        )
-    else:
-        inputs_mb = 2 * n_images * n_features * 4 / MB
+    params = _trunk_params(cfg, n_features) + cfg.hidden * n_targets + n_targets
+    inputs_mb = _network_inputs_mb(cfg, n_images, rows, n_features, itemsize)
     network_mb = (9 if device == "cpu" else 8) * params * 4 / MB
     work = cfg.max_epochs * n_images * 6 * params / 1e6
     return Size(n_images * n_targets * 4 / MB, work, inputs_mb + network_mb)
+
+
+def _trunk_params(cfg: Any, n_features: int) -> int:
+    """Parameters of the hidden layers of an ``mlp``/``shared`` network."""
+    n_in = cfg.n_components if cfg.input == "pca" else n_features
+    return n_in * cfg.hidden + (cfg.depth - 1) * cfg.hidden**2 + cfg.depth * cfg.hidden
+
+
+def _network_inputs_mb(cfg: Any, n_images: int, rows: int, n_features: int, itemsize: int) -> float:
+    """The input side of an ``mlp``/``shared`` fit: the PCA as ``fit_linear`` streams it (with
+    fit_linear/meg's measured MB per feature-matrix MB), or the raw feature rows."""
+    if cfg.input == "pca":
+        pca = {"oversampling": 20, **cfg.pca}
+        width = n_features * (4 * (2 * cfg.n_components + int(pca["oversampling"])) + 8 * 4)
+        return width / MB + COEFFICIENTS["fit_linear/meg"].mem_mb_per_unit * (
+            rows * n_features * itemsize / MB
+        )
+    return 2 * n_images * n_features * 4 / MB
+
+
+def shared_size(
+    images: list[int],
+    targets: list[int],
+    rows: int,
+    n_features: int,
+    itemsize: int,
+    settings: dict,
+    device: str,
+    unseen: bool = False,
+) -> Size:
+    """Size of a ``shared`` fit job (subjects with ``images[i]`` training images and
+    ``targets[i]`` targets; the trunk's input is the union of their images, at most
+    ``max(images)``): ``units`` = every subject's training targets in memory (float32 MB),
+    ``fixed_mb`` = the input side (as :func:`mlp_size`) plus the network (trunk and every adapter)
+    on the host as :func:`mlp_size` counts it, ``work`` = MFLOP of every epoch (6 × the trunk's
+    and the subject's adapter's parameters per sample). ``unseen``: the held-out subject's job
+    (bergforge.models.shared.unseen) trains on all but one subject, sized here as on all, plus
+    its mean adapter in float64 (twice: the few-shot copy)."""
+    from bergforge.models.shared.settings import SharedConfig
+
+    cfg = SharedConfig.from_settings({k: v for k, v in settings.items() if k != "device"})
+    trunk = _trunk_params(cfg, n_features)
+    params = trunk + sum(cfg.hidden * t + t for t in targets)
+    union = max(images, default=0)
+    inputs_mb = _network_inputs_mb(cfg, union, rows, n_features, itemsize)
+    network_mb = (9 if device == "cpu" else 8) * params * 4 / MB
+    per_epoch = sum(
+        n * 6 * (trunk + cfg.hidden * t + t) for n, t in zip(images, targets, strict=True)
+    )
+    units = sum(n * t for n, t in zip(images, targets, strict=True)) * 4 / MB
+    extra = 2 * 8 * cfg.hidden * max(targets, default=0) / MB if unseen else 0.0
+    return Size(units, cfg.max_epochs * per_epoch / 1e6, inputs_mb + network_mb + extra)
 
 
 def _size_fit_mlp(config, wildcards, input) -> Size:
@@ -477,6 +569,25 @@ def _size_fit_mlp(config, wildcards, input) -> Size:
     settings = kind_settings(config, wildcards.dataset, "mlp")
     device = _kind_device(config, wildcards.dataset, "mlp")
     return mlp_size(shape[0], math.prod(shape[2:]), rows, n_features, itemsize, settings, device)
+
+
+def _size_shared(unseen: bool) -> Callable:
+    """Sizing of ``fit_shared`` and ``evaluate_unseen`` (the ``shared`` kind) from every subject's
+    prepared store and the features."""
+
+    def size(config, wildcards, input) -> Size:
+        from bergforge.workflow.models import kind_of_model, kind_settings
+
+        entry = kind_of_model(config, wildcards.dataset, wildcards.model)
+        rows, n_features, itemsize = feature_matrix(input.features)
+        shapes = [array_shape(p, "train") for p in input.prepared]
+        settings = kind_settings(config, wildcards.dataset, entry.kind)
+        device = _kind_device(config, wildcards.dataset, entry.kind)
+        images = [shape[0] for shape in shapes]
+        targets = [math.prod(shape[2:]) for shape in shapes]
+        return shared_size(images, targets, rows, n_features, itemsize, settings, device, unseen)
+
+    return size
 
 
 def _components_mb(config, dataset: str, input) -> float:
@@ -589,6 +700,12 @@ JOBS: dict[str, Job] = {
     "fit_linear": Job(_size_fit_linear, _modality, "meg"),
     "fit_cnn8": Job(_size_fit_cnn8, lambda c, w: _cnn8_device(c, w.dataset), "cpu"),
     "fit_mlp": Job(_size_fit_mlp, lambda c, w: _kind_device(c, w.dataset, "mlp"), "cpu"),
+    "fit_shared": Job(
+        _size_shared(False), lambda c, w: _kind_device(c, w.dataset, "shared"), "cpu"
+    ),
+    "evaluate_unseen": Job(
+        _size_shared(True), lambda c, w: _kind_device(c, w.dataset, "shared"), "cpu"
+    ),
     "evaluate_subject": Job(_size_evaluate, _modality, "meg"),
     "export_meg_subject": Job(_size_export, lambda c, w: "meg", "meg"),
     "export_eeg_subject": Job(_size_export, lambda c, w: "eeg", "eeg"),

@@ -114,6 +114,14 @@ def evaluation_targets(config: dict[str, Any]) -> list[str]:
     return targets(config)
 
 
+def unseen_targets(config: dict[str, Any]) -> list[str]:
+    """``unseen.npz`` of every held-out subject of every model whose kind predicts subjects it
+    never saw (leave-one-subject-out; the ``shared`` kind)."""
+    from bergforge.workflow.models import unseen_targets as targets
+
+    return targets(config)
+
+
 def export_targets(config: dict[str, Any]) -> list[str]:
     """The exported tree: BERG's layouts (linear on MEG/EEG, cnn8) and bergforge's own layout."""
     from bergforge.workflow.export import export_targets as tree
@@ -171,6 +179,7 @@ def all_targets(config: dict[str, Any]) -> list[str]:
     targets += feature_targets(config)
     targets += model_targets(config)
     targets += evaluation_targets(config)
+    targets += unseen_targets(config)
     targets += export_targets(config)
     targets += berg_manifest_targets(config)
     targets += summary_targets(config)

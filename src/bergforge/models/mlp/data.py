@@ -64,7 +64,7 @@ def validation_positions(n: int, fraction: float, seed: int, subject: int) -> np
 
 
 def training_images(
-    responses: PreparedResponses, stimuli: pd.DataFrame, split: str
+    responses: PreparedResponses, stimuli: pd.DataFrame, split: str, kind: str = "mlp"
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rows of the prepared ``train`` array, repetitions averaged) of ``split``.
 
@@ -82,7 +82,7 @@ def training_images(
             raise DataError(
                 f"{responses.path}: training image {row} ({ids.get(row, '?')}) has no finite "
                 f"repetition ({int((~present).sum())} such images); expected at least one "
-                "repetition of every training image (the mlp kind does not drop images)"
+                f"repetition of every training image (the {kind} kind does not drop images)"
             )
         images = sel.images
     if images.size < 2:
@@ -184,9 +184,9 @@ class Standardisation:
         return (np.asarray(x, dtype=np.float32) - self.mean) / self.scale
 
 
-def check_split(split: str) -> None:
+def check_split(split: str, kind: str = "mlp") -> None:
     if split != SPLIT:
-        raise ConfigError(f"the mlp kind fits split {SPLIT!r} only; got {split!r}")
+        raise ConfigError(f"the {kind} kind fits split {SPLIT!r} only; got {split!r}")
 
 
 def fit_request_subject(request: FitRequest) -> int:

@@ -121,7 +121,7 @@ def fit_subject(
     tensors |= {"input.mean": inputs.mean, "input.scale": inputs.scale}
     tensors |= {"target.mean": targets.mean, "target.scale": targets.scale}
     if data.pca is not None:
-        tensors |= _pca_tensors(data.scaler, data.pca)
+        tensors |= pca_tensors(data.scaler, data.pca)
     write_weights(folder / WEIGHTS, tensors)
     model = {
         "kind": "mlp",
@@ -152,7 +152,7 @@ def fit_subject(
     return model
 
 
-def _pca_tensors(scaler: Any, pca: Any) -> dict[str, np.ndarray]:
+def pca_tensors(scaler: Any, pca: Any) -> dict[str, np.ndarray]:
     """The split's scaler and PCA under the ``linear`` kind's attribute names."""
     return {
         "scaler.mean_": np.asarray(scaler.mean_, dtype=np.float64),

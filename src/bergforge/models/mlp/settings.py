@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from bergforge.config import dataclass_from_section
 from bergforge.errors import ConfigError
@@ -17,6 +17,8 @@ class MlpConfig:
     """Hyperparameters of one MLP (defaults: the MLP head of seed 004, 512 GELU units, dropout
     0.2, AdamW lr 1e-3 and weight decay 1e-2) and the runtime ``device``."""
 
+    #: the config section errors name (a kind built on these settings names its own)
+    SECTION: ClassVar[str] = "models.mlp"
     input: str = "pca"  # the split's PCA scores (as the linear kind's) or the raw features
     n_components: int = 250  # PCA components of the input (input = pca)
     pca: dict[str, Any] = field(default_factory=dict)  # PCA solver options, as models.linear.pca
@@ -46,7 +48,7 @@ class MlpConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise ConfigError(f"models.mlp: {message}")
+                raise ConfigError(f"{self.SECTION}: {message}")
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any] | None, runtime: dict[str, Any] | None = None):
@@ -56,8 +58,8 @@ class MlpConfig:
             values["device"] = runtime["device"]
         pca = values.pop("pca", None) or {}
         if not isinstance(pca, dict):
-            raise ConfigError(f"models.mlp.pca = {pca!r}; expected a mapping of PCA options")
-        return dataclass_from_section(cls, {**values, "pca": dict(pca)}, "models.mlp")
+            raise ConfigError(f"{cls.SECTION}.pca = {pca!r}; expected a mapping of PCA options")
+        return dataclass_from_section(cls, {**values, "pca": dict(pca)}, cls.SECTION)
 
     def hyperparameters(self) -> dict[str, Any]:
         """Everything but ``device`` (a run may resume on another device)."""

@@ -145,10 +145,45 @@ def train_network(
     ``data_id`` identifies the data (:func:`fingerprint`); ``on_epoch_end(epoch, val_loss,
     model)`` is called after each epoch's checkpoint (a test hook: raising there stops training
     as a killed job would)."""
-    model, optimizer = _fresh(x.shape[1], y.shape[1], cfg, device)
     xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     fit_rows = torch.from_numpy(np.asarray(fit, dtype=np.int64)).to(device)
     val_rows = torch.from_numpy(np.asarray(validation, dtype=np.int64)).to(device)
+    batch = min(cfg.batch_size, len(fit))
+
+    def train_epoch(model: MLP, optimizer: torch.optim.Optimizer, epoch: int) -> torch.Tensor:
+        order = epoch_order(fit_rows, cfg.seed, epoch)
+        generator = dropout_generator(cfg.seed, epoch, device)
+        return run_epoch(model, optimizer, xt, yt, order, batch, generator)
+
+    return train_loop(
+        lambda: _fresh(x.shape[1], y.shape[1], cfg, device),
+        train_epoch,
+        lambda model: validation_loss(model, xt, yt, val_rows),
+        cfg,
+        device,
+        checkpoint,
+        data_id,
+        on_epoch_end,
+    )
+
+
+def train_loop(
+    fresh: Callable[[], tuple[torch.nn.Module, torch.optim.Optimizer]],
+    train_epoch: Callable[[Any, torch.optim.Optimizer, int], torch.Tensor],
+    validate: Callable[[Any], torch.Tensor],
+    cfg: MlpConfig,
+    device: torch.device,
+    checkpoint: Path,
+    data_id: str,
+    on_epoch_end: Callable[[int, float, Any], None] | None = None,
+) -> Trained:
+    """The epoch loop of every trained kind built on these settings (module docstring):
+    ``fresh()`` makes the seeded network and its optimizer, ``train_epoch(model, optimizer,
+    epoch)`` runs one epoch and returns its mean training loss, ``validate(model)`` the
+    validation loss (both tensors on the device, read once per epoch here). Resumes from
+    ``checkpoint`` when it belongs to the same settings (``cfg.hyperparameters()``) and data
+    (``data_id``); writes it after every epoch; returns the best epoch's weights."""
+    model, optimizer = fresh()
     identity = json.dumps(
         {"hyperparameters": cfg.hyperparameters(), "data": data_id}, sort_keys=True
     )
@@ -167,19 +202,17 @@ def train_network(
             state, best = resumed
             log.info("resumed from %s after epoch %d", checkpoint, state["epoch"])
         else:  # nothing of it is kept, not even a partly loaded network
-            model, optimizer = _fresh(x.shape[1], y.shape[1], cfg, device)
-    batch = min(cfg.batch_size, len(fit))
+            model, optimizer = fresh()
     while state["epoch"] < cfg.max_epochs and state["bad_epochs"] < cfg.patience:
         epoch = state["epoch"]
-        order = epoch_order(fit_rows, cfg.seed, epoch)
-        generator = dropout_generator(cfg.seed, epoch, device)
-        train_loss = run_epoch(model, optimizer, xt, yt, order, batch, generator)
-        val_loss = validation_loss(model, xt, yt, val_rows)
+        train_loss = train_epoch(model, optimizer, epoch)
+        val_loss = validate(model)
         train_value, val_value = float(train_loss), float(val_loss)  # the epoch's one read-back
         if not (np.isfinite(train_value) and np.isfinite(val_value)):
             raise DataError(
-                f"mlp training diverged in epoch {epoch + 1} (training loss {train_value}, "
-                f"validation loss {val_value}); expected finite losses (lower models.mlp.lr)"
+                f"{cfg.SECTION.split('.')[-1]} training diverged in epoch {epoch + 1} (training "
+                f"loss {train_value}, "
+                f"validation loss {val_value}); expected finite losses (lower {cfg.SECTION}.lr)"
             )
         if val_value < state["best_loss"] - cfg.min_delta:
             state.update(best_loss=val_value, best_epoch=epoch + 1, bad_epochs=0)
@@ -229,7 +262,7 @@ def _fresh(n_in: int, n_out: int, cfg: MlpConfig, device: torch.device):
 def save_checkpoint(
     path: Path,
     identity: str,
-    model: MLP,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     best: dict[str, torch.Tensor],
     state: dict[str, Any],
@@ -251,7 +284,7 @@ def save_checkpoint(
 def load_checkpoint(
     path: Path,
     identity: str,
-    model: MLP,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     device: torch.device,
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
