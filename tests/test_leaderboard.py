@@ -6,6 +6,7 @@ Also: ``seeds`` in a kind's settings and the fit record itself."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from pathlib import Path
 
@@ -71,6 +72,26 @@ def write_evaluation_in(folder: Path, splits: list[str], seed: int) -> dict[str,
     return arrays
 
 
+def write_unseen(folder: Path) -> list[tuple[float, float]]:
+    """An unseen.npz of methods mean_adapter, few_shot, own_linear; their medians."""
+    rng = np.random.default_rng(9)
+    corr = rng.uniform(-0.3, 0.8, (3, *SHAPE))
+    corr[1, 1] = np.nan
+    nc = rng.uniform(20, 90, SHAPE)
+    pnc = 100 * np.maximum(corr, 0) ** 2 / (nc / 100)
+    arrays = {
+        "methods": np.asarray(["mean_adapter", "few_shot", "own_linear"]),
+        "correlation": corr,
+        "percent_noise_ceiling": pnc,
+        "noise_ceiling": nc,
+    }
+    write_evaluation(folder / "unseen.npz", folder / "summary.json", arrays, {})
+    return [
+        (float(np.median(c[np.isfinite(c)])), float(np.median(p[np.isfinite(p)])))
+        for c, p in zip(corr, pnc, strict=True)
+    ]
+
+
 def fit_record(root: Path, dataset: str, model: str, subject: int, seconds: float, mb: float):
     folder = root / paths.fill(
         paths.SUBJECT_MODEL_DIR, dataset=dataset, model=model, subject=subject, split="all"
@@ -89,11 +110,11 @@ def scored(arrays) -> tuple[float, float]:
 
 @pytest.fixture
 def study(tmp_path, monkeypatch):
-    """Evaluation files and fit records of CONFIG under tmp_path; the toy kind has an unseen
-    variant, evaluated for subject 1 only."""
+    """Evaluation files and fit records of CONFIG under tmp_path; the toy kind is made one that
+    predicts unseen subjects, with an unseen-subject evaluation of subject 1 only."""
     from toy_kind import KIND as TOY
 
-    monkeypatch.setattr(TOY, "unseen_variants", ("mean_adapter",), raising=False)
+    monkeypatch.setattr(TOY, "unseen_subjects", True, raising=False)
     root = tmp_path / "work"
     ref: dict = {}
     # splits out of order: the scored split is found by its name
@@ -112,8 +133,9 @@ def study(tmp_path, monkeypatch):
         ref["toy", s] = scored(
             write_run(root, "eeg_a", "toy_alexnet_untrained", s, ["all"], 50 + s)
         )
-    unseen = "results/evaluation/eeg_a/toy_alexnet_untrained/sub-01/unseen-mean_adapter"
-    ref["unseen", 1] = scored(write_evaluation_in(root / unseen, ["all"], 7))
+    # the shared kind's unseen.npz: one r per method, the subject's own linear model last
+    unseen = write_unseen(root / "results/evaluation/eeg_a/toy_alexnet_untrained/unseen/sub-01")
+    ref["mean_adapter"], ref["few_shot"] = unseen[0], unseen[1]
     ref["ols", 3] = scored(write_run(root, "meg_b", "alexnet_untrained", 3, ["all"], 3))
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(CONFIG))
@@ -126,13 +148,18 @@ def test_leaderboard_cli_numbers_equal_a_direct_computation(study, capsys):
     assert bergforge_cli([*args, "--format", "json"]) == 0
     out = capsys.readouterr()
     board = json.loads(out.out)
-    assert "unseen-mean_adapter/evaluation.npz" in out.err and "sub-02" in out.err  # left out
+    left_out = [ln for ln in out.err.splitlines() if "not evaluated yet" in ln]
+    assert left_out == [
+        f"not evaluated yet (left out): {root}/results/evaluation/eeg_a/toy_alexnet_untrained/"
+        "unseen/sub-02/unseen.npz"
+    ]
     rows = [(r["dataset"], r["subject"], r["model"]) for r in board["subjects"]]
     assert rows == [
         ("eeg_a", 1, "ridge_cv"),
         ("eeg_a", 1, "mlp"),
         ("eeg_a", 1, "toy"),
         ("eeg_a", 1, "toy (unseen: mean_adapter)"),
+        ("eeg_a", 1, "toy (unseen: few_shot)"),
         ("eeg_a", 2, "ridge_cv"),
         ("eeg_a", 2, "mlp"),
         ("eeg_a", 2, "toy"),
@@ -157,8 +184,10 @@ def test_leaderboard_cli_numbers_equal_a_direct_computation(study, capsys):
         assert toy["fit_seconds"] is None  # no fit record at all
     assert (by[1, "mlp"]["fit_seconds"], by[1, "mlp"]["peak_mb"]) == (20.0, 403.0)
     assert by[2, "mlp"]["fit_seconds"] is None  # one seed's fit predates the record
-    unseen = by[1, "toy (unseen: mean_adapter)"]
-    assert (unseen["median_r"], unseen["median_pnc"]) == pytest.approx(ref["unseen", 1])
+    for method in ("mean_adapter", "few_shot"):
+        unseen = by[1, f"toy (unseen: {method})"]
+        assert (unseen["median_r"], unseen["median_pnc"]) == pytest.approx(ref[method])
+        assert unseen["fit_seconds"] is None and unseen["n_seeds"] == 1
     ols = by[3, "ols"]
     assert ols["median_pnc"] == pytest.approx(ref["ols", 3][1]) and ols["delta_pnc"] is None
 
@@ -236,7 +265,8 @@ def test_fit_record_measures_time_and_peak_memory(tmp_path):
         block = np.ones(12_500_000)  # 100 MB, touched
         assert block.sum() > 0
     assert record["kind"] == "x" and record["wall_seconds"] >= 0 and record["cpu_seconds"] >= 0
-    assert record["peak_rss_mb"] >= 100 and record["gpu_peak_mb"] is None
+    physical_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e6
+    assert 100 <= record["peak_rss_mb"] < physical_mb and record["gpu_peak_mb"] is None
     assert read_fit_record(tmp_path) is None  # a folder fitted before the record existed
     write_fit_record(tmp_path, record)
     assert read_fit_record(tmp_path) == record

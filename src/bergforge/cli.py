@@ -106,8 +106,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
     runs, unseen_missing = leaderboard_runs(config, args.directory)
     missing = [r for r in runs if not r.evaluation.is_file()]
     runs = [r for r in runs if r.evaluation.is_file()]
-    for run in missing + unseen_missing:
-        print(f"not evaluated yet (left out): {run.evaluation}", file=sys.stderr)
+    for path in [r.evaluation for r in missing] + unseen_missing:
+        print(f"not evaluated yet (left out): {path}", file=sys.stderr)
     board = build_leaderboard(runs)
     if args.format == "json":
         print(json.dumps(board.as_dict(), indent=2))

@@ -31,6 +31,10 @@ SUBJECT_MODEL_DIR = DATASET_MODEL_DIR + "/sub-{subject}/split-{split}"
 EVALUATION_DIR = "results/evaluation/{dataset}/{model}/sub-{subject}"
 EVALUATION = EVALUATION_DIR + "/evaluation.npz"
 EVALUATION_SUMMARY = EVALUATION_DIR + "/summary.json"
+# a subject a model never saw (leave-one-subject-out; kinds with `unseen_subjects`, e.g. shared)
+UNSEEN_EVALUATION_DIR = "results/evaluation/{dataset}/{model}/unseen/sub-{subject}"
+UNSEEN_EVALUATION = UNSEEN_EVALUATION_DIR + "/unseen.npz"
+UNSEEN_SUMMARY = UNSEEN_EVALUATION_DIR + "/summary.json"
 
 # stage 6 and 7: the exported tree and releases
 EXPORT_ROOT = "results/berg"

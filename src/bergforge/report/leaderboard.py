@@ -26,6 +26,7 @@ import numpy as np
 
 from bergforge.atomic import save_json, save_text
 from bergforge.errors import DataError
+from bergforge.evaluation.files import read_evaluation
 from bergforge.models.fit_record import read_fit_record
 from bergforge.report.section import median, read_scores
 
@@ -33,6 +34,8 @@ from bergforge.report.section import median, read_scores
 BASELINE = "ridge_cv"
 #: the split whose evaluation is scored (kinds without it: their first split)
 SCORED_SPLIT = "all"
+#: the method of ``unseen.npz`` that repeats the subject's own linear model (already a row)
+OWN_LINEAR = "own_linear"
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,9 @@ class Run:
     evaluation: Path  # evaluation.npz
     fit_folders: tuple[Path, ...] = ()  # folders whose fit jobs made the scored model
     seed: int | None = None
-    unseen: str | None = None  # held-out-subject variant of a multi-subject kind, else None
+    #: a multi-subject kind's prediction method for this subject held out of its fit (``unseen.npz``
+    #: holds one per method: ``mean_adapter``, ``few_shot``), else None
+    unseen: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,25 @@ def score_evaluation(path: Path | str) -> tuple[float | None, float | None]:
     return median(scores.correlation[i]), median(scores.percent_noise_ceiling[i])
 
 
+UNSEEN_ARRAYS = ("methods", "correlation", "percent_noise_ceiling")
+
+
+def unseen_methods(path: Path | str) -> list[str]:
+    """The prediction methods of an ``unseen.npz`` (without the subject's own linear model)."""
+    methods = [str(m) for m in read_evaluation(path, required=UNSEEN_ARRAYS)["methods"]]
+    return [m for m in methods if m != OWN_LINEAR]
+
+
+def score_unseen(path: Path | str, method: str) -> tuple[float | None, float | None]:
+    """(median r, median % NC) over the finite targets of ``method`` in ``unseen.npz``."""
+    arrays = read_evaluation(path, required=UNSEEN_ARRAYS)
+    methods = [str(m) for m in arrays["methods"]]
+    if method not in methods:
+        raise DataError(f"{path}: no method {method!r}; it holds {methods}")
+    i = methods.index(method)
+    return median(arrays["correlation"][i]), median(arrays["percent_noise_ceiling"][i])
+
+
 def fit_cost(folders: tuple[Path, ...]) -> tuple[float | None, float | None]:
     """(seconds, peak MB) of the fit jobs of ``folders``: summed wall time, the largest peak
     resident memory (of a job or its largest child); None when a folder has no fit record."""
@@ -105,7 +129,10 @@ def fit_cost(folders: tuple[Path, ...]) -> tuple[float | None, float | None]:
 
 def score_run(run: Run) -> Score:
     """Read one run's evaluation and fit records."""
-    r, pnc = score_evaluation(run.evaluation)
+    if run.unseen is None:
+        r, pnc = score_evaluation(run.evaluation)
+    else:
+        r, pnc = score_unseen(run.evaluation, run.unseen)
     seconds, peak = fit_cost(run.fit_folders)
     return Score(r, pnc, seconds, peak)
 

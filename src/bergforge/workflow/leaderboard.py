@@ -5,11 +5,11 @@ Every configured model × subject is one :class:`~bergforge.report.leaderboard.R
 per-subject kind, the dataset's folder of a multi-subject kind). A linear model's row is named by
 its regression (``ridge_cv``, ``ols``); a seeded kind's ``seeds`` are the runs of one row.
 
-Multi-subject kinds evaluated on held-out subjects add unseen-subject rows: a kind that declares
-``unseen_variants`` (names such as ``mean_adapter``, ``few_shot``) gets, per subject and variant,
-``results/evaluation/{dataset}/{model}/sub-{subject}/unseen-{variant}/evaluation.npz`` (the
-evaluation contract's arrays). Such files that do not exist are skipped (the CLI says which), so
-the leaderboard works before and without them.
+Multi-subject kinds evaluated on held-out subjects add unseen-subject rows: for a kind that
+declares ``unseen_subjects = True`` (the ``shared`` kind), each subject's leave-one-subject-out
+evaluation ``results/evaluation/{dataset}/{model}/unseen/sub-{subject}/unseen.npz`` gives one row
+per prediction method it holds (``mean_adapter``, ``few_shot``; not ``own_linear``, the subject's
+linear model, already a row). The CLI leaves out those not (yet) there, and says which.
 """
 
 from __future__ import annotations
@@ -27,14 +27,12 @@ from bergforge.report.leaderboard import (
     Leaderboard,
     Run,
     build_leaderboard,
+    unseen_methods,
     write_leaderboard,
 )
 from bergforge.workflow.models import ModelEntry, entry_settings, model_entries
 
 log = logging.getLogger(__name__)
-
-#: the leave-one-subject-out evaluation of a multi-subject kind's ``{variant}`` for ``{subject}``
-UNSEEN_EVALUATION = paths.EVALUATION_DIR + "/unseen-{variant}/evaluation.npz"
 
 
 def model_label(config: dict[str, Any], entry: ModelEntry) -> str:
@@ -64,46 +62,76 @@ def fit_folders(config: dict[str, Any], entry: ModelEntry, subject: int) -> tupl
     )
 
 
-def _runs(config: dict[str, Any], root: Path, unseen: bool) -> list[Run]:
-    runs = []
+def held_out_subjects(config: dict[str, Any], entry: ModelEntry) -> list[int]:
+    """Subjects whose unseen-subject evaluation the leaderboard reads: every subject of the
+    dataset for a kind with ``unseen_subjects = True``, none otherwise."""
+    if not getattr(get_kind(entry.kind, config), "unseen_subjects", False):
+        return []
+    return [int(s) for s in config["datasets"][entry.dataset]["subjects"]]
+
+
+def _unseen_file(root: Path, entry: ModelEntry, subject: int) -> Path:
+    return root / paths.fill(
+        paths.UNSEEN_EVALUATION, dataset=entry.dataset, model=entry.model, subject=subject
+    )
+
+
+def _runs(config: dict[str, Any], root: Path) -> tuple[list[Run], list[Path]]:
+    """The runs of every configured model × subject, and the unseen-subject files not there."""
+    runs, missing = [], []
     for entry in model_entries(config):
-        modality = dataset_format(config, entry.dataset).modality
-        label = model_label(config, entry)
-        variants = getattr(get_kind(entry.kind, config), "unseen_variants", ()) if unseen else ()
+        common = dict(
+            dataset=entry.dataset,
+            modality=dataset_format(config, entry.dataset).modality,
+            backbone=entry.backbone,
+            kind=entry.kind,
+            label=model_label(config, entry),
+            seed=entry.seed,
+        )
+        held_out = held_out_subjects(config, entry)
         for subject in config["datasets"][entry.dataset]["subjects"]:
-            common = dict(
-                dataset=entry.dataset,
-                modality=modality,
-                backbone=entry.backbone,
-                kind=entry.kind,
-                label=label,
-                subject=int(subject),
-                fit_folders=tuple(root / f for f in fit_folders(config, entry, subject)),
-                seed=entry.seed,
+            folders = tuple(root / f for f in fit_folders(config, entry, subject))
+            evaluation = root / paths.fill(
+                paths.EVALUATION, dataset=entry.dataset, model=entry.model, subject=subject
             )
-            folder = dict(dataset=entry.dataset, model=entry.model, subject=subject)
-            runs.append(Run(evaluation=root / paths.fill(paths.EVALUATION, **folder), **common))
-            for variant in variants:
-                path = root / paths.fill(UNSEEN_EVALUATION, variant=variant, **folder)
-                runs.append(Run(evaluation=path, unseen=variant, **common))
-    return runs
+            runs.append(
+                Run(subject=int(subject), evaluation=evaluation, fit_folders=folders, **common)
+            )
+            if int(subject) not in held_out:
+                continue
+            unseen = _unseen_file(root, entry, subject)
+            if not unseen.is_file():
+                missing.append(unseen)
+                continue
+            for method in unseen_methods(unseen):  # trained in the unseen job: no fit folder
+                runs.append(Run(subject=int(subject), evaluation=unseen, unseen=method, **common))
+    return runs, missing
 
 
-def leaderboard_runs(config: dict[str, Any], root: Path | str = ".") -> tuple[list[Run], list[Run]]:
-    """(runs to score, unseen-subject runs whose evaluation file does not exist) under ``root``."""
-    runs = _runs(config, Path(root), unseen=True)
-    missing = [r for r in runs if r.unseen is not None and not r.evaluation.is_file()]
-    return [r for r in runs if r not in missing], missing
+def leaderboard_runs(
+    config: dict[str, Any], root: Path | str = "."
+) -> tuple[list[Run], list[Path]]:
+    """(runs to score, unseen-subject evaluation files that do not exist) under ``root``."""
+    return _runs(config, Path(root))
 
 
 def leaderboard_inputs(config: dict[str, Any]) -> dict[str, list[str]]:
-    """Inputs of rule ``leaderboard``: every evaluation and the ``checksums.json`` of every model
-    folder whose ``fit_job.json`` it reads (sealed after the record)."""
-    runs = _runs(config, Path(), unseen=False)
-    return {
-        "evaluations": list(dict.fromkeys(str(r.evaluation) for r in runs)),
-        "fits": list(dict.fromkeys(f"{f}/{MANIFEST}" for r in runs for f in r.fit_folders)),
-    }
+    """Inputs of rule ``leaderboard``: every evaluation (the unseen-subject ones of kinds that
+    have them too) and the ``checksums.json`` of every model folder whose ``fit_job.json`` it
+    reads (the folder is sealed after the record)."""
+    evaluations, fits = [], []
+    for entry in model_entries(config):
+        held_out = held_out_subjects(config, entry)
+        for subject in config["datasets"][entry.dataset]["subjects"]:
+            evaluations.append(
+                paths.fill(
+                    paths.EVALUATION, dataset=entry.dataset, model=entry.model, subject=subject
+                )
+            )
+            if int(subject) in held_out:
+                evaluations.append(str(_unseen_file(Path(), entry, subject)))
+            fits += [f"{f}/{MANIFEST}" for f in fit_folders(config, entry, subject)]
+    return {"evaluations": list(dict.fromkeys(evaluations)), "fits": list(dict.fromkeys(fits))}
 
 
 def leaderboard_targets(config: dict[str, Any]) -> list[str]:
@@ -124,8 +152,8 @@ def write_leaderboard_files(
     from bergforge.report.leaderboard_plot import plot_leaderboard
 
     runs, missing = leaderboard_runs(config, root)
-    for run in missing:
-        log.info("no unseen-subject evaluation %s yet: its row is left out", run.evaluation)
+    for path in missing:
+        log.info("no unseen-subject evaluation %s yet: its rows are left out", path)
     board = build_leaderboard(runs)
     write_leaderboard(board, json_path, tsv_path)
     plot_leaderboard(board, plot_path)
