@@ -60,7 +60,8 @@ def test_an_mlp_added_to_the_tiny_build_fits_evaluates_and_exports(tiny_built, t
 
     model = work / MODEL
     files = sorted(p.name for p in model.iterdir())
-    assert files == ["checksums.json", "model.json", "weights.safetensors"]  # no checkpoint
+    # no checkpoint; the fit job's record (fit_job.json) beside the kind's files
+    assert files == ["checksums.json", "fit_job.json", "model.json", "weights.safetensors"]
     record = json.loads((model / "model.json").read_text())
     assert record["device"] == "cpu" and record["epochs"] <= 6 and record["input"] == "pca"
     log = (work / "logs/models/tiny/mlp_alexnet_untrained/sub-01_split-all.log").read_text()

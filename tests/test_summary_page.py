@@ -114,7 +114,7 @@ def test_summary_page_of_the_tiny_chain(tiny_built):
 
     # one section per model × subject, each reached from the table
     ids = {f"{d}-{m}-sub-{s:02d}": (d, m, s) for d, m, s in SECTIONS}
-    assert sorted(parser.sections) == sorted(["overview", *ids])
+    assert sorted(parser.sections) == sorted(["overview", "leaderboard", *ids])
     for href in parser.links + parser.images:
         assert "://" not in href, href  # no network resource
         if href.startswith("#"):
@@ -150,3 +150,9 @@ def test_summary_page_of_the_tiny_chain(tiny_built):
             median_pnc = np.nanmedian(ev["percent_noise_ceiling"][i])
             assert float(pnc) == pytest.approx(median_pnc, abs=0.05)
     assert seen == set(ids)
+
+    # the leaderboard: its figure and one row per model × subject (the tiny chain has no seeds)
+    html = page.read_text(encoding="utf-8")
+    assert sum(p.name == "leaderboard.png" for p in images) == 1
+    board = html.split('<table id="leaderboard-subjects">', 1)[1].split("</table>", 1)[0]
+    assert board.count("<tr") == 1 + len(SECTIONS)  # the header and a row per section

@@ -45,7 +45,7 @@ def test_adding_a_backbone_schedules_only_its_jobs_and_the_aggregates(built):
     finally:
         (built / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
     assert jobs, "the new backbone must add work"
-    aggregates = {"all", "plan_feature_shards", "summary_page", "berg_manifest"}
+    aggregates = {"all", "plan_feature_shards", "summary_page", "leaderboard", "berg_manifest"}
     for rule, wildcards in jobs:
         if rule in aggregates:
             continue
@@ -170,7 +170,8 @@ def test_adding_a_subject_schedules_its_jobs_and_those_that_pool_subjects(built)
         jobs = planned_jobs(built, "all", "release")
     finally:
         (built / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    pooled = {"model_card", "summary_page", "berg_manifest", "build_release", "all", "release"}
+    pooled = {"model_card", "summary_page", "leaderboard", "berg_manifest", "build_release"}
+    pooled |= {"all", "release"}
     per_subject = [(rule, wc) for rule, wc in jobs if rule not in pooled]
     assert {rule for rule, _ in per_subject} == {
         "simulate_meg_subject",

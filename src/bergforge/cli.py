@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -92,6 +93,33 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leaderboard(args: argparse.Namespace) -> int:
+    from bergforge.config import canonical, load_config
+    from bergforge.datasets.formats import check_datasets
+    from bergforge.report.leaderboard import build_leaderboard, format_table, format_tsv
+    from bergforge.workflow.leaderboard import leaderboard_runs
+    from bergforge.workflow.models import check_models
+
+    config = canonical(load_config(args.configfile))  # the workflow's order (sorted keys)
+    check_datasets(config)
+    check_models(config)
+    runs, unseen_missing = leaderboard_runs(config, args.directory)
+    missing = [r for r in runs if not r.evaluation.is_file()]
+    runs = [r for r in runs if r.evaluation.is_file()]
+    for path in [r.evaluation for r in missing] + unseen_missing:
+        print(f"not evaluated yet (left out): {path}", file=sys.stderr)
+    board = build_leaderboard(runs)
+    if args.format == "json":
+        print(json.dumps(board.as_dict(), indent=2))
+    elif args.format == "tsv":
+        print(format_tsv(board.subjects), end="")
+    else:
+        print(format_table(board.subjects))
+        print("\nmean over subjects")
+        print(format_table(board.means))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bergforge`` console script."""
     parser = argparse.ArgumentParser(prog="bergforge", description=__doc__)
@@ -139,6 +167,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     check_config.add_argument("configfile", help="YAML config file")
     check_config.set_defaults(func=_check_config)
+    board = sub.add_parser(
+        "leaderboard",
+        help="every evaluated model × subject beside the ridge_cv baseline: median r and median "
+        "%% of the noise ceiling (mean ± sd over seeds), fit time and peak memory",
+    )
+    board.add_argument(
+        "--configfile", default="config/config.yaml", help="the run's config (config/config.yaml)"
+    )
+    board.add_argument(
+        "--directory", default=".", help="the run's working folder, holding results/ (.)"
+    )
+    board.add_argument(
+        "--format", choices=("table", "tsv", "json"), default="table", help="output (table)"
+    )
+    board.set_defaults(func=_leaderboard)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -51,6 +51,10 @@ SUMMARY_SECTION_DIR = "results/summary/{dataset}/{model}/sub-{subject}"
 SUMMARY_SECTION = SUMMARY_SECTION_DIR + "/section.json"
 SUMMARY_PREDICTIONS = SUMMARY_SECTION_DIR + "/predictions.png"
 SUMMARY_NOISE_CEILING = SUMMARY_SECTION_DIR + "/noise_ceiling.png"
+# the leaderboard over every evaluated model (bergforge.report.leaderboard), shown on the page
+LEADERBOARD_JSON = "results/summary/leaderboard.json"
+LEADERBOARD_TSV = "results/summary/leaderboard.tsv"
+LEADERBOARD_PLOT = "results/summary/leaderboard.png"
 
 
 def fill(pattern: str, **values: object) -> str:

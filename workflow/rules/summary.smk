@@ -1,8 +1,10 @@
 # Stage 8: the summary page, bergforge's own static HTML over every evaluated model
 # (results/summary/index.html): a table at the top, one section per model × subject with its
 # medians, two new figures (predicted vs measured test responses; noise ceiling per target) and
-# links to the export's accuracy plots. `rule all` builds it; `make demo` prints its path.
+# links to the export's accuracy plots, and the leaderboard (every model × subject beside the
+# ridge_cv baseline: table and figure). `rule all` builds it; `make demo` prints its path.
 
+from bergforge.workflow.leaderboard import leaderboard_inputs
 from bergforge.workflow.models import evaluation_constraints
 from bergforge.workflow.resources import sized_mem_mb, sized_runtime
 from bergforge.workflow.summary import config_label, page_inputs, section_inputs, section_labels
@@ -31,9 +33,27 @@ rule summary_section:
         "../scripts/summary_section.py"
 
 
+rule leaderboard:
+    input:
+        **leaderboard_inputs(config),
+    output:
+        json=paths.LEADERBOARD_JSON,
+        tsv=paths.LEADERBOARD_TSV,
+        plot=paths.LEADERBOARD_PLOT,
+    localrule: True
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/summary/leaderboard.log",
+    script:
+        "../scripts/leaderboard.py"
+
+
 rule summary_page:
     input:
         sections=page_inputs(config),
+        leaderboard=paths.LEADERBOARD_JSON,
+        leaderboard_plot=paths.LEADERBOARD_PLOT,
     output:
         page=paths.SUMMARY_PAGE,
     params:

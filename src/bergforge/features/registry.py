@@ -140,6 +140,26 @@ REGISTRY: dict[str, BackboneSpec] = {
         LIBRARY_TRANSFORM,
         token_aggregation="cls",
     ),
+    # the large towers of seed 004's comparison: the last block's cls token (1,024 values); the
+    # hub-cache files are timm/vit_large_patch14_clip_224.openai and timm/vit_large_patch14_dinov2.lvd142m
+    "clip_vit_l_14": BackboneSpec(
+        "clip_vit_l_14",
+        "open_clip",
+        "ViT-L-14",
+        "openai",
+        ("transformer.resblocks.23",),
+        LIBRARY_TRANSFORM,
+        token_aggregation="cls",
+    ),
+    "dinov2_vitl14": BackboneSpec(
+        "dinov2_vitl14",
+        "timm",
+        "vit_large_patch14_dinov2.lvd142m",
+        HUB_CACHE,
+        ("blocks.23",),
+        LIBRARY_TRANSFORM,
+        token_aggregation="cls",
+    ),
 }
 
 _FIELDS = {

@@ -51,6 +51,8 @@ class ModelKind(Protocol):
     #: the loader of an exported folder through it
     #: files one fit writes into its model folder; the first is written last and marks it complete
     fit_outputs: tuple[str, ...]
+    #: (optional, default False) the kind's settings take ``seed``, so a ``seeds`` list in its
+    #: settings builds one model folder per seed (bergforge.workflow.models.model_entries)
     #: threads, mem_mb and runtime (minutes) of one fit job at the real datasets' size (optional;
     #: bergforge.workflow.models.DEFAULT_FIT_RESOURCES otherwise). A kind measured by the scale
     #: harness gets mem_mb and runtime from its input sizes instead (bergforge.workflow.resources)

@@ -1,8 +1,10 @@
 """The summary page: one static HTML file over every section (``section.json``) of a run.
 
 A table at the top has one row per model, subject and split (median r, median noise ceiling,
-median percent of noise ceiling) and links to that model's section; each section shows its
-numbers, the two figures of :mod:`bergforge.report.section` and the export stage's accuracy plots.
+median percent of noise ceiling) and links to that model's section; then the leaderboard (its
+table per subject, the mean over subjects and its figure, :mod:`bergforge.report.leaderboard`);
+each section shows its numbers, the two figures of :mod:`bergforge.report.section` and the
+export stage's accuracy plots.
 Self-contained: inline CSS, no script, no network resource; every link is relative to the page.
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 from bergforge._version import __version__
 from bergforge.atomic import save_text
 from bergforge.errors import DataError
+from bergforge.report.leaderboard import HEADER, Leaderboard, read_leaderboard, row_cells
 
 COLUMNS = (
     "dataset",
@@ -187,8 +190,53 @@ def _section(section: dict[str, Any], page_dir: Path) -> str:
     return "\n".join(parts)
 
 
-def render_page(sections: list[dict[str, Any]], page_dir: Path, config_name: str) -> str:
-    """The whole HTML document of the summary page."""
+def _leaderboard_table(rows: list, table_id: str) -> str:
+    first_number = HEADER.index("seeds")
+    head = "".join(f"<th>{escape(c)}</th>" for c in HEADER)
+    body = []
+    previous = None
+    for row in rows:
+        group = (row.dataset, row.subject)
+        cls = ' class="first"' if previous is not None and group != previous else ""
+        previous = group
+        tds = "".join(
+            f'<td class="num">{escape(c)}</td>' if i >= first_number else f"<td>{escape(c)}</td>"
+            for i, c in enumerate(row_cells(row))
+        )
+        body.append(f"<tr{cls}>{tds}</tr>")
+    return (
+        f'<table id="{table_id}"><thead><tr>{head}</tr></thead>\n<tbody>\n'
+        + "\n".join(body)
+        + "\n</tbody></table>"
+    )
+
+
+def _leaderboard(board: Leaderboard, plot: str, page_dir: Path) -> str:
+    return "\n".join(
+        [
+            '<section id="leaderboard"><h2>Leaderboard</h2>',
+            '<p class="note">Per dataset × subject, the ridge_cv model first (the baseline to '
+            "beat): median r and median % of the noise ceiling over the targets of split all, as "
+            "mean ± sd over a model's seeds; Δ % NC against ridge_cv on the same backbone; the fit "
+            "job's wall-clock seconds (mean over seeds) and peak memory (largest), from each model "
+            "folder's fit_job.json.</p>",
+            _leaderboard_table(board.subjects, "leaderboard-subjects"),
+            "<h3>Mean over subjects</h3>",
+            _leaderboard_table(board.means, "leaderboard-means"),
+            _figure(plot, page_dir, "Median % of the noise ceiling per model and subject."),
+            "</section>",
+        ]
+    )
+
+
+def render_page(
+    sections: list[dict[str, Any]],
+    page_dir: Path,
+    config_name: str,
+    leaderboard: tuple[Leaderboard, str] | None = None,
+) -> str:
+    """The whole HTML document of the summary page (``leaderboard``: the board and its figure's
+    path from the working folder)."""
     title = f"bergforge summary — {config_name}"
     datasets = len({s["dataset"] for s in sections})
     meta = (
@@ -205,6 +253,7 @@ def render_page(sections: list[dict[str, Any]], page_dir: Path, config_name: str
             f"<header><h1>bergforge summary</h1><p>{escape(meta)}</p></header>",
             "<main>",
             _overview(sections),
+            *([_leaderboard(leaderboard[0], leaderboard[1], page_dir)] if leaderboard else []),
             *(_section(s, page_dir) for s in sections),
             "</main></body></html>",
             "",
@@ -220,8 +269,17 @@ def read_section(path: Path | str) -> dict[str, Any]:
         raise DataError(f"summary section {path}: {err}") from err
 
 
-def write_page(sections: list[Path | str], page: Path | str, config_name: str) -> None:
-    """Write the page from its ``section.json`` files (in page order)."""
+def write_page(
+    sections: list[Path | str],
+    page: Path | str,
+    config_name: str,
+    leaderboard: tuple[Path | str, Path | str] | None = None,
+) -> None:
+    """Write the page from its ``section.json`` files (in page order) and, with ``leaderboard``
+    = (``leaderboard.json``, its figure), the leaderboard."""
     page = Path(page)
     records = [read_section(p) for p in sections]
-    save_text(page, render_page(records, page.parent, config_name))
+    board = None
+    if leaderboard is not None:
+        board = (read_leaderboard(leaderboard[0]), str(leaderboard[1]))
+    save_text(page, render_page(records, page.parent, config_name, board))

@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from bergforge.datasets.formats import dataset_format
 from bergforge.logs import log_runtime
+from bergforge.models.fit_record import measured, write_fit_record
 from bergforge.models.folder_checksums import seal_model_folder, verify_model_folder
 from bergforge.models.kind import FitRequest
 from bergforge.models.registry import get_kind
@@ -34,7 +35,9 @@ def fit_job(
     runtime: dict[str, Any] | None = None,
 ) -> None:
     """Fit the model folder whose marker file is ``marker``; ``runtime`` holds the job's threads,
-    memory and the kind's runtime keys (device, Dask scheduler)."""
+    memory and the kind's runtime keys (device, Dask scheduler). After the kind's files the folder
+    gets ``fit_job.json`` (time and peak memory of the fit, :mod:`bergforge.models.fit_record`),
+    then ``checksums.json``."""
     runtime = dict(runtime or {})
     threads = int(runtime.pop("threads", 1))
     entry = kind_of_model(config, wildcards["dataset"], wildcards["model"])
@@ -63,8 +66,18 @@ def fit_job(
         request.split,
         request.threads,
     )
-    kind.fit(request, Path(marker).parent)
-    seal_model_folder(Path(marker).parent)  # last: the folder's checksums.json
+    folder = Path(marker).parent
+    record = {"kind": kind.name, "threads": request.threads, "device": runtime.get("device")}
+    with measured(record):
+        kind.fit(request, folder)
+    write_fit_record(folder, record)  # what the fit cost (fit_job.json), listed by the seal
+    log.info(
+        "fit took %.1f s (%.1f s CPU), peak memory %.0f MB",
+        record["wall_seconds"],
+        record["cpu_seconds"],
+        record["peak_rss_mb"],
+    )
+    seal_model_folder(folder)  # last: the folder's checksums.json
 
 
 def evaluate_job(

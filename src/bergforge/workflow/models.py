@@ -4,6 +4,8 @@ A dataset builds the kinds named under ``datasets.<name>.models`` (default: its 
 each kind's settings are ``models.<kind>`` updated by the dataset's own entry. A kind that reads
 features is built once per backbone (``backbones`` of its settings, default every backbone the
 dataset gets); its model name (the folder under ``results/models/{dataset}/``) comes from the kind.
+A seeded kind (``seeded = True``: its settings take ``seed``) with a ``seeds`` list is built once
+per seed too, each in its own folder ``{model}_seed{seed}`` with that ``seed`` setting.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from bergforge.models.kind import ModelKind
 from bergforge.models.registry import get_kind
 
 #: Keys of a kind's settings that choose what is built, not how a model is fitted
-#: (``unseen_subjects``: the held-out subjects of a kind with ``unseen_subjects = True``).
-SELECTION_KEYS = ("backbones", "unseen_subjects")
+#: (``unseen_subjects``: the held-out subjects of a kind with ``unseen_subjects = True``;
+#: ``seeds``: one model folder per seed).
+SELECTION_KEYS = ("backbones", "unseen_subjects", "seeds")
+#: the setting each entry of ``seeds`` becomes in its model's fit
+SEED_SETTING = "seed"
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class ModelEntry:
     kind: str
     backbone: str | None
     model: str  # folder name under results/models/{dataset}/
+    seed: int | None = None  # one of the kind's ``seeds`` (its fit's ``seed`` setting), or None
 
 
 def dataset_kinds(config: dict[str, Any], dataset: str) -> dict[str, dict[str, Any]]:
@@ -49,6 +55,40 @@ def kind_settings(config: dict[str, Any], dataset: str, kind: str) -> dict[str, 
     merged = strip_runtime(dict((config.get("models") or {}).get(kind) or {}), f"models/{kind}")
     merged.update(strip_runtime(dataset_kinds(config, dataset).get(kind, {}), f"models/{kind}"))
     return {k: v for k, v in merged.items() if k not in SELECTION_KEYS}
+
+
+def entry_settings(config: dict[str, Any], entry: ModelEntry) -> dict[str, Any]:
+    """The fit settings of one model: :func:`kind_settings` with the entry's ``seed``, if any."""
+    settings = kind_settings(config, entry.dataset, entry.kind)
+    if entry.seed is not None:
+        settings[SEED_SETTING] = entry.seed
+    return settings
+
+
+def kind_seeds(config: dict[str, Any], dataset: str, kind: str) -> list[int] | None:
+    """The ``seeds`` list of ``kind`` on ``dataset`` (the dataset's entry over ``models.<kind>``),
+    or None: one model with the kind's own ``seed`` setting."""
+    own = dataset_kinds(config, dataset).get(kind, {})
+    shared = (config.get("models") or {}).get(kind) or {}
+    chosen = own.get("seeds", shared.get("seeds"))
+    if chosen is None:
+        return None
+    where = f"config: datasets.{dataset}.models.{kind}.seeds (or models.{kind}.seeds)"
+    if (
+        not isinstance(chosen, list)
+        or not chosen
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in chosen)
+        or len(set(chosen)) != len(chosen)
+    ):
+        raise ConfigError(
+            f"{where} = {chosen!r}; expected a non-empty list of distinct integers ≥ 0"
+        )
+    return list(chosen)
+
+
+def seeded_model_name(name: str, seed: int | None) -> str:
+    """The folder name of one seed's model: ``{name}_seed{seed}`` (``name`` without seeds)."""
+    return name if seed is None else f"{name}_seed{seed}"
 
 
 def kind_runtime(config: dict[str, Any], dataset: str, kind: str) -> dict[str, Any]:
@@ -74,11 +114,21 @@ def model_entries(config: dict[str, Any]) -> list[ModelEntry]:
     for dataset in config["datasets"]:
         for name in dataset_kinds(config, dataset):
             kind = get_kind(name, config)
-            if kind.inputs == "features":
-                for backbone in kind_backbones(config, dataset, name):
-                    entries.append(ModelEntry(dataset, name, backbone, kind.model_name(backbone)))
-            else:
-                entries.append(ModelEntry(dataset, name, None, kind.model_name(None)))
+            seeds = kind_seeds(config, dataset, name)
+            if seeds is not None and not getattr(kind, "seeded", False):
+                raise ConfigError(
+                    f"config: datasets.{dataset}.models.{name}: `seeds` needs a seeded kind (one "
+                    f"whose settings take `seed`, e.g. mlp); {name!r} is not"
+                )
+            backbones = (
+                kind_backbones(config, dataset, name) if kind.inputs == "features" else [None]
+            )
+            for backbone in backbones:
+                base = kind.model_name(backbone)
+                for seed in seeds or [None]:
+                    entries.append(
+                        ModelEntry(dataset, name, backbone, seeded_model_name(base, seed), seed)
+                    )
     return entries
 
 
@@ -242,8 +292,7 @@ def fit_params(config: dict[str, Any], kind: ModelKind) -> dict[str, Callable[[A
     ignored = tuple(getattr(kind, "fit_ignores", ()))  # settings only other rules read
 
     def settings(wildcards: Any) -> dict[str, Any]:
-        entry = _entry(config, wildcards)
-        found = kind_settings(config, entry.dataset, entry.kind)
+        found = entry_settings(config, _entry(config, wildcards))
         return {k: v for k, v in found.items() if k not in ignored}
 
     def subjects(wildcards: Any) -> list[int]:
@@ -419,7 +468,7 @@ def unseen_params(config: dict[str, Any]) -> dict[str, Callable[[Any], Any]]:
 
     def settings(wildcards: Any) -> dict[str, Any]:
         entry = _entry(config, wildcards)
-        return kind_settings(config, entry.dataset, entry.kind)
+        return entry_settings(config, entry)
 
     def subjects(wildcards: Any) -> list[int]:
         return list(config["datasets"][wildcards.dataset]["subjects"])

@@ -22,6 +22,7 @@ class MlpKind:
     scope = "subject"
     inputs = "features"
     berg_layout = False
+    seeded = True  # its settings take `seed`: a `seeds` list builds one model per seed
     resources = {"threads": 2}  # mem_mb and runtime: bergforge.workflow.resources (from sizes)
     fit_outputs = ("model.json", "weights.safetensors")
 

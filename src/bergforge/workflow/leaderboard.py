@@ -1,0 +1,161 @@
+"""Which evaluations and fit records the leaderboard reads, from the config (rule and CLI).
+
+Every configured model × subject is one :class:`~bergforge.report.leaderboard.Run`: its
+``evaluation.npz`` and the model folders whose fit made the scored model (split ``all`` of a
+per-subject kind, the dataset's folder of a multi-subject kind). A linear model's row is named by
+its regression (``ridge_cv``, ``ols``); a seeded kind's ``seeds`` are the runs of one row.
+
+Multi-subject kinds evaluated on held-out subjects add unseen-subject rows: for a kind that
+declares ``unseen_subjects = True`` (the ``shared`` kind), each subject's leave-one-subject-out
+evaluation ``results/evaluation/{dataset}/{model}/unseen/sub-{subject}/unseen.npz`` gives one row
+per prediction method it holds (``mean_adapter``, ``few_shot``; not ``own_linear``, the subject's
+linear model, already a row). The CLI leaves out those not (yet) there, and says which.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from bergforge import paths
+from bergforge.datasets.formats import dataset_format
+from bergforge.models.folder_checksums import MANIFEST
+from bergforge.models.registry import get_kind
+from bergforge.report.leaderboard import (
+    SCORED_SPLIT,
+    Leaderboard,
+    Run,
+    build_leaderboard,
+    unseen_methods,
+    write_leaderboard,
+)
+from bergforge.workflow.models import ModelEntry, entry_settings, model_entries
+
+log = logging.getLogger(__name__)
+
+
+def model_label(config: dict[str, Any], entry: ModelEntry) -> str:
+    """The row's model: a linear model's regression (``ridge_cv``, ``ols``), else the kind."""
+    if entry.kind != "linear":
+        return entry.kind
+    from bergforge.models.linear.fit import EncodingOptions
+
+    return str(entry_settings(config, entry).get("regression", EncodingOptions.regression))
+
+
+def fit_folders(config: dict[str, Any], entry: ModelEntry, subject: int) -> tuple[str, ...]:
+    """The model folders whose fit jobs made the model scored for ``subject``."""
+    kind = get_kind(entry.kind, config)
+    if kind.scope == "dataset":
+        return (paths.fill(paths.DATASET_MODEL_DIR, dataset=entry.dataset, model=entry.model),)
+    splits = kind.splits(dataset_format(config, entry.dataset).modality)
+    split = SCORED_SPLIT if SCORED_SPLIT in splits else splits[0]
+    return (
+        paths.fill(
+            paths.SUBJECT_MODEL_DIR,
+            dataset=entry.dataset,
+            model=entry.model,
+            subject=subject,
+            split=split,
+        ),
+    )
+
+
+def held_out_subjects(config: dict[str, Any], entry: ModelEntry) -> list[int]:
+    """Subjects whose unseen-subject evaluation the leaderboard reads: every subject of the
+    dataset for a kind with ``unseen_subjects = True``, none otherwise."""
+    if not getattr(get_kind(entry.kind, config), "unseen_subjects", False):
+        return []
+    return [int(s) for s in config["datasets"][entry.dataset]["subjects"]]
+
+
+def _unseen_file(root: Path, entry: ModelEntry, subject: int) -> Path:
+    return root / paths.fill(
+        paths.UNSEEN_EVALUATION, dataset=entry.dataset, model=entry.model, subject=subject
+    )
+
+
+def _runs(config: dict[str, Any], root: Path) -> tuple[list[Run], list[Path]]:
+    """The runs of every configured model × subject, and the unseen-subject files not there."""
+    runs, missing = [], []
+    for entry in model_entries(config):
+        common = dict(
+            dataset=entry.dataset,
+            modality=dataset_format(config, entry.dataset).modality,
+            backbone=entry.backbone,
+            kind=entry.kind,
+            label=model_label(config, entry),
+            seed=entry.seed,
+        )
+        held_out = held_out_subjects(config, entry)
+        for subject in config["datasets"][entry.dataset]["subjects"]:
+            folders = tuple(root / f for f in fit_folders(config, entry, subject))
+            evaluation = root / paths.fill(
+                paths.EVALUATION, dataset=entry.dataset, model=entry.model, subject=subject
+            )
+            runs.append(
+                Run(subject=int(subject), evaluation=evaluation, fit_folders=folders, **common)
+            )
+            if int(subject) not in held_out:
+                continue
+            unseen = _unseen_file(root, entry, subject)
+            if not unseen.is_file():
+                missing.append(unseen)
+                continue
+            for method in unseen_methods(unseen):  # trained in the unseen job: no fit folder
+                runs.append(Run(subject=int(subject), evaluation=unseen, unseen=method, **common))
+    return runs, missing
+
+
+def leaderboard_runs(
+    config: dict[str, Any], root: Path | str = "."
+) -> tuple[list[Run], list[Path]]:
+    """(runs to score, unseen-subject evaluation files that do not exist) under ``root``."""
+    return _runs(config, Path(root))
+
+
+def leaderboard_inputs(config: dict[str, Any]) -> dict[str, list[str]]:
+    """Inputs of rule ``leaderboard``: every evaluation (the unseen-subject ones of kinds that
+    have them too) and the ``checksums.json`` of every model folder whose ``fit_job.json`` it
+    reads (the folder is sealed after the record)."""
+    evaluations, fits = [], []
+    for entry in model_entries(config):
+        held_out = held_out_subjects(config, entry)
+        for subject in config["datasets"][entry.dataset]["subjects"]:
+            evaluations.append(
+                paths.fill(
+                    paths.EVALUATION, dataset=entry.dataset, model=entry.model, subject=subject
+                )
+            )
+            if int(subject) in held_out:
+                evaluations.append(str(_unseen_file(Path(), entry, subject)))
+            fits += [f"{f}/{MANIFEST}" for f in fit_folders(config, entry, subject)]
+    return {"evaluations": list(dict.fromkeys(evaluations)), "fits": list(dict.fromkeys(fits))}
+
+
+def leaderboard_targets(config: dict[str, Any]) -> list[str]:
+    """The leaderboard's files (none when nothing is evaluated)."""
+    if not model_entries(config):
+        return []
+    return [paths.LEADERBOARD_JSON, paths.LEADERBOARD_TSV, paths.LEADERBOARD_PLOT]
+
+
+def write_leaderboard_files(
+    config: dict[str, Any],
+    root: Path | str,
+    json_path: Path | str,
+    tsv_path: Path | str,
+    plot_path: Path | str,
+) -> Leaderboard:
+    """Score every configured model under ``root`` and write the leaderboard's three files."""
+    from bergforge.report.leaderboard_plot import plot_leaderboard
+
+    runs, missing = leaderboard_runs(config, root)
+    for path in missing:
+        log.info("no unseen-subject evaluation %s yet: its rows are left out", path)
+    board = build_leaderboard(runs)
+    write_leaderboard(board, json_path, tsv_path)
+    plot_leaderboard(board, plot_path)
+    log.info("leaderboard: %d rows over %d runs", len(board.subjects), len(runs))
+    return board
