@@ -312,7 +312,7 @@ COEFFICIENTS: dict[str, JobModel] = {
     "fit_shared/cpu": JobModel(
         unit="every subject's training targets in memory (MB)",
         work_unit="training MFLOP (every epoch)",
-        real=Size(27107.319168, 4185540267.84, 9875.470985763839),
+        real=Size(27107.319168, 4185540267.84, 6603.262704),
         mem_base_mb=1500,
         mem_mb_per_unit=1.25,
         seconds_base=300.0,
@@ -325,7 +325,7 @@ COEFFICIENTS: dict[str, JobModel] = {
     "fit_shared/cuda": JobModel(
         unit="every subject's training targets in memory (MB)",
         work_unit="training MFLOP (every epoch)",
-        real=Size(27107.319168, 4185540267.84, 9249.90952976384),
+        real=Size(27107.319168, 4185540267.84, 5977.701248),
         mem_base_mb=2500,
         mem_mb_per_unit=1.25,
         seconds_base=300.0,
@@ -337,7 +337,7 @@ COEFFICIENTS: dict[str, JobModel] = {
     "evaluate_unseen/cpu": JobModel(
         unit="every subject's training targets in memory (MB)",
         work_unit="training MFLOP (every epoch)",
-        real=Size(27107.319168, 4185540267.84, 10499.29997776384),
+        real=Size(27107.319168, 4185540267.84, 7227.0916959999995),
         mem_base_mb=1500,
         mem_mb_per_unit=1.25,
         seconds_base=360.0,
@@ -347,7 +347,7 @@ COEFFICIENTS: dict[str, JobModel] = {
     "evaluate_unseen/cuda": JobModel(
         unit="every subject's training targets in memory (MB)",
         work_unit="training MFLOP (every epoch)",
-        real=Size(27107.319168, 4185540267.84, 9873.73852176384),
+        real=Size(27107.319168, 4185540267.84, 6601.53024),
         mem_base_mb=2500,
         mem_mb_per_unit=1.25,
         seconds_base=360.0,
