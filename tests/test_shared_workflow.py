@@ -80,6 +80,7 @@ def test_a_shared_model_added_to_the_tiny_build_fits_evaluates_and_exports(tiny_
     model = work / MODEL
     assert sorted(p.name for p in model.iterdir()) == [
         "checksums.json",
+        "fit_job.json",
         "model.json",
         "weights.safetensors",
     ]

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bergforge.errors import DataError
+from bergforge.features.cast import as_float32, copy_to_float32
 from bergforge.store_manifest import open_verified_group
 
 MANIFEST = "features.json"
@@ -138,7 +139,12 @@ class FeatureStore:
                 block = array.get_orthogonal_selection(
                     (selection, slice(c0 - cols.start, c1 - cols.start))
                 )
-                out[order[lo:hi], c0 - start : c1 - start] = block
+                targets = order[lo:hi]
+                if targets[-1] - targets[0] + 1 == targets.size and np.all(np.diff(targets) == 1):
+                    rows_out = slice(int(targets[0]), int(targets[-1]) + 1)  # a view: fast copy
+                    copy_to_float32(out[rows_out, c0 - start : c1 - start], block)
+                else:
+                    out[targets, c0 - start : c1 - start] = as_float32(block)
         return out
 
     def read_rows(self, rows: Sequence[int]) -> np.ndarray:

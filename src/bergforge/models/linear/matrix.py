@@ -7,13 +7,14 @@ one ahead on a background thread so that reading overlaps with the arithmetic.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from bergforge.errors import DataError
+from bergforge.features.cast import as_float32
 
 
 class FeatureMatrix(Protocol):
@@ -38,13 +39,22 @@ class ArrayFeatures:
         return tuple(int(s) for s in self.array.shape)
 
     def read_columns(self, start: int, stop: int, rows: np.ndarray | None = None) -> np.ndarray:
+        rows = None if rows is None else np.asarray(rows)
+        if (
+            rows is not None
+            and rows.size
+            and np.array_equal(rows, np.arange(rows[0], rows[-1] + 1))
+        ):
+            rows = slice(int(rows[0]), int(rows[-1]) + 1)  # consecutive: a slice reads fastest
         if rows is None:
             block = self.array[:, start:stop]
+        elif isinstance(rows, slice):
+            block = self.array[rows, start:stop]
         elif hasattr(self.array, "oindex"):
-            block = self.array.oindex[np.asarray(rows), slice(start, stop)]
+            block = self.array.oindex[rows, slice(start, stop)]
         else:
-            block = self.array[np.asarray(rows), start:stop]
-        return np.asarray(block, dtype=np.float32)
+            block = self.array[rows, start:stop]
+        return as_float32(block)
 
     def read_rows(self, rows: np.ndarray) -> np.ndarray:
         return self.read_columns(0, self.shape[1], rows)
@@ -67,19 +77,31 @@ def check_finite(block: np.ndarray, start: int, what: str = "features") -> None:
 
 
 def iter_column_blocks(
-    features: FeatureMatrix, rows: np.ndarray, block_size: int
-) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield ``(start, stop, block[rows, start:stop])`` over all columns, reading one block ahead."""
+    features: FeatureMatrix,
+    rows: np.ndarray,
+    block_size: int,
+    prepare: Callable[[int, int, np.ndarray], Any] | None = None,
+) -> Iterator[tuple[int, int, Any]]:
+    """Yield ``(start, stop, block[rows, start:stop])`` over all columns, reading one block ahead.
+
+    ``prepare(start, stop, block)``, if given, runs on the reading thread too (blocks in column
+    order), so that elementwise work such as scaling overlaps with the caller's arithmetic.
+    """
     ranges = column_ranges(features.shape[1], block_size)
+
+    def read(start: int, stop: int) -> Any:
+        block = features.read_columns(start, stop, rows)
+        if block.shape != (len(rows), stop - start):
+            raise DataError(
+                f"feature store returned a block of shape {block.shape} for columns "
+                f"{start}:{stop}; expected {(len(rows), stop - start)}"
+            )
+        return block if prepare is None else prepare(start, stop, block)
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(features.read_columns, *ranges[0], rows)
+        pending = pool.submit(read, *ranges[0])
         for i, (start, stop) in enumerate(ranges):
             block = pending.result()
             if i + 1 < len(ranges):
-                pending = pool.submit(features.read_columns, *ranges[i + 1], rows)
-            if block.shape != (len(rows), stop - start):
-                raise DataError(
-                    f"feature store returned a block of shape {block.shape} for columns "
-                    f"{start}:{stop}; expected {(len(rows), stop - start)}"
-                )
+                pending = pool.submit(read, *ranges[i + 1])
             yield start, stop, block

@@ -17,8 +17,10 @@ scikit-learn's sign convention (largest-magnitude loading of each component posi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import linalg
@@ -144,20 +146,32 @@ class _ScaledBlocks:
         n = self.scaler.n_samples_seen_
         return float((self.scaler.var_ / self.scaler.scale_**2).sum() * n / (n - 1))
 
+    def _scaled(self, start: int, stop: int, raw: np.ndarray) -> np.ndarray:
+        """One block scaled (on the reading thread); the first pass fits the scaler on it."""
+        if self.passes > 1:
+            return self.scaler.transform_block(start, stop, raw, in_place=True)  # a fresh block
+        x = self.scaler.fit_transform_block(start, stop, raw, self.train_idx)
+        if not isinstance(self.extra_idx, slice) or self.extra_idx.stop > self.extra_idx.start:
+            check_finite(x[self.extra_idx], start)
+        return x
+
     def __iter__(self):
-        first = self.passes == 0
+        for start, stop, x, _ in self.with_block_data(None):
+            yield start, stop, x[0], x[1]
+
+    def with_block_data(self, make: Callable[[int, int], Any] | None):
+        """One pass yielding ``(start, stop, (train, extra), make(start, stop))``, where the
+        block's own data (e.g. its rows of a random matrix) is made on the reading thread."""
         self.passes += 1
-        for start, stop, raw in iter_column_blocks(self.features, self.rows, self.block):
-            if first:
-                x = self.scaler.fit_transform_block(start, stop, raw, self.train_idx)
-                if (
-                    not isinstance(self.extra_idx, slice)
-                    or self.extra_idx.stop > self.extra_idx.start
-                ):
-                    check_finite(x[self.extra_idx], start)
-            else:
-                x = self.scaler.transform_block(start, stop, raw, in_place=True)  # a fresh block
-            yield start, stop, x[self.train_idx], x[self.extra_idx]
+
+        def prepare(start: int, stop: int, raw: np.ndarray):
+            x = self._scaled(start, stop, raw)
+            return x, (None if make is None else make(start, stop))
+
+        for start, stop, (x, data) in iter_column_blocks(
+            self.features, self.rows, self.block, prepare
+        ):
+            yield start, stop, (x[self.train_idx], x[self.extra_idx]), data
 
 
 def _block_gaussian(seed: int, start: int, shape: tuple[int, int]) -> np.ndarray:
@@ -217,8 +231,12 @@ def _exact(blocks: _ScaledBlocks, n: int, n_extra: int, k: int, p: int):
 def _randomized(blocks: _ScaledBlocks, opts: PCAOptions, seed: int, n: int, n_extra: int, p: int):
     k, l_dim = opts.n_components, min(opts.n_components + opts.oversampling, n, p)
     sketch = np.zeros((n, l_dim))
-    for start, stop, xt, _ in blocks:
-        sketch += xt @ _block_gaussian(seed, start, (stop - start, l_dim))
+
+    def gaussian(start: int, stop: int) -> np.ndarray:
+        return _block_gaussian(seed, start, (stop - start, l_dim))
+
+    for _, _, (xt, _), omega in blocks.with_block_data(gaussian):
+        sketch += xt @ omega
     q = _orthonormal(sketch)
     for _ in range(opts.power_iterations):
         q32, sketch = q.astype(np.float32), np.zeros((n, l_dim))
