@@ -88,3 +88,17 @@ def _name_targets(path: Path, channels: list[str], times: np.ndarray) -> None:
     group = zarr.open_group(str(path), mode="r+")
     group.attrs.update({"channels": list(channels), "times": [float(t) for t in times]})
     seal_store(path)
+
+
+def with_edited_store(study: Study, subject: int, folder: Path, edit) -> Study:
+    """A copy of ``study`` whose ``subject`` store is rewritten into ``folder`` with its training
+    trials ``[image, repetition, channel, time]`` passed through ``edit`` (names kept)."""
+    from bergforge.preprocess.responses import PreparedResponses
+
+    store = PreparedResponses(study.stores[subject])
+    train = edit(np.array(store.group["train"][:], dtype=np.float64))
+    test = np.array(store.group["test"][:], dtype=np.float64)
+    path = write_prepared(folder / f"sub-{subject:02d}.zarr", train, test, "eeg", subject)
+    _name_targets(path, store.attrs["channels"], np.asarray(store.attrs["times"]))
+    stores = {**study.stores, subject: path}
+    return Study(study.features, stores, study.truths, study.n_train, study.n_test)

@@ -159,3 +159,21 @@ def test_result_params_and_config_drop_exactly_the_runtime_keys():
     assert "preprocess" not in stripped, "a section of runtime keys only is as if absent"
     assert stripped["models"] == {"linear": {"n_components": 3}, "cnn8": {"batch_size": 16}}
     assert stripped["datasets"]["tiny_meg"] == TINY_MEG
+
+
+def test_a_model_kind_that_does_not_exist_is_one_error_naming_where():
+    """Under a dataset's `models` and under the top-level `models` (whose settings would be
+    silently unused): one error naming the config key and the known kinds, before any job."""
+    from bergforge.workflow.models import check_models
+
+    check_models(validate_config(copy.deepcopy(GOOD)))  # the control: no error
+    dataset = bad(lambda c: c["datasets"]["tiny_meg"].update(models={"linear": {}, "mpl": {}}))
+    with pytest.raises(ConfigError) as err:
+        check_models(validate_config(dataset))
+    assert str(err.value).startswith(
+        "config: datasets.tiny_meg.models.mpl: unknown model kind 'mpl'; expected one of ["
+    )
+    assert all(f"'{kind}'" in str(err.value) for kind in ("cnn8", "linear", "mlp", "shared"))
+    top = bad(lambda c: c.update(models={"linear": {}, "sharde": {"hidden": 8}}))
+    with pytest.raises(ConfigError, match=r"^config: models.sharde: unknown model kind 'sharde'"):
+        check_models(validate_config(top))

@@ -9,6 +9,7 @@ import logging
 import numpy as np
 import pytest
 import torch
+from device_check import DeviceRecorder
 from encoding_data import linear_problem, stimuli_table, write_prepared
 from sklearn.linear_model import RidgeCV
 
@@ -17,6 +18,7 @@ from bergforge.models.folder_checksums import seal_model_folder
 from bergforge.models.kind import FitRequest
 from bergforge.models.linear.matrix import ArrayFeatures
 from bergforge.models.mlp import train as mlp_train
+from bergforge.models.mlp.data import averaged_targets
 from bergforge.models.mlp.job import CHECKPOINT, fit_mlp, fit_subject
 from bergforge.models.mlp.network import build
 from bergforge.models.mlp.settings import MlpConfig
@@ -245,7 +247,7 @@ def test_bad_inputs_are_one_clear_error_each(problem, tmp_path, monkeypatch):
         )
     inf = train.copy()
     inf[2, 0, 1, 1] = np.inf
-    with pytest.raises(DataError, match="infinite"):
+    with pytest.raises(DataError, match=r"contains infinite values \(image 2, target 7\)"):
         fit((write_prepared(tmp_path / "b.zarr", inf, test), features, train, test), tmp_path / "b")
     nan = train.copy()
     nan[7, 0, 0, 3] = np.nan  # one NaN inside a repetition that holds data
@@ -265,6 +267,43 @@ def test_bad_inputs_are_one_clear_error_each(problem, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="device is 'cuda' but torch sees no CUDA device"):
         mlp_train.resolve_device("cuda")
+    cuda = FitRequest(
+        "d", "meg", (1,), "all", (path,), tmp_path / "s.tsv", runtime={"device": "cuda"}
+    )
+    with pytest.raises(ConfigError, match="^models.mlp.device is 'cuda' but torch sees no CUDA"):
+        fit_mlp(cuda, tmp_path / "f")  # before any input is opened
+    assert not (tmp_path / "f").exists()
+
+
+class StubResponses:
+    """What :func:`averaged_targets` reads of a prepared store, with given repetition means."""
+
+    path = "sub-01.zarr"
+
+    def __init__(self, means: np.ndarray) -> None:
+        self.means, self.n_targets = means, means.shape[1]
+
+    def batches(self, split, images, repetitions):
+        yield np.arange(len(images)), self.means
+
+
+def test_a_non_finite_averaged_target_is_one_error():
+    """The averages a store's reader hands over are checked again: a NaN or infinite mean, and a
+    finite float64 mean beyond float32's range, each name the image and the target."""
+    images, reps = np.array([10, 11, 12]), np.array([0, 1])
+    good = np.arange(12, dtype=np.float64).reshape(3, 4)
+    np.testing.assert_array_equal(averaged_targets(StubResponses(good), images, reps), good)
+    for value, message in (
+        (np.nan, "image 11 is not finite at target 2; expected finite"),
+        (-np.inf, "image 11 is not finite at target 2; expected finite"),
+        (1e39, "image 11 does not fit float32 at target 2; expected finite values"),
+    ):
+        bad = good.copy()
+        bad[1, 2] = value
+        with pytest.raises(
+            DataError, match=f"^sub-01.zarr: the averaged training response of {message}"
+        ):
+            averaged_targets(StubResponses(bad), images, reps)
 
 
 def test_the_device_is_chosen_and_the_epoch_loop_never_leaves_it(monkeypatch):
@@ -289,6 +328,75 @@ def test_the_device_is_chosen_and_the_epoch_loop_never_leaves_it(monkeypatch):
     assert val.device == meta
     assert all(p.device == meta for p in model.parameters())
     assert all(v.device == meta for s in optimizer.state.values() for v in s.values() if v.ndim)
+
+
+def test_train_network_puts_data_and_network_on_the_device_and_makes_nothing_off_it(
+    monkeypatch, tmp_path
+):
+    """``train_network`` given host arrays and the `meta` device (the stand-in for cuda here):
+    its network, AdamW's moments, each epoch's dropout generator and every tensor two training
+    epochs and a validation pass make are on that device; only AdamW's step counters stay on the
+    host, as PyTorch keeps them. (`meta` has no random generators, so the epochs get none here.)"""
+    meta = torch.device("meta")
+    ran, generators = {}, []
+
+    def two_epochs(fresh, train_epoch, validate, cfg, device, checkpoint, data_id, hook=None):
+        model, optimizer = fresh()
+        with DeviceRecorder() as made:
+            losses = [train_epoch(model, optimizer, 0), train_epoch(model, optimizer, 1)]
+            losses.append(validate(model))
+        ran.update(model=model, optimizer=optimizer, losses=losses, made=made, device=device)
+
+    assert mlp_train.dropout_generator(1, 2, torch.device("cpu")).device.type == "cpu"
+    monkeypatch.setattr(mlp_train, "train_loop", two_epochs)
+    monkeypatch.setattr(
+        mlp_train, "dropout_generator", lambda seed, epoch, device: generators.append(device)
+    )
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 6), dtype=np.float32)
+    y = rng.standard_normal((20, 4), dtype=np.float32)
+    cfg = MlpConfig(hidden=8, batch_size=5)
+    fit, val = np.arange(16), np.arange(16, 20)
+    mlp_train.train_network(x, y, fit, val, cfg, meta, tmp_path / CHECKPOINT, "data")
+    assert ran["device"] == meta and generators == [meta, meta]
+    assert all(p.device == meta for p in ran["model"].parameters())
+    assert all(loss.device == meta and loss.shape == () for loss in ran["losses"])
+    state = ran["optimizer"].state.values()
+    moments = [v for s in state for k, v in s.items() if k != "step"]
+    assert len(moments) == 8 and all(v.device == meta for v in moments)
+    assert len(ran["made"].made) > 100 and ran["made"].off(meta, ran["optimizer"]) == []
+    with DeviceRecorder() as made:  # the check sees a host tensor made in the loop
+        torch.zeros(()) + torch.ones((), device=meta)
+    assert made.off(meta, ran["optimizer"]) == [("zeros", "cpu")]
+
+
+@pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter")
+def test_a_resumed_training_puts_its_checkpoint_on_the_device(monkeypatch, tmp_path):
+    """A checkpoint written on the host and resumed for a network on the `meta` device: the kept
+    best weights and AdamW's moments are moved to that device."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 6), dtype=np.float32)
+    y = rng.standard_normal((20, 4), dtype=np.float32)
+    cfg = MlpConfig(hidden=8, batch_size=5, max_epochs=2, patience=2)
+    fit, val, checkpoint = np.arange(16), np.arange(16, 20), tmp_path / CHECKPOINT
+    mlp_train.train_network(x, y, fit, val, cfg, torch.device("cpu"), checkpoint, "data")
+    real, resumed = mlp_train.load_checkpoint, {}
+
+    class ResumedError(Exception):
+        pass
+
+    def load(path, identity, model, optimizer, device):
+        resumed.update(out=real(path, identity, model, optimizer, device), optimizer=optimizer)
+        raise ResumedError  # the loop would read the meta tensors back next
+
+    monkeypatch.setattr(mlp_train, "load_checkpoint", load)
+    with pytest.raises(ResumedError):
+        mlp_train.train_network(x, y, fit, val, cfg, torch.device("meta"), checkpoint, "data")
+    state, best = resumed["out"]
+    assert state["epoch"] == 2 and len(best) == 4
+    assert all(v.device.type == "meta" for v in best.values())
+    moments = [v for s in resumed["optimizer"].state.values() for k, v in s.items() if k != "step"]
+    assert len(moments) == 8 and all(v.device.type == "meta" for v in moments)
 
 
 def test_fit_mlp_is_sized_from_its_inputs():

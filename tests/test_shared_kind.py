@@ -14,7 +14,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from shared_data import shared_study
+from device_check import DeviceRecorder
+from shared_data import shared_study, with_edited_store
 
 from bergforge.errors import ConfigError, DataError
 from bergforge.models.folder_checksums import seal_model_folder
@@ -25,7 +26,12 @@ from bergforge.models.shared import train as shared_train
 from bergforge.models.shared.job import CHECKPOINT, fit_shared, fit_subjects
 from bergforge.models.shared.network import build_shared
 from bergforge.models.shared.settings import SharedConfig
-from bergforge.models.shared.unseen import fine_tune, mean_adapter, predict_unseen
+from bergforge.models.shared.unseen import (
+    few_shot_positions,
+    fine_tune,
+    mean_adapter,
+    predict_unseen,
+)
 from bergforge.preprocess.responses import PreparedResponses
 
 #: small network; lr and epochs so that the tiny studies converge in about a second
@@ -317,6 +323,142 @@ def test_bad_inputs_are_one_clear_error_each(shared08, tmp_path):
         ConfigError, match=r"unseen_subjects: held-out subject\(s\) \[5\] are not in the data"
     ):
         check_models(config)
+
+
+def no_repetition(image: int):
+    def edit(train: np.ndarray) -> np.ndarray:
+        train[image] = np.nan  # every repetition of the image missing
+        return train
+
+    return edit
+
+
+def one_value(image: int, value: float, repetition: int = 0, channel: int = 3, time: int = 4):
+    def edit(train: np.ndarray) -> np.ndarray:
+        train[image, repetition, channel, time] = value
+        return train
+
+    return edit
+
+
+def bad_responses(image: int) -> list[tuple[object, str]]:
+    """(edit of a store's training trials, the one error it must give) for training ``image``."""
+    return [
+        (
+            no_repetition(image),
+            rf"training image {image} \(train_{image}\) has no finite repetition \(1 such images\); "
+            r"expected at least one repetition of every training image \(the shared kind does not "
+            r"drop images\)",
+        ),
+        (
+            one_value(image, np.inf),
+            rf"train contains infinite values \(image {image}, target 34\); expected finite",
+        ),
+        (
+            one_value(image, np.nan, repetition=1),
+            rf"train: image {image} has NaN responses in a present repetition; expected finite",
+        ),
+    ]
+
+
+def test_bad_responses_of_a_trained_subject_are_one_clear_error_each(shared08, tmp_path):
+    """Subject 2's store with a training image without a finite repetition, an infinite
+    response, or a NaN inside a present repetition: the fit stops before its first epoch with
+    one error naming the store and the image; nothing is written."""
+    epochs = []
+    for k, (edit, message) in enumerate(bad_responses(5)):
+        study = with_edited_store(shared08, 2, tmp_path / f"s{k}", edit)
+        folder = tmp_path / f"m{k}"
+        with pytest.raises(DataError, match=message) as err:
+            fit(study, folder, hook=lambda *a: epochs.append(a))
+        assert str(study.stores[2]) in str(err.value)
+        assert not folder.exists() or not any(folder.iterdir())
+    assert epochs == []
+
+
+def test_bad_responses_of_the_held_out_subject_stop_before_the_trunk_is_trained(shared08, tmp_path):
+    """Leave-one-subject-out with few-shot images: the held-out subject's bad few-shot image
+    gives its one error before any epoch of the trunk (which never reads that subject)."""
+    cfg = SharedConfig.from_settings(UNSEEN, {"device": "cpu"})
+    image = int(few_shot_positions(shared08.n_train, cfg.few_shot_k, cfg.seed, 1)[0])
+    epochs = []
+    for k, (edit, message) in enumerate(bad_responses(image)):
+        study = with_edited_store(shared08, 1, tmp_path / f"s{k}", edit)
+        with pytest.raises(DataError, match=message):
+            predict_unseen(
+                stores(study),
+                1,
+                study.stimuli(),
+                ArrayFeatures(study.features),
+                cfg,
+                np.arange(study.n_train, study.n_train + 3),
+                tmp_path / f"c{k}" / CHECKPOINT,
+                on_epoch_end=lambda *a: epochs.append(a),
+            )
+        assert not (tmp_path / f"c{k}").exists()
+    assert epochs == []
+
+
+def test_cuda_without_a_gpu_is_one_error_naming_the_shared_section(shared08, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert shared_train_device("auto").type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert shared_train_device("auto").type == "cpu"
+    paths = (shared08.stores[1], shared08.stores[2])
+    request = FitRequest(
+        "d", "eeg", (1, 2), "all", paths, tmp_path / "s.tsv", runtime={"device": "cuda"}
+    )
+    message = (
+        "^models.shared.device is 'cuda' but torch sees no CUDA device; expected a visible GPU"
+    )
+    with pytest.raises(ConfigError, match=message):
+        fit_shared(request, tmp_path / "m")  # before any input is opened
+    with pytest.raises(ConfigError, match=message):
+        get_kind("shared").predict_unseen(request, 2, np.arange(3), tmp_path / "u")
+    assert not (tmp_path / "m").exists() and not (tmp_path / "u").exists()
+
+
+def shared_train_device(setting: str) -> torch.device:
+    from bergforge.models.mlp.train import resolve_device
+
+    return resolve_device(setting, SharedConfig.SECTION)
+
+
+def test_train_shared_network_puts_everything_on_the_device_and_makes_nothing_off_it(
+    monkeypatch, tmp_path
+):
+    """``train_shared_network`` given host arrays and the `meta` device (the stand-in for cuda
+    here): the trunk, the adapters, AdamW's moments, each epoch's dropout generator and every
+    tensor two training epochs and a validation pass make are on that device, but AdamW's step
+    counters (kept on the host by PyTorch). `meta` has no random generators: the epochs get none."""
+    meta = torch.device("meta")
+    ran, generators = {}, []
+
+    def two_epochs(fresh, train_epoch, validate, cfg, device, checkpoint, data_id, hook=None):
+        model, optimizer = fresh()
+        with DeviceRecorder() as made:
+            losses = [train_epoch(model, optimizer, 0), train_epoch(model, optimizer, 1)]
+            losses.append(validate(model))
+        ran.update(model=model, optimizer=optimizer, losses=losses, made=made, device=device)
+
+    monkeypatch.setattr(shared_train, "train_loop", two_epochs)
+    monkeypatch.setattr(
+        shared_train, "dropout_generator", lambda seed, epoch, device: generators.append(device)
+    )
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((9, 6), dtype=np.float32)
+    ys = [rng.standard_normal((5, 4), dtype=np.float32), rng.standard_normal((7, 3), np.float32)]
+    fit = shared_train.Samples.of([(np.arange(4), np.arange(4)), (np.arange(2, 8), np.arange(6))])
+    val = shared_train.Samples.of([(np.array([4]), np.array([4])), (np.array([8]), np.array([6]))])
+    cfg = SharedConfig(hidden=8, batch_size=4)
+    shared_train.train_shared_network(x, ys, fit, val, cfg, meta, tmp_path / CHECKPOINT, "data")
+    assert ran["device"] == meta and generators == [meta, meta]
+    assert all(p.device == meta for p in ran["model"].parameters())
+    assert all(loss.device == meta and loss.shape == () for loss in ran["losses"])
+    state = ran["optimizer"].state.values()
+    moments = [v for s in state for k, v in s.items() if k != "step"]
+    assert len(moments) == 12 and all(v.device == meta for v in moments)
+    assert len(ran["made"].made) > 100 and ran["made"].off(meta, ran["optimizer"]) == []
 
 
 def test_the_epoch_loop_never_leaves_the_device():

@@ -170,7 +170,11 @@ class PreparedResponses:
         if not finite.all():
             img = int(wanted[~finite][0])
             if np.isinf(y[~finite]).any():
-                raise DataError(f"{self.path}/{split} contains infinite values; expected finite")
+                i, t = np.argwhere(np.isinf(y))[0]
+                raise DataError(
+                    f"{self.path}/{split} contains infinite values (image {int(wanted[i])}, "
+                    f"target {int(t)}); expected finite values"
+                )
             raise DataError(
                 f"{self.path}/{split}: image {img} has NaN responses in a present repetition; "
                 "expected finite values (NaN only for whole missing repetitions)"

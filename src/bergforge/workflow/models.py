@@ -144,10 +144,12 @@ def check_models(config: dict[str, Any]) -> None:
     """Every kind exists, its backbones are configured, and no two models share a folder."""
     known = set(config.get("backbones") or {})
     seen: dict[tuple[str, str], str] = {}
+    for name in config.get("models") or {}:
+        config_kind(config, name, f"config: models.{name}")
     for dataset in config["datasets"]:
         modality = dataset_format(config, dataset).modality
         for name, own in dataset_kinds(config, dataset).items():
-            kind = get_kind(name, config)
+            kind = config_kind(config, name, f"config: datasets.{dataset}.models.{name}")
             if kind.inputs == "images" and modality != "fmri":
                 raise ConfigError(
                     f"config: datasets.{dataset}.models.{name}: kind {name!r} reads NSD images; "
@@ -168,6 +170,14 @@ def check_models(config: dict[str, Any]) -> None:
                 f"results/models/{entry.dataset}/{entry.model}; rename a backbone"
             )
         seen[key] = entry.kind
+
+
+def config_kind(config: dict[str, Any], name: str, where: str) -> ModelKind:
+    """The kind a config entry names; an unknown (or broken) kind is one error naming ``where``."""
+    try:
+        return get_kind(name, config)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from err
 
 
 def check_subject_count(config: dict[str, Any], entry: ModelEntry) -> None:

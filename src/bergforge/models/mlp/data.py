@@ -95,6 +95,7 @@ def averaged_targets(
 ) -> np.ndarray:
     """Repetition means (n, T) float32 of ``images``; a non-finite mean is one error."""
     targets = np.empty((images.size, responses.n_targets), dtype=np.float32)
+    limit = float(np.finfo(np.float32).max)
     for positions, block in responses.batches("train", images, repetitions):
         bad = ~np.isfinite(block)
         if bad.any():
@@ -103,13 +104,15 @@ def averaged_targets(
                 f"{responses.path}: the averaged training response of image "
                 f"{int(images[positions[i]])} is not finite at target {int(t)}; expected finite"
             )
+        big = np.abs(block) > limit  # a finite float64 mean float32 cannot hold
+        if big.any():
+            i, t = np.argwhere(big)[0]
+            raise DataError(
+                f"{responses.path}: the averaged training response of image "
+                f"{int(images[positions[i]])} does not fit float32 at target {int(t)}; expected "
+                "finite values"
+            )
         targets[positions] = block
-    if not np.isfinite(targets).all():  # float32 overflow of a finite float64 mean
-        i, t = np.argwhere(~np.isfinite(targets))[0]
-        raise DataError(
-            f"{responses.path}: the averaged training response of image {int(images[i])} does "
-            f"not fit float32 at target {int(t)}; expected finite values"
-        )
     return targets
 
 

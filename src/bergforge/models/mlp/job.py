@@ -53,7 +53,7 @@ def fit_mlp(
     check_split(request.split)
     subject = fit_request_subject(request)
     cfg = MlpConfig.from_settings(request.settings, request.runtime)
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, cfg.SECTION)
     threads = max(1, int(request.threads))
     log_runtime(
         {

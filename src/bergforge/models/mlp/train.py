@@ -44,14 +44,18 @@ EVAL_BATCH = 1024
 STATE_KEY, IDENTITY_KEY = "state", "identity"
 
 
-def resolve_device(setting: str) -> torch.device:
-    """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without one is an error."""
+def resolve_device(setting: str, section: str = "models.mlp") -> torch.device:
+    """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without one is an error
+    (naming the config ``section`` whose ``device`` asked for it)."""
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if setting == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("models.mlp.device is 'cuda' but torch sees no CUDA device")
+        raise ConfigError(
+            f"{section}.device is 'cuda' but torch sees no CUDA device; expected a visible GPU "
+            "(or device: auto / cpu)"
+        )
     if setting not in ("cpu", "cuda"):
-        raise ConfigError(f"models.mlp.device = {setting!r}; expected auto, cpu or cuda")
+        raise ConfigError(f"{section}.device = {setting!r}; expected auto, cpu or cuda")
     return torch.device(setting)
 
 

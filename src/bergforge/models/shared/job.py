@@ -35,16 +35,18 @@ CHECKPOINT = "checkpoint.safetensors"
 MARKER = "model.json"
 
 
-def open_request(request: FitRequest, cfg_device: str) -> tuple[Any, pd.DataFrame, str, int]:
+def open_request(
+    request: FitRequest, cfg_device: str, section: str = "models.shared"
+) -> tuple[Any, pd.DataFrame, str, int]:
     """(feature matrix, stimulus table, device, threads) of a fit request; logs the runtime and
-    sets torch's thread count."""
+    sets torch's thread count (``section``: the config section a bad ``device`` is named by)."""
     import torch
 
     from bergforge.features.store import FeatureStore
     from bergforge.models.mlp.train import resolve_device
     from bergforge.preprocess.stimuli import read_stimuli
 
-    device = resolve_device(cfg_device)
+    device = resolve_device(cfg_device, section)
     threads = max(1, int(request.threads))
     log_runtime(
         {
@@ -76,7 +78,7 @@ def fit_shared(
             f"{len(request.prepared)} prepared stores for subjects {list(request.subjects)}"
         )
     cfg = SharedConfig.from_settings(request.settings, request.runtime)
-    features, stimuli, device, threads = open_request(request, cfg.device)
+    features, stimuli, device, threads = open_request(request, cfg.device, cfg.SECTION)
     stores = [PreparedResponses(p) for p in request.prepared]
     for subject, store in zip(request.subjects, stores, strict=True):
         if int(store.subject) != int(subject):

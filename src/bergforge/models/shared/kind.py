@@ -94,7 +94,7 @@ class SharedKind:
         check_split(request.split, "shared")
         check_held_out(list(request.subjects), held_out)
         cfg = SharedConfig.from_settings(request.settings, request.runtime)
-        features, stimuli, device, threads = open_request(request, cfg.device)
+        features, stimuli, device, threads = open_request(request, cfg.device, cfg.SECTION)
         stores = [PreparedResponses(p) for p in request.prepared]
         checkpoint = Path(workdir) / CHECKPOINT
         result = predict_unseen(

@@ -172,6 +172,19 @@ def fine_tune(
     return beta.T, r_mean - h_mean @ beta, alpha, errors
 
 
+def few_shot_data(
+    held: Any, stimuli: pd.DataFrame, cfg: SharedConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """(feature-matrix rows, repetition-averaged responses (k, T) float64) of the held-out
+    subject's ``few_shot_k`` images; one error for a training image without a finite repetition
+    or a non-finite average (read before the trunk is trained)."""
+    images, repetitions = training_images(held, stimuli, SPLIT, kind="shared")
+    subject = int(held.subject)
+    chosen = images[few_shot_positions(images.size, cfg.few_shot_k, cfg.seed, subject)]
+    image_rows = feature_rows(stimuli, "train", held.shape("train")[0])[chosen]
+    return image_rows, averaged_targets(held, chosen, repetitions).astype(np.float64)
+
+
 def predict_unseen(
     stores: list[Any],
     held_out: int,
@@ -198,6 +211,7 @@ def predict_unseen(
     held = by_subject[int(held_out)]
     trained = [by_subject[s] for s in others]
     match_targets(held, trained)  # unmatched target sets fail before any training
+    shots = few_shot_data(held, stimuli, cfg) if cfg.few_shot_k else None  # so does bad data
     log.info("subject %d held out; the trunk is trained on subjects %s", held_out, others)
     tensors, record = train_shared(
         trained, stimuli, features, cfg, checkpoint, device, threads, on_epoch_end
@@ -222,11 +236,8 @@ def predict_unseen(
         int(adapter.covered.sum()),
         adapter.covered.size,
     )
-    if cfg.few_shot_k:
-        images, repetitions = training_images(held, stimuli, SPLIT, kind="shared")
-        chosen = images[few_shot_positions(images.size, cfg.few_shot_k, cfg.seed, held_out)]
-        image_rows = feature_rows(stimuli, "train", held.shape("train")[0])[chosen]
-        targets = averaged_targets(held, chosen, repetitions).astype(np.float64)
+    if shots is not None:
+        image_rows, targets = shots
         hidden = hidden_of(image_rows)
         covered = adapter.covered
         z = (targets[:, covered] - adapter.mean[covered]) / adapter.scale[covered]
