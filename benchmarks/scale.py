@@ -11,10 +11,15 @@ fixed as :mod:`bergforge.workflow.resources` computes them from the same inputs)
 gives the measured points, the predicted full-size peak and time, and the rule's declared
 ``mem_mb`` and ``runtime`` for the real job (from the coefficient table in that module).
 
+The trained kinds (``fit_mlp``, ``fit_shared``, ``evaluate_unseen``: ``scale_trained``) train 2
+epochs per point; their time is fitted as the job's time projected to the real 200 epochs (the
+epoch loop is timed apart), against the work of 200 epochs, and the table shows both.
+
 Run (2 cores and 24 GB are enough; an idle machine gives the numbers to keep)::
 
     .venv/bin/python benchmarks/scale.py                     # every case at 1/8, 1/4, 1/2
     .venv/bin/python benchmarks/scale.py --rule fit_linear --fractions 0.02 0.04
+    .venv/bin/python benchmarks/scale.py --rule fit_mlp fit_shared evaluate_unseen --full never
     .venv/bin/python benchmarks/scale.py --list
 
 ``--max-seconds`` caps each point (a capped point is shown, not fitted); ``--full auto`` adds the
@@ -129,6 +134,16 @@ def _secs(s: float | None) -> str:
     return f"{s:.1f} s" if s < 600 else f"{s / 60:.1f} min" if s < 36000 else f"{s / 3600:.1f} h"
 
 
+def _projected(p: dict) -> str:
+    """A trained kind's point: its epochs and the time projected to the real job's epochs."""
+    if "projected_seconds" not in p:
+        return ""
+    return (
+        f" ({p['epochs_run']} epochs, {_secs(p['train_seconds'])} of them; "
+        f"→ {_secs(p['projected_seconds'])} projected)"
+    )
+
+
 def print_case(case: Case, points: list[dict], fit: Fit | None) -> None:
     """The table of one case: measured points, the fit, the full-size prediction and declared."""
     print(f"\n== {case.name}: {case.dataset}")
@@ -149,7 +164,7 @@ def print_case(case: Case, points: list[dict], fit: Fit | None) -> None:
             continue
         print(
             f"   {p['fraction']:>9.4g} {p['units']:>12.1f} {p['work']:>12.1f} {_gb(p['peak_mb']):>10} "
-            f"{_gb(p['anon_peak_mb']):>10} {_secs(p['seconds']):>9}"
+            f"{_gb(p['anon_peak_mb']):>10} {_secs(p['seconds']):>9}{_projected(p)}"
         )
     if fit is None:
         print("   no fit: fewer than one measured point")
@@ -185,7 +200,9 @@ def print_summary(results: list[tuple[Case, list[dict], Fit | None]]) -> None:
         done = [p for p in points if "peak_mb" in p]
         fractions = (
             "; ".join(
-                f"{p['fraction']:.4g}: {_gb(p['peak_mb'])}, {_secs(p['seconds'])}" for p in done
+                f"{p['fraction']:.4g}: {_gb(p['peak_mb'])}, {_secs(p['seconds'])}"
+                + (f" (→ {_secs(p['projected_seconds'])})" if "projected_seconds" in p else "")
+                for p in done
             )
             or "none"
         )

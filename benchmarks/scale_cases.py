@@ -4,8 +4,8 @@ A case writes its synthetic inputs for one fraction of the real size (``prepare`
 process of its own), runs the rule's job function on them (``run``, in a fresh child whose peak
 memory is measured) and sizes them with the sizing function the workflow uses
 (:mod:`bergforge.workflow.resources`), so that the fitted coefficients are in the units the rules'
-resource functions read. The cases themselves live in ``scale_fmri``, ``scale_things`` and
-``scale_linear``; this module holds their common shape and the registry.
+resource functions read. The cases themselves live in ``scale_fmri``, ``scale_things``,
+``scale_linear`` and ``scale_trained``; this module holds their common shape and the registry.
 """
 
 from __future__ import annotations
@@ -112,12 +112,14 @@ def declared(case: Case, gpu: bool = False) -> tuple[int | None, int | None]:
 
 @cache
 def all_cases() -> list[Case]:
-    """Every case, NSD first, then MEG/EEG preprocessing, then features and linear models."""
+    """Every case, NSD first, then MEG/EEG preprocessing, then features and linear models, then
+    the trained kinds (mlp, shared)."""
     from scale_fmri import FMRI_CASES
     from scale_linear import LINEAR_CASES
     from scale_things import THINGS_CASES
+    from scale_trained import TRAINED_CASES
 
-    return [*FMRI_CASES, *THINGS_CASES, *LINEAR_CASES]
+    return [*FMRI_CASES, *THINGS_CASES, *LINEAR_CASES, *TRAINED_CASES]
 
 
 def case_by_name(name: str) -> Case:

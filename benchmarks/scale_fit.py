@@ -84,6 +84,12 @@ def _py_text(text: str, width: int = 70) -> str:
     return repr(parts[0]) if len(parts) == 1 else "(" + " ".join(repr(p) for p in parts) + ")"
 
 
+def fit_seconds(point: dict) -> float:
+    """The time a point contributes to the fit: its wall time, or where the case ran fewer epochs
+    than the real job (the trained kinds), that time projected to the real job's epochs."""
+    return float(point.get("projected_seconds", point["seconds"]))
+
+
 def fit_case(case, points: list[dict]) -> Fit | None:
     """Fit the measured (not capped, not failed) points of a case; None without any."""
     done = [p for p in points if "peak_mb" in p]
@@ -91,10 +97,11 @@ def fit_case(case, points: list[dict]) -> Fit | None:
         return None
     fixed = float(done[0]["fixed_mb"])
     a, b = fit_line([p["units"] for p in done], [p["peak_mb"] - p["fixed_mb"] for p in done])
+    seconds = [fit_seconds(p) for p in done]
     if case.extra.get("time_per_work_only"):  # the points' work does not vary: time per unit
-        c, d = 0.0, max(p["seconds"] / p["work"] for p in done)
+        c, d = 0.0, max(s / p["work"] for s, p in zip(seconds, done, strict=True))
     else:
-        c, d = fit_line([p["work"] for p in done], [p["seconds"] for p in done])
+        c, d = fit_line([p["work"] for p in done], seconds)
     fit = Fit(
         n_points=len(done),
         mem_base_mb=a,

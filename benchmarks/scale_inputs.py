@@ -130,9 +130,11 @@ def write_things_store(
     n_channels: int,
     n_times: int,
     seed: int = 0,
+    subject: int = 1,
 ) -> Path:
-    """A prepared MEG/EEG store ``[image, repetition, channel, time]`` of random responses,
-    sorted and written by the preprocessing stage's own code (staged units of epochs)."""
+    """A prepared MEG/EEG store ``[image, repetition, channel, time]`` of random responses of
+    ``subject``, sorted and written by the preprocessing stage's own code (staged units of
+    epochs)."""
     from bergforge import __version__
     from bergforge.preprocess.store import (
         EpochBlock,
@@ -177,7 +179,7 @@ def write_things_store(
             {
                 "modality": modality,
                 "dataset": f"things_{modality}",
-                "subject": 1,
+                "subject": subject,
                 "dims": ["image", "repetition", "channel", "time"],
                 "channels": channels,
                 "ch_type": "mag" if modality == "meg" else "csd",

@@ -38,24 +38,33 @@ def _targets(modality: str) -> int:
     return DESIGN[modality][4] * DESIGN[modality][5]
 
 
-def write_dataset(root: Path, modality: str, n_train: int, n_test: int) -> dict:
-    """Prepared store, stimuli.tsv and feature shards of one subject, in the workflow's layout."""
+def write_dataset(
+    root: Path, modality: str, n_train: int, n_test: int, subjects: tuple[int, ...] = (1,)
+) -> dict:
+    """Prepared stores (one per subject, each its own random responses), stimuli.tsv and feature
+    shards, in the workflow's layout; ``store`` is the first subject's, ``stores`` every one's."""
     _, train_reps, _, test_reps, channels, times = DESIGN[modality]
     dataset = DATASET[modality]
     table = write_stimuli(root / "prepared" / dataset / "stimuli.tsv", n_train, n_test)
-    store = write_things_store(
-        root / "prepared" / dataset / "sub-01.zarr",
-        modality,
-        n_train,
-        train_reps,
-        n_test,
-        test_reps,
-        channels,
-        times,
-    )
+    stores = [
+        write_things_store(
+            root / "prepared" / dataset / f"sub-{s:02d}.zarr",
+            modality,
+            n_train,
+            train_reps,
+            n_test,
+            test_reps,
+            channels,
+            times,
+            seed=s - 1,
+            subject=s,
+        )
+        for s in subjects
+    ]
     manifest = write_features(root / "features" / dataset / "vit_b_32", list(table.image_id))
     return {
-        "store": str(store),
+        "store": str(stores[0]),
+        "stores": [str(s) for s in stores],
         "stimuli": str(root / "prepared" / dataset / "stimuli.tsv"),
         "features": str(manifest),
     }

@@ -111,3 +111,78 @@ def test_the_table_shows_prediction_and_declared_resources(run):
     assert case["declared"] == {"mem_mb": mem, "runtime": minutes}
     predicted = float(re.match(r"([\d.]+) GB", cells[4]).group(1))
     assert predicted == pytest.approx(case["fit"]["full_peak_mb"] / 1024, abs=0.01)
+
+
+# ------------------------------------------ the trained kinds' cases (--report: nothing is run)
+
+TRAINED = ("fit_mlp", "fit_shared", "evaluate_unseen")
+REAL_EPOCHS, RUN_EPOCHS = 200, 2
+
+
+def trained_points(k: int) -> list[dict]:
+    """Measured points as a trained case records them: 2 epochs run, the epoch loop timed apart,
+    the job's time projected to 200 epochs (numbers of case ``k``, not of a real run)."""
+    points = []
+    for i, fraction in enumerate((1 / 64, 1 / 32, 1 / 16)):
+        n = 2**i * (k + 1)
+        train = 9.0 * n + 2.5  # the 2 epochs' loop
+        seconds = train + 40.0 * n + 4.0  # + reading, the PCA, writing
+        points.append(
+            {
+                "fraction": fraction,
+                "units": 90.0 * n,
+                "work": 1.4e7 * n,
+                "fixed_mb": 2384.0 + k,
+                "peak_mb": 3000.0 + 1.3 * 90.0 * n + 7.0 * i * i,
+                "anon_peak_mb": 2500.0,
+                "seconds": seconds,
+                "train_seconds": train,
+                "epochs_run": RUN_EPOCHS,
+                "projected_seconds": seconds - train + train / RUN_EPOCHS * REAL_EPOCHS,
+                "gpu_seconds_per_work": 1e-6 * (i + 1),
+            }
+        )
+    return points
+
+
+def test_the_trained_cases_fit_the_projected_time_and_emit_their_rows(tmp_path):
+    from bergforge.workflow.resources import JobModel, Size
+
+    names = [f"{rule}[meg]" for rule in TRAINED]
+    measured = tmp_path / "trained.json"
+    measured.write_text(
+        json.dumps([{"case": n, "points": trained_points(k)} for k, n in enumerate(names)])
+    )
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/scale.py"), "--rule", *TRAINED]
+        + ["--report", str(measured), "--emit-coefficients"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {}
+    for line in proc.stdout.splitlines():
+        m = re.fullmatch(r'\s+"([\w/]+)": (JobModel\(.*\)),', line)
+        if m:
+            rows[m.group(1)] = eval(m.group(2), {"JobModel": JobModel, "Size": Size})
+    assert sorted(rows) == sorted(f"{r}/{v}" for r in TRAINED for v in ("cpu", "cuda"))
+    for k, rule in enumerate(TRAINED):
+        points, cpu, gpu = trained_points(k), rows[f"{rule}/cpu"], rows[f"{rule}/cuda"]
+        assert cpu.real == COEFFICIENTS[f"{rule}/cpu"].real  # sized as the row's real job
+        assert gpu.real == COEFFICIENTS[f"{rule}/cuda"].real
+        x = np.array([p["units"] for p in points])
+        a, b = envelope(x, np.array([p["peak_mb"] - p["fixed_mb"] for p in points]))
+        assert cpu.mem_base_mb == pytest.approx(a, abs=0.501)  # printed in whole MB
+        assert cpu.mem_mb_per_unit == pytest.approx(b, rel=1e-5)
+        # time: the 200-epoch projection (other time + 100 × the 2 epochs), not the 2-epoch run
+        work = np.array([p["work"] for p in points])
+        other = np.array([p["seconds"] - p["train_seconds"] for p in points])
+        projected = other + np.array([p["train_seconds"] for p in points]) * 100
+        c, d = envelope(work, projected)
+        assert cpu.seconds_base == pytest.approx(c, abs=0.05)
+        assert cpu.seconds_per_work == pytest.approx(d, rel=1e-5)
+        assert d > 10 * envelope(work, np.array([p["seconds"] for p in points]))[1]
+        assert gpu.seconds_per_work == pytest.approx(2e-6, rel=1e-5)  # the points' mean
+        assert gpu.mem_base_mb == pytest.approx(a + 1000, abs=0.501)  # + a CUDA context
+    assert "(→ " in proc.stdout  # the table shows each point's projected time

@@ -305,10 +305,11 @@ COEFFICIENTS: dict[str, JobModel] = {
         seconds_per_work=0.0169148,
         source="measured 2026-12-05, 2 CPUs, fractions 0.125, 0.25, 0.5, 1",
     ),
-    # Not measured yet (the scale harness has no shared case): guesses as fit_mlp's, sized like
-    # the real THINGS-MEG1 job (4 subjects × 22,248 training images × 76,151 targets, ViT-B/32's
-    # 460,800 features, 250 components, 512 hidden units, every one of 200 epochs). The targets
-    # are held once (mem_mb_per_unit 1.25: one subject's float64 read batches at a time on top).
+    # Not measured yet (scale harness cases fit_shared[meg], evaluate_unseen[meg]): guesses as
+    # fit_mlp's, sized like the real THINGS-MEG1 job (4 subjects × 22,248 training images ×
+    # 76,151 targets, ViT-B/32's 460,800 features, 250 components, 512 hidden units, every one of
+    # 200 epochs). The targets are held once (mem_mb_per_unit 1.25: one subject's float64 read
+    # batches at a time on top).
     "fit_shared/cpu": JobModel(
         unit="every subject's training targets in memory (MB)",
         work_unit="training MFLOP (every epoch)",
