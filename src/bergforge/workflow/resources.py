@@ -304,43 +304,38 @@ COEFFICIENTS: dict[str, JobModel] = {
         seconds_per_work=0.0169148,
         source="measured 2026-12-05, 2 CPUs, fractions 0.125, 0.25, 0.5, 1",
     ),
-    # Guesses, kept over the scale harness's run of 2026-12-05 (cases fit_shared[meg],
-    # evaluate_unseen[meg] at 1/64, 1/32, 1/24): at those fractions the targets (0.4–1.1 GB) are
-    # dwarfed by the fixed part, the fitted slopes (0.64 and 0.81 MB per MB of targets) are below
-    # the 1 MB/MB that holding the targets takes at least, and the slope between the two largest
-    # points is 1.5 MB/MB: the full-size peak is not pinned down (24–45 GB), so the conservative
-    # guess stays until points at 1/8 and more are measured. Sized like the real THINGS-MEG1 job
-    # (4 subjects × 22,248 training images × 76,151 targets, ViT-B/32's 460,800 features, 250
-    # components, 512 hidden units, every one of 200 epochs). The targets are held once
-    # (mem_mb_per_unit 1.25: one subject's float64 read batches at a time on top).
+    # fit_shared: measured by the scale harness (2026-12-05, fit_shared[meg] at 1/64, 1/32, 1/24
+    # and, in a second run, 1/8 (8.09 GB, 2 epochs 371.5 s); only with the 1/8 point are the
+    # targets a large enough part of the peak to pin the slope (0.93 MB per MB of targets).
+    # evaluate_unseen: times measured (1/64–1/24), memory a guess: at those fractions its fitted
+    # slope (0.81) is no better pinned than fit_shared's was there (0.64 before the 1/8 point), so
+    # the conservative guess stays. Sized like the real THINGS-MEG1 job (4 subjects × 22,248
+    # training images × 76,151 targets, ViT-B/32's 460,800 features, 250 components, 512 hidden
+    # units, every one of 200 epochs).
     "fit_shared/cpu": JobModel(
         unit="every subject's training targets in memory (MB)",
         work_unit="training MFLOP (every epoch)",
         real=Size(27107.319168, 4185540267.84, 6603.262704),
-        mem_base_mb=1500,
-        mem_mb_per_unit=1.25,
-        seconds_base=2755.2,
-        seconds_per_work=6.64905e-05,
-        source=(
-            "time measured 2026-12-05, 2 CPUs, fractions 0.01562, 0.03125, 0.04167; memory not yet "
-            "measured: a guess (see above)"
-        ),
+        mem_base_mb=0,
+        mem_mb_per_unit=0.927872,
+        seconds_base=2817.4,
+        seconds_per_work=6.61341e-05,
+        source=("measured 2026-12-05, 2 CPUs, fractions 0.01562, 0.03125, 0.04167, 0.125"),
     ),
     "fit_shared/cuda": JobModel(
         unit="every subject's training targets in memory (MB)",
         work_unit="training MFLOP (every epoch)",
         real=Size(27107.319168, 4185540267.84, 5977.701248),
-        mem_base_mb=2500,
-        mem_mb_per_unit=1.25,
-        seconds_base=2755.2,
+        mem_base_mb=1000,
+        mem_mb_per_unit=0.927872,
+        seconds_base=2817.4,
         seconds_per_work=3.78007e-07,
         source=(
-            "time: GPU estimate (training MFLOP at half of 50 TFLOP/s plus the CPU's other time, "
-            "measured 2026-12-05 at 1/64, 1/32, 1/24); memory not yet measured: a guess (see above)"
+            "GPU estimate (training MFLOP at half of 50 TFLOP/s plus the CPU's "
+            "other time), memory 2026-12-05, 2 CPUs, fractions 0.01562, 0.03125, "
+            "0.04167, 0.125"
         ),
     ),
-    # the held-out subject's job: a shared fit on the other subjects (sized as on all of them),
-    # its mean adapter and few-shot copy, and the test predictions
     "evaluate_unseen/cpu": JobModel(
         unit="every subject's training targets in memory (MB)",
         work_unit="training MFLOP (every epoch)",
