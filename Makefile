@@ -30,7 +30,8 @@ demo: $(STAMP)
 	$(VENV)/bin/python -m pytest tests/test_demo_exports.py --exports-of . -q -o addopts="" -p no:cacheprovider
 	$(VENV)/bin/bergforge demo-accuracy
 
-# 4 simulated studies × 3 subjects, linear and nonlinear truth, ridge_cv and mlp (3 seeds) models;
+# 5 simulated studies × 3 subjects, linear and nonlinear truth, ridge_cv and mlp (3 seeds) models,
+# shared (leave-one-subject-out) on the EEG linear truth and on a control without common structure;
 # its own working folder, so the demo's results stay as they are; the summary page (with the
 # leaderboard) is the target: the mlp models are not exported
 DEMO_EXTRA_DIR ?= demo-extra
