@@ -52,3 +52,17 @@ def test_blocks_are_prepared_in_column_order_on_the_reading_thread():
     blocks = list(iter_column_blocks(ArrayFeatures(x), np.arange(4), 3, prepare))
     assert seen == [0, 3, 6, 9]
     np.testing.assert_array_equal(np.hstack([b for _, _, b in blocks]), x * 2)
+
+
+def test_only_strictly_consecutive_indices_become_slices():
+    from bergforge.features.cast import consecutive_slice
+
+    assert consecutive_slice(np.arange(4, 9)) == slice(4, 9)
+    assert consecutive_slice(np.array([7])) == slice(7, 8)
+    for index in (
+        [],
+        [1, 1, 3],
+        [0, 2, 3],
+        [3, 2, 1],
+    ):  # a repeat spans as many cells as its length
+        assert consecutive_slice(np.array(index, dtype=np.int64)) is None

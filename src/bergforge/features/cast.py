@@ -1,4 +1,4 @@
-"""Fast float16 → float32 copies for reading feature stores.
+"""Fast reads of feature stores: float16 → float32 copies, consecutive rows as slices.
 
 NumPy converts float16 one element at a time (≈ 0.5 G values/s); PyTorch's vectorised copy is
 about ten times faster, which matters when every pass of an out-of-core PCA converts the whole
@@ -38,3 +38,12 @@ def as_float32(block: np.ndarray) -> np.ndarray:
     out = np.empty(block.shape, dtype=np.float32)
     copy_to_float32(out, block)
     return out
+
+
+def consecutive_slice(index: np.ndarray) -> slice | None:
+    """``index`` as the slice it equals (``i, i+1, …, j``), or None when it is not consecutive:
+    a slice reads a store's rows, and fills an array's, without fancy indexing."""
+    index = np.asarray(index)
+    if index.size == 0 or not np.array_equal(np.diff(index), np.ones(index.size - 1, index.dtype)):
+        return None
+    return slice(int(index[0]), int(index[-1]) + 1)

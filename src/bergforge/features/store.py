@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bergforge.errors import DataError
-from bergforge.features.cast import as_float32, copy_to_float32
+from bergforge.features.cast import as_float32, consecutive_slice, copy_to_float32
 from bergforge.store_manifest import open_verified_group
 
 MANIFEST = "features.json"
@@ -128,8 +128,9 @@ class FeatureStore:
             if lo == hi:
                 continue
             local = sorted_rows[lo:hi] - shard.start
-            contiguous = local[-1] - local[0] + 1 == local.size
-            selection = slice(int(local[0]), int(local[-1]) + 1) if contiguous else local
+            selection = consecutive_slice(local)
+            if selection is None:
+                selection = local
             for layer in self.layers:
                 cols = self.layer_slices[layer]
                 c0, c1 = max(start, cols.start), min(stop, cols.stop)
@@ -139,12 +140,11 @@ class FeatureStore:
                 block = array.get_orthogonal_selection(
                     (selection, slice(c0 - cols.start, c1 - cols.start))
                 )
-                targets = order[lo:hi]
-                if targets[-1] - targets[0] + 1 == targets.size and np.all(np.diff(targets) == 1):
-                    rows_out = slice(int(targets[0]), int(targets[-1]) + 1)  # a view: fast copy
+                rows_out = consecutive_slice(order[lo:hi])
+                if rows_out is not None:  # a view of out: converted in place, fast
                     copy_to_float32(out[rows_out, c0 - start : c1 - start], block)
                 else:
-                    out[targets, c0 - start : c1 - start] = as_float32(block)
+                    out[order[lo:hi], c0 - start : c1 - start] = as_float32(block)
         return out
 
     def read_rows(self, rows: Sequence[int]) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bergforge.errors import DataError
-from bergforge.features.cast import as_float32
+from bergforge.features.cast import as_float32, consecutive_slice
 
 
 class FeatureMatrix(Protocol):
@@ -39,13 +39,9 @@ class ArrayFeatures:
         return tuple(int(s) for s in self.array.shape)
 
     def read_columns(self, start: int, stop: int, rows: np.ndarray | None = None) -> np.ndarray:
-        rows = None if rows is None else np.asarray(rows)
-        if (
-            rows is not None
-            and rows.size
-            and np.array_equal(rows, np.arange(rows[0], rows[-1] + 1))
-        ):
-            rows = slice(int(rows[0]), int(rows[-1]) + 1)  # consecutive: a slice reads fastest
+        if rows is not None:
+            rows = np.asarray(rows)
+            rows = consecutive_slice(rows) or rows  # a slice reads fastest
         if rows is None:
             block = self.array[:, start:stop]
         elif isinstance(rows, slice):
