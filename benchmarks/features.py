@@ -6,7 +6,10 @@ For each backbone, in the same process and on the same CPU threads:
 Both at batch 32; the script prints images/s and full/forward (should be ≥ 0.8), by wall-clock
 time and by process CPU time (the second is steadier when other jobs share the cores).
 
-Run: ``.venv/bin/python benchmarks/features.py [--images 256] [--size 500] [--threads 2]``.
+Run: ``.venv/bin/python benchmarks/features.py [--images 256] [--size 500] [--threads 2]
+[--device cuda]``. On ``cuda`` the forward is timed with the device drained before and after, and
+the full extraction decodes on ``--threads`` worker threads while the GPU runs (the CPU-time
+column is then the host's share, not a speed).
 Images are 500 px JPEGs by default (the size of THINGS-EEG2's images), drawn by the demo simulator.
 """
 
@@ -40,22 +43,29 @@ def make_images(folder: Path, n: int, size: int) -> list[Path]:
     return files
 
 
+def drain(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
 def bare_forward(backbone, batch: torch.Tensor, n_batches: int) -> tuple[float, float]:
     """Images/s of the node extractor alone on a ready batch (wall clock, CPU time)."""
     forward_layers(backbone, batch)  # warm-up
+    drain(batch.device.type)
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(n_batches):
         with torch.inference_mode():
             backbone.module(batch)
+    drain(batch.device.type)
     n = n_batches * len(batch)
     return n / (time.perf_counter() - wall), n / (time.process_time() - cpu)
 
 
 def full_extraction(
-    backbone, files: list[Path], out: Path, threads: int, batch: int
+    backbone, files: list[Path], out: Path, threads: int, batch: int, device: str = "cpu"
 ) -> tuple[float, float]:
     """Images/s of decode + transform + forward + write into one shard (wall clock, CPU time)."""
-    settings = ExtractionSettings(shard_size=len(files), batch_size=batch, device="cpu")
+    settings = ExtractionSettings(shard_size=len(files), batch_size=batch, device=device)
     wall, cpu = time.perf_counter(), time.process_time()
     write_shard(
         backbone, files, [f.stem for f in files], range(len(files)), (1, 1), out, settings, threads
@@ -71,27 +81,32 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2, help="best of this many runs each")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    where = torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"
     print(
         f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, "
-        f"{args.size} px JPEGs"
+        f"{args.size} px JPEGs, device {where}"
     )
     header = f"{'backbone':<20}{'images':>7}{'clock':>6}{'forward img/s':>15}{'full img/s':>12}"
     print(header + f"{'full/forward':>14}")
     with tempfile.TemporaryDirectory() as tmp:
         files = make_images(Path(tmp), args.images, args.size)
         for name, overrides in BACKBONES.items():
-            backbone = build_backbone(get_spec(name, overrides))
+            backbone = build_backbone(get_spec(name, overrides), args.device)
             n_images = args.images if name.startswith("alexnet") else args.images // 2
             subset = files[: max(args.batch, n_images)]
             batch = torch.stack([backbone.transform(load_rgb(f)) for f in subset[: args.batch]])
+            batch = batch.to(args.device)
             n_batches = len(subset) // args.batch
             forward, full = [], []
             for _ in range(args.repeats):
                 forward.append(bare_forward(backbone, batch, n_batches))
                 out = Path(tmp) / f"{name}-{len(full)}.zarr"
-                full.append(full_extraction(backbone, subset, out, args.threads, args.batch))
+                full.append(
+                    full_extraction(backbone, subset, out, args.threads, args.batch, args.device)
+                )
             for k, clock in enumerate(("wall", "cpu")):
                 best_forward = max(f[k] for f in forward)
                 best_full = max(f[k] for f in full)

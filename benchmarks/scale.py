@@ -47,7 +47,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from scale_cases import Case, all_cases, case_by_name, declared  # noqa: E402
+from scale_cases import DEVICE_VARIABLE, Case, all_cases, case_by_name, declared  # noqa: E402
 from scale_fit import Fit, fit_case, ok_margin  # noqa: E402
 
 DEFAULT_FRACTIONS = (1 / 8, 1 / 4, 1 / 2)
@@ -165,6 +165,7 @@ def print_case(case: Case, points: list[dict], fit: Fit | None) -> None:
         print(
             f"   {p['fraction']:>9.4g} {p['units']:>12.1f} {p['work']:>12.1f} {_gb(p['peak_mb']):>10} "
             f"{_gb(p['anon_peak_mb']):>10} {_secs(p['seconds']):>9}{_projected(p)}"
+            + (f" [GPU peak {_gb(p['gpu_peak_mb'])}]" if "gpu_peak_mb" in p else "")
         )
     if fit is None:
         print("   no fit: fewer than one measured point")
@@ -330,6 +331,12 @@ def child_main(args) -> None:
     print(json.dumps(result))
 
 
+def _gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU visible"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rule", nargs="+", help="only the cases of these rules (or case names)")
@@ -339,6 +346,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--disk-budget-gb", type=float, default=25.0)
     parser.add_argument("--disk-reserve-gb", type=float, default=5.0, help="keep this much free")
     parser.add_argument("--tmp", help="folder for the temporary inputs (default: $TMPDIR)")
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where the jobs with a cuda path run (extraction, CNN8, the trained kinds)",
+    )
     parser.add_argument("--json", type=Path, help="write every point and fit to this file")
     parser.add_argument("--emit-coefficients", action="store_true")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
@@ -370,12 +383,17 @@ def main(argv: list[str] | None = None) -> None:
         if not cases:
             sys.exit(f"no case matches --rule {args.rule}")
         return
+    os.environ[DEVICE_VARIABLE] = args.device  # the children run their jobs there
+    if args.tmp:
+        Path(args.tmp).mkdir(parents=True, exist_ok=True)
     print(
-        f"scale harness: {len(cases)} case(s), fractions "
+        f"scale harness: {len(cases)} case(s) on {args.device}, fractions "
         f"{args.fractions or 'per case (default 1/8, 1/4, 1/2)'}, cap {args.max_seconds:.0f} s "
         f"per point, {os.cpu_count()} CPUs, temporary inputs ≤ {args.disk_budget_gb} GB per point"
     )
     when = time.strftime("%Y-%m-%d") + f", {os.cpu_count()} CPUs"
+    if args.device != "cpu":
+        when += f", {args.device} ({_gpu_name()})"
     results = run_cases(cases, args)
     for _, points, _ in results:
         for p in points:

@@ -10,6 +10,7 @@ resource functions read. The cases themselves live in ``scale_fmri``, ``scale_th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -65,6 +66,14 @@ class Inputs(dict):
             return self[name]
         except KeyError as err:
             raise AttributeError(name) from err
+
+
+DEVICE_VARIABLE = "BERGFORGE_SCALE_DEVICE"
+
+
+def harness_device() -> str:
+    """The device the jobs that have a cuda path run on (``scale.py --device``; default cpu)."""
+    return os.environ.get(DEVICE_VARIABLE, "cpu")
 
 
 @cache

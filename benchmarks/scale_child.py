@@ -1,13 +1,15 @@
 """The two child processes of one scale-harness point: write the inputs, then run and measure the job.
 
 ``run_point`` measures only the job call: its wall time, the process's VmHWM (peak resident
-memory, file-backed pages of memory maps included) and the largest RssAnon seen by a sampling
-thread (anonymous memory: what an out-of-memory killer cannot reclaim).
+memory, file-backed pages of memory maps included), the largest RssAnon seen by a sampling
+thread (anonymous memory: what an out-of-memory killer cannot reclaim) and, where the job used
+CUDA, PyTorch's peak GPU allocation.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from dataclasses import asdict
@@ -74,5 +76,14 @@ def run_point(case, fraction: float, point: Path) -> dict:
         "peak_mb": _status_kb("VmHWM") / 1024,
         "anon_peak_mb": anon.peak_kb / 1024,
         "seconds": seconds,
+        **_gpu_peak(),
         **extra,
     }
+
+
+def _gpu_peak() -> dict:
+    """``gpu_peak_mb`` (PyTorch's peak allocation, MiB) where the job initialised CUDA."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_initialized():
+        return {}
+    return {"gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scale_cases import Case, workflow_size
+from scale_cases import Case, harness_device, workflow_size
 
 from bergforge.workflow.resources import Size, cnn8_size
 
@@ -201,7 +201,9 @@ def _cnn8_batch(fraction: float) -> int:
 
 def _cnn8_overrides(fraction: float) -> dict:
     return {
-        "models": {"cnn8": {**CNN8_CONFIG, "batch_size": _cnn8_batch(fraction), "device": "cpu"}}
+        "models": {
+            "cnn8": {**CNN8_CONFIG, "batch_size": _cnn8_batch(fraction), "device": harness_device()}
+        }
     }
 
 
@@ -245,7 +247,7 @@ def _cnn8_fit_run(job: dict) -> None:
         images=job["images"],
         settings=kind_settings(config, "nsd", "cnn8"),
         marker=marker,
-        runtime={"threads": 2, "device": "cpu"},
+        runtime={"threads": 2, "device": harness_device()},
     )
 
 

@@ -123,7 +123,9 @@ def _extract_run(job: dict) -> None:
     from bergforge.features.registry import NO_WEIGHTS
 
     features = {"shard_size": 1000, "dtype": "float32"}
-    runtime = {"device": "cpu", "batch_size": 64, "threads": 2}
+    from scale_cases import harness_device
+
+    runtime = {"device": harness_device(), "batch_size": 64, "threads": 2}
     extract_shard(
         job["stimuli"],
         "vit_b_32",

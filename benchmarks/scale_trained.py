@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
-from scale_cases import Case, merged_config, workflow_size
+from scale_cases import Case, harness_device, merged_config, workflow_size
 from scale_linear import DESIGN, FEATURE_MB, N_FEATURES, write_dataset
 
 from bergforge.workflow.resources import GPU_FLOPS, Size, mlp_size, shared_size
@@ -52,7 +52,8 @@ MODELS = {"mlp": f"mlp_{BACKBONE}", "shared": f"shared_{BACKBONE}"}
 def overrides(capped: bool) -> dict:
     """What is merged into config/things_meg.yaml: the kinds on the dataset, the CPU, and (for a
     point's run) the epoch cap; without the cap it is the config the job is sized with."""
-    settings = {**SETTINGS, "device": "cpu", **(RUN_EPOCHS if capped else {})}
+    device = harness_device() if capped else "cpu"
+    settings = {**SETTINGS, "device": device, **(RUN_EPOCHS if capped else {})}
     return {
         "datasets": {DATASET: {"models": {"linear": {}, "mlp": {}, "shared": {}}}},
         "models": {"mlp": settings, "shared": {**settings, "unseen_subjects": [HELD_OUT]}},
@@ -153,7 +154,7 @@ def _fit_run(kind: str):
                 images=None,
                 settings=settings,
                 marker=out / "model.json",
-                runtime={"threads": 2, "device": "cpu"},
+                runtime={"threads": 2, "device": harness_device()},
             )
             seconds = time.perf_counter() - began
         return projection(job, seconds, loops)
@@ -181,7 +182,7 @@ def _unseen_run(job: dict) -> dict:
             own=None,
             settings=settings,
             evaluation=out / "unseen.npz",
-            runtime={"threads": 2},
+            runtime={"threads": 2, "device": harness_device()},
         )
         seconds = time.perf_counter() - began
     return projection(job, seconds, loops)
