@@ -3,11 +3,12 @@
 A subject's ``{lh,rh}.sphere.reg`` places its fsnative vertices on the fsaverage sphere. Each
 fsaverage5 vertex (nilearn's bundled ``sphere_{left,right}``, the only fsaverage mesh nilearn
 ships in its wheel, so nothing is downloaded) takes the value of the registered subject surface
-(its vertices taken as unit directions) where its direction meets it: linear (barycentric) interpolation in the subject triangle its ray
-from the sphere's centre crosses, found among the triangles around the nearest subject vertex
-(nearest-vertex value where none contains it, e.g. at a cut). The result is a sparse
-``[target vertex, source vertex]`` matrix with at most 3 weights per row summing to 1; a run is
-projected as one sparse product, ``[left 10,242; right 10,242] = 20,484`` rows per time point.
+(its vertices taken as unit directions) where its direction meets it: linear (barycentric)
+interpolation in the subject triangle its ray from the sphere's centre crosses, found among the
+triangles around the nearest subject vertex (nearest-vertex value where none contains it). The
+result is a sparse ``[target vertex, source vertex]`` matrix with at most 3 weights per row
+summing to 1; a run is projected as one sparse product, ``[left 10,242; right 10,242] = 20,484``
+rows per time point.
 """
 
 from __future__ import annotations
