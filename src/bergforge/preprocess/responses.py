@@ -34,6 +34,14 @@ class PreparedResponses:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.group = open_verified_group(self.path, f"prepared store {self.path}")
+        layout = self.group.attrs.get("layout", "images")
+        if layout != "images":
+            raise DataError(
+                f"prepared store {self.path} has layout {layout!r} (trial-indexed: array data "
+                "[trial, …] and a trial table); expected an image-indexed store (arrays train/test "
+                "[image, repetition, …]). Read it with "
+                "bergforge.preprocess.trial_responses.PreparedTrials"
+            )
         for name in ("train", "test"):
             if name not in self.group:
                 raise DataError(f"prepared store {self.path} has no {name!r} array")
