@@ -133,12 +133,26 @@ def read_repeated(stimuli_root: Path) -> set[str]:
     return set(names)
 
 
-def trial_table(root: Path, subject: int, repeated: set[str], stimuli_root: Path) -> pd.DataFrame:
-    """Every trial of ``CSI{subject}``'s runs in recording order: subject, session, run, trial,
-    image (``stim_file``), img_type, onset, duration, split (``test`` for a repeated image, else
-    ``train``) and file (the image in the stimulus tree)."""
+def trial_table(
+    root: Path,
+    subject: int,
+    repeated: set[str],
+    stimuli_root: Path,
+    runs: list[tuple[int, int]] | None = None,
+) -> pd.DataFrame:
+    """Every trial of ``CSI{subject}``'s runs (or of ``runs``, (session, run) pairs of its
+    design) in recording order: subject, session, run, trial, image (``stim_file``), img_type,
+    onset, duration, split (``test`` for a repeated image, else ``train``) and file (the image in
+    the stimulus tree)."""
+    design = runs_of(subject)
+    unknown = sorted(set(runs or []) - set(design))
+    if unknown:
+        raise DataError(
+            f"CSI{subject} has no run(s) {unknown} (session, run); expected runs of its "
+            f"{SESSIONS[subject]} sessions"
+        )
     rows = []
-    for session, run in runs_of(subject):
+    for session, run in [r for r in design if runs is None or r in set(runs)]:
         events = read_events(events_path(root, subject, session, run))
         rows.append(
             pd.DataFrame(
