@@ -63,39 +63,54 @@ def subject_trials(subject: int, seed: int = 0) -> list[tuple[str, str]]:
     return [trials[i] for i in rng.permutation(len(trials))]
 
 
+def run_events(
+    subject: int,
+    session: int,
+    run: int,
+    block: list[tuple[str, str]],
+    seen: set[str],
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """One run's events table (ds001499's columns) of the (kind, name) trials ``block``; ``seen``
+    (updated) holds the images shown before, whose next presentations are ``rep_…``."""
+    n = len(block)
+    types = []
+    for kind, name in block:
+        types.append(f"rep_{kind}" if name in seen else kind)
+        seen.add(name)
+    onset = 6.0 + 10.0 * np.arange(n) + rng.uniform(0, 0.05, n)
+    names = [name for _, name in block]
+    return pd.DataFrame(
+        {
+            "onset": np.round(onset, 4),
+            "duration": np.round(rng.uniform(0.96, 0.98, n), 4),
+            "Subj": subject,
+            "Sess": session,
+            "Run": run,
+            "Trial": np.arange(1, n + 1),
+            "ImgName": names,
+            "ImgType": types,
+            "StimOn(s)": np.round(onset + 0.01, 4),
+            "StimOff(s)": np.round(onset + 1.0, 4),
+            "Response": rng.integers(1, 5, n),
+            "RT": np.round(rng.uniform(0.4, 1.5, n), 4),
+            "stim_file": names,
+        },
+        columns=list(EVENT_COLUMNS),
+    )
+
+
 def subject_events(subject: int, seed: int = 0) -> dict[tuple[int, int], pd.DataFrame]:
     """(session, run) → that run's events table with ds001499's columns."""
     rng = np.random.default_rng([seed, subject, 1])
     trials = subject_trials(subject, seed)
     seen: set[str] = set()
-    out = {}
-    for k, (session, run) in enumerate(runs_of(subject)):
-        block = trials[k * TRIALS_PER_RUN : (k + 1) * TRIALS_PER_RUN]
-        types = []
-        for kind, name in block:
-            types.append(f"rep_{kind}" if name in seen else kind)
-            seen.add(name)
-        onset = 6.0 + 10.0 * np.arange(TRIALS_PER_RUN) + rng.uniform(0, 0.05, TRIALS_PER_RUN)
-        names = [name for _, name in block]
-        out[(session, run)] = pd.DataFrame(
-            {
-                "onset": np.round(onset, 4),
-                "duration": np.round(rng.uniform(0.96, 0.98, TRIALS_PER_RUN), 4),
-                "Subj": subject,
-                "Sess": session,
-                "Run": run,
-                "Trial": np.arange(1, TRIALS_PER_RUN + 1),
-                "ImgName": names,
-                "ImgType": types,
-                "StimOn(s)": np.round(onset + 0.01, 4),
-                "StimOff(s)": np.round(onset + 1.0, 4),
-                "Response": rng.integers(1, 5, TRIALS_PER_RUN),
-                "RT": np.round(rng.uniform(0.4, 1.5, TRIALS_PER_RUN), 4),
-                "stim_file": names,
-            },
-            columns=list(EVENT_COLUMNS),
+    return {
+        (session, run): run_events(
+            subject, session, run, trials[k * TRIALS_PER_RUN : (k + 1) * TRIALS_PER_RUN], seen, rng
         )
-    return out
+        for k, (session, run) in enumerate(runs_of(subject))
+    }
 
 
 def write_events(root: Path, subject: int, seed: int = 0) -> list[Path]:
