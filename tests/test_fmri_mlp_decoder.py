@@ -250,6 +250,10 @@ def test_a_killed_training_resumes_to_the_uninterrupted_weights(
     assert "epoch 3/6" not in caplog.text.split("resumed")[1]
     assert as_bytes(resumed.weights) == as_bytes(uninterrupted.weights)
     assert resumed.history == uninterrupted.history  # lr schedule included
+    # the finished run's checkpoint: a rerun trains no epoch and returns the same result
+    rerun = train(data, checkpoint, hook=lambda *_: pytest.fail("an epoch ran"))
+    assert as_bytes(rerun.weights) == as_bytes(uninterrupted.weights)
+    assert rerun.history == uninterrupted.history and rerun.best_epoch == uninterrupted.best_epoch
 
     # a checkpoint of other settings (or other rows) is set aside: the run starts afresh
     caplog.clear()

@@ -157,7 +157,8 @@ def train_decoder(
     ``validation``; return the best epoch's weights. ``data_id`` identifies ``x`` and ``y`` (e.g.
     :func:`bergforge.models.mlp.train.fingerprint`; the rows are added here).
     ``on_epoch_end(epoch, record, model)`` runs after each epoch's checkpoint (a test hook:
-    raising there stops training as a killed job would)."""
+    raising there stops training as a killed job would). The checkpoint stays after the last
+    epoch (a rerun returns at once); the caller removes it once it has written the result."""
     check_inputs(x, y, fit, validation, cfg)
     xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     fit = np.asarray(fit, dtype=np.int64)
