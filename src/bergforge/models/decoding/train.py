@@ -90,12 +90,16 @@ def run_epoch(
     grad_clip: float,
 ) -> torch.Tensor:
     """One pass over the rows in ``order`` (a step of optimizer and scheduler per batch); the
-    mean training loss over the rows, a tensor on the device (nothing read back here)."""
+    mean training loss over the rows, a tensor on the device (nothing read back here). Each
+    batch's inputs are gathered into one buffer reused through the epoch (no new allocation of
+    a batch of windows per step)."""
     model.train()
     total = torch.zeros((), device=x.device)
+    inputs = x.new_empty((batch_size, *x.shape[1:]))  # one gather buffer for the epoch
     for start in range(0, order.shape[0], batch_size):
         rows = order[start : start + batch_size]
-        loss = clip_loss(model(x[rows], generator), y[rows])
+        batch = torch.index_select(x, 0, rows, out=inputs[: rows.shape[0]])
+        loss = clip_loss(model(batch, generator), y[rows])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip > 0:
@@ -114,9 +118,11 @@ def validation_sums(
     ``batch_size`` (eval mode), a tensor on the device."""
     model.eval()
     total = torch.zeros(4, dtype=torch.float64, device=x.device)
+    inputs = x.new_empty((min(batch_size, rows.shape[0]), *x.shape[1:]))
     for start in range(0, rows.shape[0], batch_size):
         part = rows[start : start + batch_size]
-        total += rank_sums(true_ranks(model(x[part]), y[part]))
+        batch = torch.index_select(x, 0, part, out=inputs[: part.shape[0]])
+        total += rank_sums(true_ranks(model(batch), y[part]))
     return total
 
 
