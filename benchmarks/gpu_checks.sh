@@ -8,6 +8,8 @@
 # Steps (about 8 minutes on one H100 with 2 threads for the jobs' CPU work):
 #   pytest     tests/test_cuda.py: GPU fits equal CPU fits, epochs never wait for the GPU
 #   mlp        benchmarks/mlp_throughput.py at THINGS-MEG1's real size (22,248 × 250 → 76,151)
+#   decoder    benchmarks/decoder_throughput.py at one BOLD5000 subject's size (4,803 × 20,484
+#              × 4 TRs → 1536)
 #   scale      benchmarks/scale.py --device cuda: fit_mlp, fit_shared, evaluate_unseen at small
 #              fractions (the job as the workflow runs it: host peak, GPU peak, time)
 #   features   benchmarks/features.py on cuda, then on the host's CPU threads
@@ -34,6 +36,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 
 step pytest 120 "$PY" -m pytest tests/test_cuda.py -q -p no:cacheprovider -o addopts="-ra"
 step mlp 90 "$PY" benchmarks/mlp_throughput.py --device cuda --samples 22248 --targets 76151
+step decoder 120 "$PY" benchmarks/decoder_throughput.py --device cuda
 TMPS=$(mktemp -d)
 step scale-mlp 100 env OMP_NUM_THREADS=2 "$PY" benchmarks/scale.py --device cuda --full never \
     --rule fit_mlp --fractions 0.015625 0.0625 --tmp "$TMPS" --json "$OUT/scale-mlp.json"

@@ -1,11 +1,12 @@
 """The cuda paths on a real GPU (skipped where torch sees none, as in CI).
 
 Each check runs the same code on the CPU and on the GPU in one process: the ``mlp`` and ``shared``
-fits give the same weights within float32 round-off, their epoch and validation loops make every
-tensor on the GPU and never wait for it (``torch.cuda.set_sync_debug_mode("error")`` raises at any
-host read-back, implicit or not), and feature extraction on the GPU writes the same features.
+fits (and the ``fmri_mlp`` decoder's training, without dropout) give the same weights within
+float32 round-off, their epoch and validation loops make every tensor on the GPU and never wait
+for it (``torch.cuda.set_sync_debug_mode("error")`` raises at any host read-back, implicit or
+not), and feature extraction on the GPU writes the same features.
 The CPU-only tests stand in for these with PyTorch's ``meta`` device (``test_mlp_kind``,
-``test_shared_kind``); here the real device is used.
+``test_shared_kind``, ``test_fmri_mlp_decoder``); here the real device is used.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from shared_data import shared_study
 from bergforge.features.extract import forward_layers
 from bergforge.features.models import build_backbone
 from bergforge.features.registry import get_spec
+from bergforge.models.decoding import train as decoding_train
+from bergforge.models.decoding.settings import DecoderConfig
 from bergforge.models.linear.matrix import ArrayFeatures
 from bergforge.models.mlp import train as mlp_train
 from bergforge.models.mlp.job import fit_subject
@@ -162,6 +165,65 @@ def test_shared_epochs_on_the_gpu_make_nothing_on_the_host_and_never_wait(monkey
     shared_train.train_shared_network(x, ys, fit, val, cfg, GPU, tmp_path / "checkpoint", "data")
     assert all(p.device == GPU for p in ran["model"].parameters())
     assert len(ran["made"].made) > 50
+    assert ran["made"].off(GPU, ran["optimizer"]) == []
+
+
+def decoder_data():
+    """Windows (90 × 12 features × 4 TRs) whose pattern follows 8-d embeddings, plus noise."""
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((90, 8)).astype(np.float32)
+    x = (y @ rng.standard_normal((8, 12)))[:, :, None] * np.array([0.3, 1.0, 0.7, 0.2])
+    return (x + 0.5 * rng.standard_normal(x.shape)).astype(np.float32), y
+
+
+def test_decoder_training_on_the_gpu_gives_the_cpu_weights(tmp_path):
+    """Without dropout (the CPU's and the GPU's generators draw different masks from one seed)
+    the same epochs, lr schedule and kept weights within float32 round-off."""
+    x, y = decoder_data()
+    cfg = DecoderConfig(hidden=16, batch_size=16, max_epochs=6, patience=6, lr=3e-3)
+    cfg = DecoderConfig(**{**cfg.hyperparameters(), "dropout_in": 0.0, "dropout_blocks": 0.0})
+    runs = {
+        name: decoding_train.train_decoder(
+            x, y, np.arange(70), np.arange(70, 90), cfg, device, tmp_path / name, "data"
+        )
+        for name, device in (("cpu", torch.device("cpu")), ("gpu", GPU))
+    }
+    cpu, gpu = runs["cpu"], runs["gpu"]
+    assert gpu.best_epoch == cpu.best_epoch and gpu.epochs == cpu.epochs
+    np.testing.assert_allclose(
+        [h["train_loss"] for h in gpu.history], [h["train_loss"] for h in cpu.history], rtol=1e-3
+    )
+    assert [h["lr"] for h in gpu.history] == [h["lr"] for h in cpu.history]
+    for name, value in cpu.weights.items():
+        scale = float(np.abs(value).max()) or 1.0
+        np.testing.assert_allclose(gpu.weights[name], value, rtol=1e-3, atol=1e-3 * scale)
+
+
+def test_decoder_epochs_on_the_gpu_make_nothing_on_the_host_and_never_wait(monkeypatch, tmp_path):
+    """Two training epochs (CLIP loss, clipping, AdamW, OneCycleLR, seeded dropout on a cuda
+    generator) and the validation ranks, with any host synchronisation an error."""
+    ran = {}
+
+    def two_epochs(fresh, train_epoch, validate, n_validation, cfg, checkpoint, identity, hook):
+        model, optimizer, scheduler = fresh()
+        train_epoch(model, optimizer, scheduler, 0)  # warm-up: the optimiser's state is made here
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            with DeviceRecorder() as made:
+                out = [train_epoch(model, optimizer, scheduler, 1), validate(model)]
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        ran.update(model=model, optimizer=optimizer, out=out, made=made)
+
+    monkeypatch.setattr(decoding_train, "decoder_loop", two_epochs)
+    x, y = decoder_data()
+    cfg = DecoderConfig(hidden=16, batch_size=16, max_epochs=4)
+    fit, val = np.arange(70), np.arange(70, 90)
+    decoding_train.train_decoder(x, y, fit, val, cfg, GPU, tmp_path / "checkpoint", "data")
+    assert all(p.device == GPU for p in ran["model"].parameters())
+    assert all(t.device == GPU for t in ran["out"])
+    assert len(ran["made"].made) > 100
     assert ran["made"].off(GPU, ran["optimizer"]) == []
 
 

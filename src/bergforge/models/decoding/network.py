@@ -1,0 +1,106 @@
+"""``FmriMlp``: the residual MLP of neuralbench's ``fmri_mlp`` decoder (after MindEye), as the
+research note decoding.md §1.6 describes it, with the task's sizes as defaults.
+
+Input (B, F, T): F features (e.g. 20,484 fsaverage5 vertices) × T TRs. Each TR's map goes
+through ``lin0`` (F → hidden, shared across TRs) → LayerNorm → GELU → dropout 0.5, then
+``n_blocks`` residual blocks (Linear → LayerNorm → GELU → dropout 0.15, plus the block's input);
+the T TRs are then aggregated (``out_linear``: a learned weighted sum plus a bias, shared by all
+hidden units; ``out_mean``: their mean), ``lin1`` maps hidden → out and the head is one
+Linear(out → out) (torchvision's MLP with a single hidden size: no norm or activation after its
+last layer, and its dropout is 0). Per-subject layers are not implemented (one network for all
+subjects, as the task trains it).
+
+Dropout masks come from a generator the training loop passes in (seeded per epoch), as in the
+``mlp`` kind, so a resumed training draws the same masks.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from bergforge.errors import DataError
+from bergforge.models.decoding.settings import DecoderConfig
+
+
+def dropout(
+    h: torch.Tensor, p: float, training: bool, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Inverted dropout with masks drawn from ``generator`` (identity unless training)."""
+    if not training or p == 0:
+        return h
+    keep = torch.rand(h.shape, generator=generator, device=h.device) >= p
+    return h * keep / (1.0 - p)
+
+
+class ResidualBlock(nn.Module):
+    """Linear(hidden → hidden) → LayerNorm → GELU → dropout (the residual is added outside)."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(hidden, hidden)
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, h: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+        return dropout(functional.gelu(self.norm(self.linear(h))), p, self.training, generator)
+
+
+class FmriMlp(nn.Module):
+    """(B, n_features, n_trs) → (B, n_out); the module docstring has the layers."""
+
+    def __init__(
+        self,
+        n_features: int,
+        n_out: int,
+        hidden: int = 128,
+        n_blocks: int = 2,
+        n_trs: int = 4,
+        time_agg: str = "out_linear",
+        dropout_in: float = 0.5,
+        dropout_blocks: float = 0.15,
+    ) -> None:
+        super().__init__()
+        if time_agg not in ("out_linear", "out_mean"):
+            raise ValueError(f"time_agg = {time_agg!r}; expected out_linear or out_mean")
+        self.n_features, self.n_trs, self.time_agg = n_features, n_trs, time_agg
+        self.dropout_in, self.dropout_blocks = float(dropout_in), float(dropout_blocks)
+        self.lin0 = nn.Linear(n_features, hidden)
+        self.norm0 = nn.LayerNorm(hidden)
+        self.blocks = nn.ModuleList(ResidualBlock(hidden) for _ in range(n_blocks))
+        self.out_linear = nn.Linear(n_trs, 1) if time_agg == "out_linear" else None
+        self.lin1 = nn.Linear(hidden, n_out)
+        self.head = nn.Linear(n_out, n_out)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if x.ndim != 3 or x.shape[1] != self.n_features:
+            raise DataError(
+                f"FmriMlp: expected an input of shape (batch, {self.n_features} features, "
+                f"{self.n_trs} TRs), got {tuple(x.shape)}"
+            )
+        if x.shape[2] != self.n_trs:
+            raise DataError(f"FmriMlp: expected {self.n_trs} TRs, got {x.shape[2]}")
+        h = self.lin0(x.transpose(1, 2))  # (B, T, hidden): each TR's map projected alike
+        h = dropout(functional.gelu(self.norm0(h)), self.dropout_in, self.training, generator)
+        for block in self.blocks:
+            h = block(h, self.dropout_blocks, generator) + h
+        h = h.transpose(1, 2)  # (B, hidden, T)
+        h = h.mean(dim=2) if self.out_linear is None else self.out_linear(h).squeeze(2)
+        return self.head(self.lin1(h))
+
+
+def build(n_features: int, n_out: int, cfg: DecoderConfig) -> FmriMlp:
+    """The network with PyTorch's default initialisation drawn from ``cfg.seed`` (on the CPU, so
+    the same on every device; the global random state is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return FmriMlp(
+            n_features,
+            n_out,
+            cfg.hidden,
+            cfg.n_blocks,
+            cfg.n_trs,
+            cfg.time_agg,
+            cfg.dropout_in,
+            cfg.dropout_blocks,
+        )

@@ -1,0 +1,72 @@
+"""Settings of the ``fmri_mlp`` decoder (future config ``models.fmri_mlp``), importable without
+torch. Defaults: research note decoding.md §1.6 (network) and §1.7 (training)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+from bergforge.config import dataclass_from_section
+from bergforge.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+TIME_AGGREGATIONS = ("out_linear", "out_mean")
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """Hyperparameters of one ``fmri_mlp`` fit and the runtime ``device``."""
+
+    SECTION: ClassVar[str] = "models.fmri_mlp"
+    hidden: int = 128  # width of lin0 and the residual blocks
+    n_blocks: int = 2  # residual blocks Linear → LayerNorm → GELU → dropout
+    n_trs: int = 4  # TRs per input window (the input's last axis)
+    time_agg: str = "out_linear"  # learned weighted sum of the TRs (+ bias), or their mean
+    dropout_in: float = 0.5  # after lin0's LayerNorm → GELU
+    dropout_blocks: float = 0.15  # inside every residual block
+    lr: float = 1e-4  # AdamW's lr and OneCycleLR's max_lr
+    weight_decay: float = 0.05
+    pct_start: float = 0.1  # OneCycleLR's share of rising steps (cosine annealing)
+    grad_clip: float = 1.0  # total gradient norm (L2) clipped to this; 0 = no clipping
+    batch_size: int = 64
+    max_epochs: int = 40
+    patience: int = 5  # epochs without a better validation in-batch top-5 before stopping
+    seed: int = 33  # the model seed (initial weights, batch order, dropout masks)
+    device: str = "auto"  # runtime: auto (cuda when torch sees one), cpu or cuda
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.device in DEVICES, f"device = {self.device!r}; expected one of {DEVICES}"),
+            (
+                self.time_agg in TIME_AGGREGATIONS,
+                f"time_agg = {self.time_agg!r}; expected one of {TIME_AGGREGATIONS}",
+            ),
+            (self.hidden >= 1 and self.n_blocks >= 0, "hidden ≥ 1 and n_blocks ≥ 0 expected"),
+            (self.n_trs >= 1, f"n_trs = {self.n_trs}; expected ≥ 1"),
+            (
+                0.0 <= self.dropout_in < 1.0 and 0.0 <= self.dropout_blocks < 1.0,
+                "dropout_in and dropout_blocks: expected 0 ≤ dropout < 1",
+            ),
+            (0.0 < self.pct_start < 1.0, f"pct_start = {self.pct_start}; expected (0, 1)"),
+            (self.max_epochs >= 1 and self.patience >= 1, "max_epochs and patience must be ≥ 1"),
+            (self.batch_size >= 1, "batch_size must be ≥ 1"),
+            (self.lr > 0 and self.weight_decay >= 0, "lr must be > 0 and weight_decay ≥ 0"),
+            (self.grad_clip >= 0, f"grad_clip = {self.grad_clip}; expected ≥ 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"{self.SECTION}: {message}")
+
+    @classmethod
+    def from_settings(
+        cls, settings: dict[str, Any] | None, runtime: dict[str, Any] | None = None
+    ) -> DecoderConfig:
+        """The config of a fit job: the rule's settings plus the runtime ``device``."""
+        values = dict(settings or {})
+        if runtime and "device" in runtime:
+            values["device"] = runtime["device"]
+        return dataclass_from_section(cls, values, cls.SECTION)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Everything but ``device`` (a run may resume on another device)."""
+        return {k: v for k, v in asdict(self).items() if k != "device"}
