@@ -21,7 +21,7 @@ from features_data import make_stimuli
 from huggingface_hub import constants
 from PIL import Image
 
-from bergforge.features.errors import WeightsUnavailableError
+from bergforge.features.errors import BackboneError, WeightsUnavailableError
 from bergforge.features.extract import extract_array
 from bergforge.features.models import build_backbone
 from bergforge.features.registry import BERG_SEED, get_spec
@@ -108,3 +108,60 @@ def test_vit_layers_4_8_12_concatenated_equal_hooks_on_the_library_model(
     expected = np.concatenate(parts, axis=1)
     assert ours.shape == (2, 3 * 768)
     np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_dinov2_giant_reads_block_26_of_40_offline_only(tmp_path, monkeypatch):
+    """The decoding target: block index 25 of 40 (HF hidden_states[26]), mean over all tokens,
+    224-px input; checked on the architecture built on the meta device (no 4.5 GB of weights)."""
+    spec = get_spec("dinov2_giant")
+    assert spec.layers == ("blocks.25",) and spec.token_aggregation == "mean"
+    assert spec.image_size == 224 and spec.model == "vit_giant_patch14_dinov2.lvd142m"
+    with torch.device("meta"):
+        model = timm.create_model(spec.model, pretrained=False, img_size=224)
+    assert len(model.blocks) == 40 and model.embed_dim == 1536
+    assert model.patch_embed.grid_size == (16, 16) and model.pos_embed.shape[1] == 257
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    with pytest.raises(WeightsUnavailableError, match="timm/vit_giant_patch14_dinov2.lvd142m/"):
+        build_backbone(spec)
+
+
+def test_an_image_size_gives_the_hf_processor_route_and_the_mean_of_all_tokens(
+    images, one_torch_thread
+):
+    """dinov2_giant's settings on a small DINOv2 (seeded random weights): the transform is
+    Resize(256, bicubic) → CenterCrop(224) → ImageNet normalisation, written out here, and the
+    feature is the mean of block 2's 257 tokens (CLS included), from hooks on timm's own model."""
+    from torchvision import transforms as tv
+
+    small = {"model": "vit_small_patch14_dinov2.lvd142m", "weights": "none", "layers": ["blocks.2"]}
+    backbone = build_backbone(get_spec("dinov2_giant", small))
+    reference = tv.Compose(
+        [
+            tv.Resize(256, interpolation=tv.InterpolationMode.BICUBIC),
+            tv.CenterCrop(224),
+            tv.ToTensor(),
+            tv.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ]
+    )
+    with Image.open(images[0]) as im:
+        rgb = im.convert("RGB").resize((96, 64))  # not square: the shorter side goes to 256
+    np.testing.assert_allclose(backbone.transform(rgb), reference(rgb), atol=1e-6)
+    ours = extract_array(backbone, images, 2, 1)
+
+    torch.manual_seed(BERG_SEED)
+    model = timm.create_model(small["model"], pretrained=False, img_size=224).eval()
+    seen = {}
+    model.blocks[2].register_forward_hook(lambda _m, _in, out: seen.__setitem__("x", out))
+    with Image.open(images[0]) as a, Image.open(images[1]) as b:
+        batch = torch.stack([reference(im.convert("RGB")) for im in (a, b)])
+    with torch.inference_mode():
+        model(batch)
+    assert seen["x"].shape == (2, 257, 384)
+    np.testing.assert_allclose(ours, seen["x"].mean(dim=1).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_image_size_is_recorded_only_when_set_and_only_for_timm():
+    assert "image_size" not in get_spec("vit_b_32").as_dict()  # recorded specs keep their bytes
+    assert get_spec("dinov2_giant").as_dict()["image_size"] == 224
+    with pytest.raises(BackboneError, match="image_size 224; expected a size ≥ 16 for a timm"):
+        get_spec("vit_b_32", {"image_size": 224})

@@ -186,9 +186,10 @@ def _open_clip(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any], None
 def _timm(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any], None]:
     """A timm model: ``weights`` is none, a local file or ``cache`` (the hub cache only)."""
     timm = _import("timm", spec)
+    size = {} if spec.image_size is None else {"img_size": int(spec.image_size)}
     if spec.weights == NO_WEIGHTS:
         torch.manual_seed(spec.seed)
-        model = timm.create_model(spec.model, pretrained=False)
+        model = timm.create_model(spec.model, pretrained=False, **size)
         identity: dict[str, Any] = {"kind": "random_init", "seed": spec.seed}
     else:
         if spec.weights != HUB_CACHE and not _is_file_reference(spec.weights):
@@ -200,9 +201,15 @@ def _timm(spec: BackboneSpec) -> tuple[nn.Module, Any, dict[str, Any], None]:
         path, identity = _library_weights(spec, cached)
         # timm converts original checkpoints (e.g. Meta's DINOv2 files) with its own filters
         model = timm.create_model(
-            spec.model, pretrained=True, pretrained_cfg_overlay={"file": str(path)}
+            spec.model, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **size
         )
     config = timm.data.resolve_data_config({}, model=model)
+    if spec.image_size is not None:  # 256 → 224 at 224, bicubic (the HF DINOv2 processor's)
+        config |= {
+            "input_size": (3, int(spec.image_size), int(spec.image_size)),
+            "crop_pct": 0.875,
+            "interpolation": "bicubic",
+        }
     return model, timm.data.create_transform(**config), identity, None
 
 

@@ -56,7 +56,11 @@ class BackboneSpec:
     applies to each decoded PIL image (:data:`TRAIN_TRANSFORMS`); the loader always applies
     ``transform`` to the user's uint8 tensor, as BERG's API does (``bergforge.features.image_paths``).
     ``token_aggregation`` applies to token outputs ``[image, token, dim]``: ``all`` keeps every
-    token, ``cls`` the first, ``mean`` their average.
+    token, ``cls`` the first, ``mean`` their average. ``image_size`` (timm only) builds the model
+    for that input size (timm resamples a ViT's position embeddings once, when the model is made)
+    and its transform as Resize(image_size / 0.875, bicubic) → CenterCrop(image_size) → the
+    model's normalisation (the Hugging Face DINOv2 processor's 256 → 224 at 224); None keeps the
+    library's own.
     """
 
     name: str
@@ -69,6 +73,7 @@ class BackboneSpec:
     token_aggregation: str = "all"
     datasets: tuple[str, ...] | None = field(default=None)
     train_transform: str = PRESET_TRAIN
+    image_size: int | None = None
 
     @property
     def nodes(self) -> tuple[str, ...]:
@@ -78,14 +83,17 @@ class BackboneSpec:
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready description (recorded in every shard's attributes).
 
-        ``train_transform`` is left out when it is the default ``preset``, so specs recorded
-        before it existed and specs of default backbones are the same dict (and the same bytes).
+        ``train_transform`` is left out when it is the default ``preset`` and ``image_size`` when
+        it is None, so specs recorded before they existed and specs of default backbones are the
+        same dict (and the same bytes).
         """
         out = asdict(self)
         out["layers"] = list(self.layers)
         out["datasets"] = None if self.datasets is None else list(self.datasets)
         if self.train_transform == PRESET_TRAIN:
             del out["train_transform"]
+        if self.image_size is None:
+            del out["image_size"]
         return out
 
 
@@ -160,6 +168,19 @@ REGISTRY: dict[str, BackboneSpec] = {
         LIBRARY_TRANSFORM,
         token_aggregation="cls",
     ),
+    # the decoding task's target (research/decoding.md §1.5): DINOv2-giant, the output of block 26
+    # of 40 (HF hidden_states[26] = timm blocks.25), mean over all 257 tokens (CLS included) of a
+    # 224-px input; hub-cache file timm/vit_giant_patch14_dinov2.lvd142m (4.5 GB)
+    "dinov2_giant": BackboneSpec(
+        "dinov2_giant",
+        "timm",
+        "vit_giant_patch14_dinov2.lvd142m",
+        HUB_CACHE,
+        ("blocks.25",),
+        LIBRARY_TRANSFORM,
+        token_aggregation="mean",
+        image_size=224,
+    ),
 }
 
 _FIELDS = {
@@ -171,6 +192,7 @@ _FIELDS = {
     "seed",
     "token_aggregation",
     "train_transform",
+    "image_size",
 }
 #: the settings a config (or a recorded spec) may override
 SPEC_SETTINGS = frozenset(_FIELDS)
@@ -230,6 +252,11 @@ def _check(spec: BackboneSpec) -> None:
         raise BackboneError(
             f"backbone {spec.name!r}: train_transform {CENTER_CROP_RESIZE!r} takes its size, mean "
             "and std from a torchvision preset; `transform` is 'library'"
+        )
+    if spec.image_size is not None and (spec.library != "timm" or int(spec.image_size) < 16):
+        raise BackboneError(
+            f"backbone {spec.name!r}: image_size {spec.image_size!r}; expected a size ≥ 16 for a "
+            "timm model (other libraries keep their own input size)"
         )
     if not spec.layers:
         raise BackboneError(f"backbone {spec.name!r}: `layers` is empty; expected node names")
