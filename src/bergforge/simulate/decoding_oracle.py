@@ -6,8 +6,11 @@ noise-free responses can at best predict what the least-squares regression of th
 embeddings on ``[1, d(z)]`` over the training images predicts. The oracle is the retrieval of
 those predictions among the test images' embeddings (one query per test image: the noise-free
 responses of its presentations are the same), with the metrics of
-:mod:`bergforge.evaluation.retrieval`. It bounds linear decoders; with a nonlinear truth it is
-not a bound for nonlinear ones (they may find structure of the embeddings beyond ``[1, d(z)]``).
+:mod:`bergforge.evaluation.retrieval`. It is the retrieval of a least-squares linear decoder
+(``ridge_decoder`` with vanishing noise and alpha), not a bound on retrieval itself: a decoder
+trained for retrieval (the CLIP loss of ``fmri_mlp``) weighs the embedding's directions by how
+they separate candidates, not by their variance, and can rank better (measured on the simulated
+study at low noise: least squares 68 % top-5, ``fmri_mlp`` 78 %, subject-agg, 113 candidates).
 """
 
 from __future__ import annotations
