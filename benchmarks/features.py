@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+from throughput import synchronize
 
 from bergforge.features.extract import forward_layers
 from bergforge.features.images import load_rgb
@@ -43,20 +44,15 @@ def make_images(folder: Path, n: int, size: int) -> list[Path]:
     return files
 
 
-def drain(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
 def bare_forward(backbone, batch: torch.Tensor, n_batches: int) -> tuple[float, float]:
     """Images/s of the node extractor alone on a ready batch (wall clock, CPU time)."""
     forward_layers(backbone, batch)  # warm-up
-    drain(batch.device.type)
+    synchronize(batch.device)
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(n_batches):
         with torch.inference_mode():
             backbone.module(batch)
-    drain(batch.device.type)
+    synchronize(batch.device)
     n = n_batches * len(batch)
     return n / (time.perf_counter() - wall), n / (time.process_time() - cpu)
 

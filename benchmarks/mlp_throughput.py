@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from throughput import report, rounds
 from torch import nn
 from torch.nn import functional
 
@@ -61,20 +61,6 @@ def make_data(n: int, k: int, t: int, seed: int = 0) -> tuple[np.ndarray, np.nda
     x = rng.standard_normal((n, k), dtype=np.float32)
     y = rng.standard_normal((n, t), dtype=np.float32)
     return x, y
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(run: Callable[[], None], device: torch.device) -> tuple[float, float]:
-    """(wall seconds, process CPU seconds) of ``run()``, the device drained before and after."""
-    synchronize(device)
-    wall, cpu = time.perf_counter(), time.process_time()
-    run()
-    synchronize(device)
-    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def bare_network(cfg: MlpConfig, n_in: int, n_out: int) -> nn.Sequential:
@@ -172,25 +158,9 @@ def main() -> None:
         few = min(fit.size, 4 * cfg.batch_size)
         bare_loop(cfg, xt, yt, few, device)()
         kind_epoch(cfg, xt, yt, fit_rows[:few], device)()
-        times: dict[str, list[tuple[float, float]]] = {name: [] for name in loops}
-        for _ in range(args.repeats):
-            for name, make in loops.items():
-                times[name].append(timed(make(), device))  # each round: a fresh network
+        times = rounds(loops, args.repeats, device)
 
-    clocks = ("wall", "cpu") if device.type == "cpu" else ("wall",)
-    rates = {
-        name: {c: fit.size / min(t[i] for t in runs) for i, c in enumerate(clocks)}
-        for name, runs in times.items()
-    }
-    print(f"{'loop':<12}" + "".join(f"{c + ' samples/s':>18}" for c in clocks) + "   runs (wall s)")
-    for name, rate in rates.items():
-        runs = ", ".join(f"{t[0]:.2f}" for t in times[name])
-        print(f"{name:<12}" + "".join(f"{rate[c]:>18,.0f}" for c in clocks) + f"   {runs}")
-    for name in ("kind epoch", "kind fit"):
-        for c in clocks:
-            ratio = rates[name][c] / rates["bare"][c]
-            mark = "ok" if ratio >= BAR else "FAIL"
-            print(f"[{mark}] {name} / bare ({c}) = {ratio:.3f} (≥ {BAR})")
+    report(times, fit.size, device, ("kind epoch", "kind fit"), BAR, 12)
 
 
 if __name__ == "__main__":
