@@ -79,8 +79,8 @@ def prepare_bold_subject(
             label = f"subject {int(subjects[0])} session {session} run {run}"
             halves = []
             for hemi, name in HEMIS:
-                data = read_func_gii(run_files(int(session), int(run), hemi))
-                halves.append(projections[name].apply(data, str(run_files(session, run, hemi))))
+                path = run_files(int(session), int(run), hemi)
+                halves.append(projections[name].apply(read_func_gii(path), str(path)))
             if halves[0].shape[1] != halves[1].shape[1]:
                 raise DataError(
                     f"{label}: {halves[0].shape[1]} volumes on the left, {halves[1].shape[1]} on "
