@@ -17,7 +17,7 @@ epoch loop is timed apart), against the work of 200 epochs, and the table shows 
 
 Run (2 cores and 24 GB are enough; an idle machine gives the numbers to keep)::
 
-    .venv/bin/python benchmarks/scale.py                     # every case at 1/8, 1/4, 1/2
+    .venv/bin/python benchmarks/scale.py                     # every case at its fractions
     .venv/bin/python benchmarks/scale.py --rule fit_linear --fractions 0.02 0.04
     .venv/bin/python benchmarks/scale.py --rule fit_mlp fit_shared evaluate_unseen --full never
     .venv/bin/python benchmarks/scale.py --list
@@ -150,6 +150,7 @@ def print_case(case: Case, points: list[dict], fit: Fit | None) -> None:
     print(f"   size = {case.unit}; work = {case.work_unit}. {case.note}")
     print(
         f"   {'fraction':>9} {'size':>12} {'work':>12} {'peak RSS':>10} {'anon peak':>10} {'time':>9}"
+        f" {'inputs':>8}"
     )
     for p in points:
         if "skipped" in p or p.get("failed"):
@@ -164,7 +165,8 @@ def print_case(case: Case, points: list[dict], fit: Fit | None) -> None:
             continue
         print(
             f"   {p['fraction']:>9.4g} {p['units']:>12.1f} {p['work']:>12.1f} {_gb(p['peak_mb']):>10} "
-            f"{_gb(p['anon_peak_mb']):>10} {_secs(p['seconds']):>9}{_projected(p)}"
+            f"{_gb(p['anon_peak_mb']):>10} {_secs(p['seconds']):>9} "
+            f"{_secs(p.get('prepare_seconds')):>8}{_projected(p)}"
             + (f" [GPU peak {_gb(p['gpu_peak_mb'])}]" if "gpu_peak_mb" in p else "")
         )
     if fit is None:
@@ -273,7 +275,9 @@ def run_cases(cases: list[Case], args) -> list[tuple[Case, list[dict], Fit | Non
     root = Path(tempfile.mkdtemp(prefix="bergforge-scale-", dir=args.tmp))
     results = []
     try:
+        began = time.perf_counter()
         for k, case in enumerate(cases):
+            case_began = time.perf_counter()
             fractions = args.fractions or case.fractions
             points = [measure_point(case, f, root, args) for f in fractions]
             fit = fit_case(case, points)
@@ -282,6 +286,12 @@ def run_cases(cases: list[Case], args) -> list[tuple[Case, list[dict], Fit | Non
                 points.append(measure_point(case, 1.0, root, args))
                 fit = fit_case(case, points)
             print_case(case, points, fit)
+            inputs = sum(p.get("prepare_seconds", 0.0) for p in points)
+            print(
+                f"   case {k + 1} of {len(cases)}: {_secs(time.perf_counter() - case_began)} "
+                f"(writing inputs {_secs(inputs)}); harness so far "
+                f"{_secs(time.perf_counter() - began)}"
+            )
             sys.stdout.flush()
             results.append((case, points, fit))
             shutil.rmtree(root / "cache" / case.name, ignore_errors=True)

@@ -33,6 +33,12 @@ CONFIGS = {
 }
 
 
+#: the fractions of the cases whose inputs take minutes to write or whose job takes minutes at
+#: 1/2 (NSD betas, MEG epochs, EEG raw partitions, the linear fits): the whole harness stays
+#: under an hour on 2 cores; their peak and time are linear in the size, so 1/4 is far enough
+QUICK_FRACTIONS = (1 / 16, 1 / 8, 1 / 4)
+
+
 @dataclass(frozen=True)
 class Case:
     """One rule's job on one real dataset, at any fraction of its real size."""

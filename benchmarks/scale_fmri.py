@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scale_cases import Case, harness_device, workflow_size
+from scale_cases import QUICK_FRACTIONS, Case, harness_device, workflow_size
 
 from bergforge.workflow.resources import Size, cnn8_size
 
@@ -286,6 +286,7 @@ def write_cnn8_model(folder: Path) -> Path:
 
     from bergforge.models.cnn8.network import MultiHeadEncoder
     from bergforge.models.cnn8.train import TrainConfig, save_torch_atomic
+    from bergforge.models.folder_checksums import seal_model_folder
 
     torch.manual_seed(0)
     heads = {f"sub-{s:02d}_NSD": N_MODEL for s in range(1, SUBJECTS + 1)}
@@ -294,6 +295,7 @@ def write_cnn8_model(folder: Path) -> Path:
     state = {"config": asdict(TrainConfig()), "state_dict": model.state_dict()}
     save_torch_atomic(state, folder / "model.pt")
     (folder / "training.json").write_text("{}")
+    seal_model_folder(folder)  # a fitted folder is sealed; the evaluation checks it on reading
     return folder / "model.pt"
 
 
@@ -411,6 +413,7 @@ FMRI_CASES = [
         run=_mosaic_run,
         size=lambda job: workflow_size("fmri_mosaic_betas", "nsd", {}, {"betas": job["betas"]}),
         disk_gb=lambda f: (_MOSAIC_GB + _BETAS_GB) * f + 0.1,
+        fractions=QUICK_FRACTIONS,
         note="30,000 trials of 91,282 float32 at full size (HDF5 overhead not counted).",
     ),
     Case(
@@ -425,6 +428,7 @@ FMRI_CASES = [
         run=_prepare_run,
         size=_betas_size,
         disk_gb=lambda f: 2 * _BETAS_GB * f + 0.1,
+        fractions=QUICK_FRACTIONS,
         note="stimuli.tsv holds all 8 subjects' images, as the real one.",
     ),
     Case(
@@ -454,7 +458,7 @@ FMRI_CASES = [
         run=_cnn8_fit_run,
         size=_cnn8_fit_size,
         disk_gb=lambda f: 9.0,
-        fractions=(1 / 32, 1 / 16, 1 / 8),
+        fractions=(1 / 32, 1 / 8),  # ≈3 min a point, whatever the batch: two points
         note="full width (384 channels, 224 px, 8 heads of 57,051 vertices) with batches of "
         "64·fraction images, one epoch over 2 images per subject (1 training, 1 validation) and "
         "1 test image: the memory of training steps; time per image-epoch from these points "

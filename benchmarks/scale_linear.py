@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scale_cases import Case, real_config, workflow_size
+from scale_cases import QUICK_FRACTIONS, Case, real_config, workflow_size
 from scale_inputs import write_features, write_stimuli, write_things_store
 
 from bergforge.workflow.resources import Size
@@ -392,6 +392,7 @@ def _linear_cases(modality: str) -> list[Case]:
             run=_fit_run(modality),
             size=_fit_size(modality),
             disk_gb=_fit_disk(modality),
+            fractions=QUICK_FRACTIONS,
             note="fixed = the PCA's arrays of the feature width (Bᵀ, components_, scaler); the "
             "randomized solver at every fraction (auto's choice at full size).",
         ),

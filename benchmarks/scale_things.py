@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scale_cases import Case, workflow_size
+from scale_cases import QUICK_FRACTIONS, Case, workflow_size
 
 from bergforge.workflow.resources import Size
 
@@ -206,6 +206,7 @@ THINGS_CASES = [
         note="metadata overhead of the FIF files not counted in the full size. The writer holds "
         "the epochs as float64 (MNE), so full size needs ≈17 GB just to write the input.",
         full_allowed=False,
+        fractions=QUICK_FRACTIONS,
     ),
     Case(
         name="preprocess_eeg_subject[eeg]",
@@ -223,6 +224,7 @@ THINGS_CASES = [
         disk_gb=lambda f: (
             (EEG_SESSIONS * (_EEG_TRAIN_MB + _EEG_TEST_MB) / 1e3 + 2 * _EEG_STORE_GB) * f + 0.1
         ),
+        fractions=QUICK_FRACTIONS,
         note="targets: 6% of the trials (99999); one partition (float64) is in memory at a time.",
     ),
 ]
