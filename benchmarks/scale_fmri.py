@@ -482,6 +482,7 @@ FMRI_CASES = [
         run=_cnn8_eval_run,
         size=_cnn8_eval_size,
         disk_gb=lambda f: _BETAS_GB * f * 1.1 + 2.5,
+        fractions=QUICK_FRACTIONS,
         note="the real network (model.pt of 8 heads); own training images scale with the "
         "fraction, test images stay 3 (their CNN8 prediction is GPU work, ≈1,000 × 481 GFLOP); "
         "fixed = their predictions and means (16 bytes per image and vertex), from the shapes.",
@@ -503,6 +504,7 @@ FMRI_CASES = [
             {"evaluation": job["evaluation"]},
         ),
         disk_gb=lambda f: 1.1 * _BETAS_GB * f + 0.2,
+        fractions=QUICK_FRACTIONS,
         note="evaluation.npz written by the evaluation's writer with random scores (the CNN8 "
         "predictions of 1,000 test images are GPU work); size = its test predictions.",
     ),

@@ -14,9 +14,11 @@ backbone the real configurations build:
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
-from scale_cases import QUICK_FRACTIONS, Case, real_config, workflow_size
+from scale_cases import Case, real_config, workflow_size
 from scale_inputs import write_features, write_stimuli, write_things_store
 
 from bergforge.workflow.resources import Size
@@ -221,24 +223,39 @@ def _fit_disk(modality: str):
 
 
 def base_models(modality: str, cache: Path) -> Path:
-    """The 5 split models of a subject at full width, fitted once per dataset (cached)."""
+    """The 5 split models of a subject at full width (cached per dataset): one fitted, copied to
+    the other splits' folders (the evaluation reads 5 folders of the real shape; their values
+    change neither its memory nor its time)."""
     folder = cache.parent / f"models-{modality}"
-    if (folder / "split-single-4" / "model.json").exists():
+    if (folder / f"split-{SPLITS[-1]}" / "model.json").exists():
         return folder
     data = write_dataset(folder / "base", modality, BASE_TRAIN, 2)
-    for split in SPLITS:
-        fit_linear(modality, data, folder / f"split-{split}", linear_settings(modality))
+    first = folder / f"split-{SPLITS[0]}"
+    fit_linear(modality, data, first, linear_settings(modality))
+    for split in SPLITS[1:]:
+        shutil.copytree(first, folder / f"split-{split}")
     return folder
 
 
 def _eval_data(modality: str, point: Path, fraction: float, cache: Path) -> dict:
+    """The subject's test data at ``fraction``: written once per fraction into the models' cache
+    folder and shared by the evaluation, export and summary cases (they read it, never change it)."""
     models = base_models(modality, cache)
-    n_test = max(2, round(DESIGN[modality][2] * fraction))
-    data = write_dataset(point, modality, BASE_TRAIN, n_test)
-    return data | {
+    shared = models / f"inputs-{fraction:.6g}"
+    done = shared / "data.json"
+    if not done.exists():
+        n_test = max(2, round(DESIGN[modality][2] * fraction))
+        data = write_dataset(shared, modality, BASE_TRAIN, n_test)
+        done.write_text(json.dumps(data))
+    return json.loads(done.read_text()) | {
         "models": [str(models / f"split-{s}" / "model.json") for s in SPLITS],
         "out": str(point / "out"),
     }
+
+
+def _evaluation_dir(modality: str, fraction: float, cache: Path) -> Path:
+    """Where the evaluation case leaves its ``evaluation.npz`` for the export and summary cases."""
+    return cache.parent / f"models-{modality}" / f"evaluation-{fraction:.6g}"
 
 
 def evaluate(modality: str, job: dict) -> tuple[Path, Path]:
@@ -264,7 +281,8 @@ def evaluate(modality: str, job: dict) -> tuple[Path, Path]:
 
 def _eval_prepare(modality: str):
     def prepare(point: Path, fraction: float, cache: Path) -> dict:
-        return _eval_data(modality, point, fraction, cache)
+        job = _eval_data(modality, point, fraction, cache)
+        return job | {"out": str(_evaluation_dir(modality, fraction, cache))}
 
     return prepare
 
@@ -272,7 +290,9 @@ def _eval_prepare(modality: str):
 def _after_eval_prepare(modality: str):
     def prepare(point: Path, fraction: float, cache: Path) -> dict:
         job = _eval_data(modality, point, fraction, cache)
-        evaluation, _ = evaluate(modality, job)
+        evaluation = _evaluation_dir(modality, fraction, cache) / "evaluation.npz"
+        if not evaluation.exists():  # the evaluation case did not run before (e.g. --rule)
+            evaluate(modality, job | {"out": str(evaluation.parent)})
         return job | {"evaluation": str(evaluation)}
 
     return prepare
@@ -392,7 +412,7 @@ def _linear_cases(modality: str) -> list[Case]:
             run=_fit_run(modality),
             size=_fit_size(modality),
             disk_gb=_fit_disk(modality),
-            fractions=QUICK_FRACTIONS,
+            fractions=(1 / 32, 1 / 16, 1 / 8),  # ≥ 695 images (> 250 components); memory is flat
             note="fixed = the PCA's arrays of the feature width (Bᵀ, components_, scaler); the "
             "randomized solver at every fraction (auto's choice at full size).",
         ),

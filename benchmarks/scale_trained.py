@@ -218,8 +218,10 @@ TIMING = (
     "2 epochs (no early stop) per point; time fitted to the job's time projected to 200 epochs "
     "(its other work + 200 × the epoch loop's time per epoch) against the MFLOP of 200 epochs"
 )
-#: 4 (3) subjects' epochs per point: 1/24 keeps the largest point within ≈ 3 min on 2 cores
-SHARED_FRACTIONS = (1 / 64, 1 / 32, 1 / 24)
+#: 4 (3) subjects' epochs per point: two points (≈ 2 and 3 min on 2 idle cores) keep the whole
+#: harness under an hour; a third (1/24, ≈ 4 min) or the 1/8 point of the coefficient rows is
+#: ``--rule fit_shared --fractions …``
+SHARED_FRACTIONS = (1 / 64, 1 / 32)
 COMMON = {
     "variant": "cpu",
     "work_unit": "training MFLOP (every epoch)",
