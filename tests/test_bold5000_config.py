@@ -173,3 +173,27 @@ def test_check_config_runs_the_decoding_checks(tmp_path, capsys):
     assert "datasets.bold.preprocess: a 7 s window at TR 2 s is round(7 / 2) = 4 TRs" in (
         capsys.readouterr().err
     )
+
+
+def test_the_rules_depend_on_what_each_route_declares():
+    from types import SimpleNamespace
+
+    from bergforge.workflow.bold5000 import trials_inputs, windows_inputs
+
+    download = {k: v for k, v in BOLD.items() if k != "simulation"} | {"source": "download"}
+    config = {"datasets": {"sim": BOLD, "real": download}}
+    simulated = windows_inputs(config)(SimpleNamespace(dataset="sim", subject="02"))
+    assert simulated == {
+        "trials": "results/prepared/sim/trials.tsv",
+        "events": "resources/raw/sim/sub-CSI2",
+        "runs": "resources/raw/sim/derivatives/fmriprep/sub-CSI2",
+        "surfaces": "resources/raw/sim/derivatives/freesurfer/sub-CSI2",
+    }
+    real = trials_inputs(config)(SimpleNamespace(dataset="real"))
+    assert real == {
+        "raw": [
+            "resources/raw/real/downloads/sub-CSI1.tsv",
+            "resources/raw/real/downloads/sub-CSI2.tsv",
+        ],
+        "stimuli_tree": "resources/raw/real/BOLD5000_Stimuli",
+    }

@@ -160,7 +160,7 @@ def prepare_windows_job(
     if rows.empty:
         raise DataError(
             f"{trials_path} has no trials of subject {subject}; expected subjects "
-            f"{sorted(table['subject'].unique())}"
+            f"{sorted(int(s) for s in table['subject'].unique())}"
         )
     surf = b5.freesurfer_surf(raw_dir, subject)
     projections = {

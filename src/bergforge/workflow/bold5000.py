@@ -2,11 +2,13 @@
 (``workflow/rules/decode_prepare.smk``).
 
 The raw tree of a BOLD5000 dataset (``resources/raw/{dataset}/``, ds001499's layout) is what the
-preprocessing rules read, whichever route wrote it (the simulator, or the download): per subject
-``CSI{n}`` the folders :data:`EVENTS_DIR` (``events.tsv`` of every run), :data:`FMRIPREP_DIR`
-(fsnative ``func.gii`` runs) and :data:`FREESURFER_DIR` (``surf/{lh,rh}.sphere.reg``), and once
-per dataset :data:`STIMULI_DIR` (the stimulus tree with ``repeated_stimuli_113_list.txt``). A
-route provides each as a ``directory()`` output.
+preprocessing rules read, whichever route wrote it: per subject ``CSI{n}`` its ``events.tsv``
+files (:data:`EVENTS_DIR`), fsnative ``func.gii`` runs (:data:`FMRIPREP_DIR`) and
+``surf/{lh,rh}.sphere.reg`` (:data:`FREESURFER_DIR`), and once per dataset the stimulus tree
+(:data:`STIMULI_DIR`, with ``repeated_stimuli_113_list.txt``). The rules depend on what each route
+declares: the simulator's three folders per subject (``directory()`` outputs), or the download's
+per-subject manifest (:data:`DOWNLOAD_MANIFEST`, written when all the subject's files are in
+place); the stimulus tree is a folder output of both.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ EVENTS_DIR = paths.RAW + "/sub-CSI{n}"
 FMRIPREP_DIR = paths.RAW + "/derivatives/fmriprep/sub-CSI{n}"
 FREESURFER_DIR = paths.RAW + "/derivatives/freesurfer/sub-CSI{n}"
 STIMULI_DIR = paths.RAW + "/BOLD5000_Stimuli"
+#: what the download route (rule download_bold5000_subject) writes last for a subject
+DOWNLOAD_MANIFEST = paths.RAW + "/downloads/sub-CSI{n}.tsv"
 
 # Resources at the real size (declared from the code, not measured by the scale harness).
 # bold5000_windows holds one run at a time (bergforge.preprocess.bold_prepare). A real fsnative
@@ -108,15 +112,25 @@ def _subjects(config: dict[str, Any], dataset: str) -> list[int]:
     return sorted(int(s) for s in config["datasets"][dataset]["subjects"])
 
 
+def subject_raw(config: dict[str, Any], dataset: str, n: int) -> dict[str, str]:
+    """What a route declares for subject ``n``'s raw files: the simulator's folders (events,
+    runs, surfaces) or the download's manifest."""
+    if config["datasets"][dataset]["source"] == "simulated":
+        return {
+            "events": EVENTS_DIR.format(dataset=dataset, n=n),
+            "runs": FMRIPREP_DIR.format(dataset=dataset, n=n),
+            "surfaces": FREESURFER_DIR.format(dataset=dataset, n=n),
+        }
+    return {"manifest": DOWNLOAD_MANIFEST.format(dataset=dataset, n=n)}
+
+
 def trials_inputs(config: dict[str, Any]) -> Callable[[Any], dict[str, list[str] | str]]:
-    """Input function of ``bold5000_trials``: every subject's events folder, the stimulus tree."""
+    """Input function of ``bold5000_trials``: every subject's raw files, the stimulus tree."""
 
     def inputs(wildcards: Any) -> dict[str, list[str] | str]:
         d = wildcards.dataset
-        return {
-            "events": [EVENTS_DIR.format(dataset=d, n=s) for s in _subjects(config, d)],
-            "stimuli_tree": STIMULI_DIR.format(dataset=d),
-        }
+        raw = [f for s in _subjects(config, d) for f in subject_raw(config, d, s).values()]
+        return {"raw": raw, "stimuli_tree": STIMULI_DIR.format(dataset=d)}
 
     return inputs
 
@@ -131,14 +145,10 @@ def trials_runs(config: dict[str, Any]) -> Callable[[Any], dict[int, list[list[i
 
 
 def windows_inputs(config: dict[str, Any]) -> Callable[[Any], dict[str, str]]:
-    """Input function of ``bold5000_windows``: ``trials.tsv``, the subject's runs and surfaces."""
+    """Input function of ``bold5000_windows``: ``trials.tsv`` and the subject's raw files."""
 
     def inputs(wildcards: Any) -> dict[str, str]:
         d, n = wildcards.dataset, int(wildcards.subject)
-        return {
-            "trials": paths.fill(paths.TRIALS, dataset=d),
-            "runs": FMRIPREP_DIR.format(dataset=d, n=n),
-            "surfaces": FREESURFER_DIR.format(dataset=d, n=n),
-        }
+        return {"trials": paths.fill(paths.TRIALS, dataset=d), **subject_raw(config, d, n)}
 
     return inputs
