@@ -197,3 +197,19 @@ def test_the_rules_depend_on_what_each_route_declares():
         ],
         "stimuli_tree": "resources/raw/real/BOLD5000_Stimuli",
     }
+
+
+def test_all_builds_the_data_and_the_decoders_fit_but_no_encoding_stage():
+    from bergforge.workflow.targets import all_targets
+
+    config = {k: v for k, v in GOOD.items()} | {"datasets": {"bold": BOLD}}
+    check(config)
+    assert all_targets(config) == [
+        "resources/raw/bold/ground_truth/sub-CSI1_truth.npz",
+        "resources/raw/bold/ground_truth/sub-CSI2_truth.npz",
+        "results/prepared/bold/stimuli.tsv",
+        "results/prepared/bold/sub-01.zarr",
+        "results/prepared/bold/sub-02.zarr",
+        "results/features/bold/alexnet_untrained/features.json",
+        "results/models/bold/stub_decoder-alexnet_untrained/model.json",
+    ]

@@ -113,8 +113,12 @@ def test_a_missing_image_is_one_error_and_nothing_is_written(raw, tmp_path):
     finally:
         victim.write_bytes(saved)
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(DataError, match="CSI2 has no run"):
-        write_trials_job(root, {2: [(10, 1)]}, tmp_path / "t.tsv", tmp_path / "s.tsv")
+    with pytest.raises(DataError, match=r"CSI2 has no run\(s\) \[\(16, 1\)\]"):
+        write_trials_job(root, {2: [(16, 1)]}, tmp_path / "t.tsv", tmp_path / "s.tsv")
+    with pytest.raises(
+        DataError, match=r"sub-CSI2_ses-10_task-5000scenes_run-01_events.tsv: cannot"
+    ):
+        write_trials_job(root, {2: [(10, 1)]}, tmp_path / "t.tsv", tmp_path / "s.tsv")  # not run
     assert list(tmp_path.iterdir()) == []
 
 
