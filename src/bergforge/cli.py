@@ -84,10 +84,12 @@ def _demo_accuracy(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     from bergforge.config import load_config
     from bergforge.datasets.formats import check_datasets
+    from bergforge.workflow.bold5000 import check_decoding_datasets
     from bergforge.workflow.models import check_models
 
     config = load_config(args.configfile)
     check_datasets(config)
+    check_decoding_datasets(config)
     check_models(config)
     print(f"OK: {args.configfile}: datasets {', '.join(config['datasets'])}")
     return 0

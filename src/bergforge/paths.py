@@ -14,6 +14,8 @@ PREPARED_TRUTH = "results/truth/{dataset}/sub-{subject}.npz"
 # stage 2: prepared responses and the stimulus table (docs/interfaces.md)
 PREPARED_STORE = "results/prepared/{dataset}/sub-{subject}.zarr"
 STIMULI = "results/prepared/{dataset}/stimuli.tsv"
+# trial-indexed (decoding) datasets: every subject's trials with the task's split, one table
+TRIALS = "results/prepared/{dataset}/trials.tsv"
 # fMRI preprocessing on the way there: GLMsingle outputs and per-trial betas
 GLMSINGLE_DIR = "results/fmri/{dataset}/glmsingle/sub-{subject}"
 BETAS = "results/fmri/{dataset}/betas/sub-{subject}.npz"

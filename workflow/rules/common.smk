@@ -18,6 +18,7 @@ from bergforge.config import (
     validate_config,
 )
 from bergforge.datasets.formats import check_datasets, datasets_of
+from bergforge.workflow.bold5000 import check_decoding_datasets
 from bergforge.workflow.models import check_models
 from bergforge.simulate.prepared_truth import DEFAULT_TRIALS as PREPARED_TRUTH_TRIALS
 from bergforge.workflow.targets import (
@@ -32,6 +33,7 @@ from bergforge.workflow.targets import (
 validate_config(config, schema_path=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml")
 check_datasets(config)
+check_decoding_datasets(config)
 check_models(config)
 # sorted keys everywhere: reordering the YAML must not change any rule's params
 _canonical_config = canonical(config)
@@ -48,3 +50,10 @@ SIMULATED = alternation(
     + datasets_where(config, source="simulated", format="things_eeg2")
 )
 SIMULATED_NSD = alternation(datasets_of(config, source="simulated", fmt="nsd_bold"))
+SIMULATED_BOLD5000 = alternation(datasets_of(config, source="simulated", fmt="bold5000"))
+# studies whose ground truth is driven by latents of a backbone's features (rule simulate_latents)
+SIMULATED_LATENTS = alternation(
+    datasets_where(config, source="simulated", format="things_meg1")
+    + datasets_where(config, source="simulated", format="things_eeg2")
+    + datasets_where(config, source="simulated", format="bold5000")
+)

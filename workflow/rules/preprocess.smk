@@ -15,7 +15,8 @@ MEG_EPOCHS_DATASETS = alternation(meg_datasets(config, published_epochs=True))
 EEG_DATASETS = alternation(datasets_where(config, format="things_eeg2"))
 NSD_BOLD = alternation(datasets_of(config, fmt="nsd_bold"))
 NSD_MOSAIC = alternation(datasets_of(config, fmt="nsd_mosaic"))
-FMRI_DATASETS = alternation(datasets_of(config, modality="fmri"))
+# image-indexed fMRI datasets (bold5000, trial-indexed, has its own rules: decode_prepare.smk)
+FMRI_DATASETS = alternation(datasets_of(config, modality="fmri", layout="images"))
 
 
 rule prepare_meg_stimuli:

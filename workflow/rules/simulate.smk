@@ -1,6 +1,7 @@
 # Stage 1 for the embedded demo: the simulator writes raw files in the real formats (THINGS-MEG1
 # FIF runs, THINGS-EEG2 session dicts, NSD-like BOLD runs with nsd_stimuli.hdf5), plus the ground
-# truth the tests compare against. Real datasets get their raw files from download.smk.
+# truth the tests compare against. Real datasets get their raw files from download.smk. The
+# BOLD5000-like decoding study's rules are in decode_prepare.smk (its latents come from here).
 
 
 rule simulate_meg_images:
@@ -38,7 +39,7 @@ rule simulate_latents:
     output:
         "resources/raw/{dataset}/ground_truth/latents.npz",
     wildcard_constraints:
-        dataset=SIMULATED,
+        dataset=SIMULATED_LATENTS,
     params:
         format=lookup(dpath="datasets/{dataset}/format", within=config),
         simulation=lookup(dpath="datasets/{dataset}/simulation", within=config),

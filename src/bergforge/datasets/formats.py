@@ -19,7 +19,9 @@ class DatasetFormat:
 
     name: str
     modality: str  # meg | eeg | fmri
-    target_dims: tuple[str, ...]  # the prepared arrays are [image, repetition, *target_dims]
+    #: the prepared arrays are [image, repetition, *target_dims] (layout "images") or
+    #: [trial, *target_dims] (layout "trials")
+    target_dims: tuple[str, ...]
     sources: tuple[str, ...]  # simulated and/or download
     raw_reader: str  # module that reads the raw files
     preprocessing: str  # module that turns them into prepared stores
@@ -31,10 +33,19 @@ class DatasetFormat:
     real_dataset: str  # the published dataset of this layout
     #: its subjects: a downloaded dataset's subjects must be among them (simulated: any subject)
     real_subjects: tuple[int, ...]
+    #: the prepared store's layout (docs/interfaces.md): "images" (``[image, repetition, …]``,
+    #: read by the encoding kinds) or "trials" (``[trial, …]`` with a trial table, read by the
+    #: decoding kinds); the encoding stages (evaluation, export, summary) skip "trials" datasets
+    layout: str = "images"
 
     def raw_subject(self, subject: int) -> str:
-        """How the raw files name a subject (``BIGMEG1`` for THINGS-MEG1, ``01`` otherwise)."""
-        return f"BIGMEG{subject}" if self.name == "things_meg1" else f"{subject:02d}"
+        """How the raw files name a subject (``BIGMEG1`` for THINGS-MEG1, ``CSI1`` for BOLD5000,
+        ``01`` otherwise)."""
+        if self.name == "things_meg1":
+            return f"BIGMEG{subject}"
+        if self.name == "bold5000":
+            return f"CSI{subject}"
+        return f"{subject:02d}"
 
 
 FORMATS: dict[str, DatasetFormat] = {
@@ -98,6 +109,23 @@ FORMATS: dict[str, DatasetFormat] = {
             "NSD (through MOSAIC)",
             tuple(range(1, 9)),
         ),
+        # BOLD5000 (OpenNeuro ds001499) for image decoding: fsnative GIFTI runs projected to
+        # fsaverage5, 4-TR windows per trial in the trial-indexed store (bergforge.preprocess)
+        DatasetFormat(
+            "bold5000",
+            "fmri",
+            ("vertex", "tr"),
+            ("simulated", "download"),
+            "bergforge.datasets.bold5000",
+            "bergforge.preprocess.bold_prepare",
+            ("ridge_decoder",),
+            "bold5000",
+            True,
+            "folder",
+            "BOLD5000",
+            tuple(range(1, 5)),
+            layout="trials",
+        ),
     )
 }
 
@@ -114,19 +142,28 @@ def dataset_format(config: dict[str, Any], dataset: str) -> DatasetFormat:
     return get_format(config["datasets"][dataset]["format"])
 
 
+def dataset_layout(config: dict[str, Any], dataset: str) -> str:
+    """The prepared layout of the config's dataset ``dataset``: ``"images"`` or ``"trials"``
+    (its format's; the one place to ask, should a format come to offer both)."""
+    return dataset_format(config, dataset).layout
+
+
 def datasets_of(
     config: dict[str, Any],
     modality: str | None = None,
     source: str | None = None,
     fmt: str | None = None,
+    layout: str | None = None,
 ) -> list[str]:
-    """Names of the config's datasets of that modality, source and format (each optional)."""
+    """Names of the config's datasets of that modality, source, format and prepared layout
+    (each optional)."""
     return [
         name
         for name, ds in config["datasets"].items()
         if (modality is None or get_format(ds["format"]).modality == modality)
         and (source is None or ds["source"] == source)
         and (fmt is None or ds["format"] == fmt)
+        and (layout is None or dataset_layout(config, name) == layout)
     ]
 
 
@@ -149,6 +186,17 @@ def check_datasets(config: dict[str, Any]) -> None:
             )
         if "mosaic" in ds and f.name != "nsd_mosaic":
             raise ConfigError(f"config: datasets.{name}.mosaic is only allowed with nsd_mosaic")
+        if "preprocess" in ds and dataset_layout(config, name) != "trials":
+            raise ConfigError(
+                f"config: datasets.{name}.preprocess (the decoding windows) is only allowed with "
+                f"a trial-indexed format ({', '.join(trial_formats())}); {f.name} is "
+                "preprocessed by the top-level `preprocess` section"
+            )
+
+
+def trial_formats() -> list[str]:
+    """Names of the formats whose prepared stores are trial-indexed (decoding datasets)."""
+    return [f.name for f in FORMATS.values() if f.layout == "trials"]
 
 
 def _span(numbers: tuple[int, ...]) -> str:

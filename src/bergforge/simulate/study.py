@@ -16,7 +16,7 @@ import pandas as pd
 
 from bergforge.datasets.formats import get_format
 from bergforge.errors import ConfigError
-from bergforge.simulate import things_eeg2, things_meg
+from bergforge.simulate import bold5000, things_eeg2, things_meg
 from bergforge.simulate.options import check_options, responding_latents, truth_record
 from bergforge.simulate.truth import SubjectTruth, image_latents
 
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 SIMULATORS = {
     "things_meg1": (things_meg, things_meg.MegSimulation),
     "things_eeg2": (things_eeg2, things_eeg2.EegSimulation),
+    "bold5000": (bold5000, bold5000.Bold5000Simulation),
 }
 
 
@@ -47,7 +48,11 @@ def simulation_params(fmt: str, simulation: dict, name: str):
         if key in params:
             params[key] = tuple(params[key])
     sim = cls(**params)
-    check_options(sim, f"datasets.{name}.simulation")
+    where = f"datasets.{name}.simulation"
+    if hasattr(sim, "check"):  # the format's own checks (they include the truth options')
+        sim.check(where)
+    else:
+        check_options(sim, where)
     return sim
 
 

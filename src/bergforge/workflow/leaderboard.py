@@ -30,7 +30,7 @@ from bergforge.report.leaderboard import (
     unseen_methods,
     write_leaderboard,
 )
-from bergforge.workflow.models import ModelEntry, entry_settings, model_entries
+from bergforge.workflow.models import ModelEntry, encoding_entries, entry_settings
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def _unseen_file(root: Path, entry: ModelEntry, subject: int) -> Path:
 def _runs(config: dict[str, Any], root: Path) -> tuple[list[Run], list[Path]]:
     """The runs of every configured model × subject, and the unseen-subject files not there."""
     runs, missing = [], []
-    for entry in model_entries(config):
+    for entry in encoding_entries(config):
         common = dict(
             dataset=entry.dataset,
             modality=dataset_format(config, entry.dataset).modality,
@@ -120,7 +120,7 @@ def leaderboard_inputs(config: dict[str, Any]) -> dict[str, list[str]]:
     have them too) and the ``checksums.json`` of every model folder whose ``fit_job.json`` it
     reads (the folder is sealed after the record)."""
     evaluations, fits = [], []
-    for entry in model_entries(config):
+    for entry in encoding_entries(config):
         held_out = held_out_subjects(config, entry)
         for subject in config["datasets"][entry.dataset]["subjects"]:
             evaluations.append(
@@ -136,7 +136,7 @@ def leaderboard_inputs(config: dict[str, Any]) -> dict[str, list[str]]:
 
 def leaderboard_targets(config: dict[str, Any]) -> list[str]:
     """The leaderboard's files (none when nothing is evaluated)."""
-    if not model_entries(config):
+    if not encoding_entries(config):
         return []
     return [paths.LEADERBOARD_JSON, paths.LEADERBOARD_TSV, paths.LEADERBOARD_PLOT]
 

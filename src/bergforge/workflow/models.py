@@ -16,7 +16,12 @@ from typing import Any
 
 from bergforge import paths
 from bergforge.config import runtime_settings, strip_runtime
-from bergforge.datasets.formats import dataset_format, get_format
+from bergforge.datasets.formats import (
+    dataset_format,
+    dataset_layout,
+    get_format,
+    trial_formats,
+)
 from bergforge.errors import ConfigError
 from bergforge.models.folder_checksums import MANIFEST as MODEL_MANIFEST
 from bergforge.models.kind import ModelKind
@@ -132,6 +137,14 @@ def model_entries(config: dict[str, Any]) -> list[ModelEntry]:
     return entries
 
 
+def encoding_entries(config: dict[str, Any]) -> list[ModelEntry]:
+    """The encoding models of :func:`model_entries`: the ones the generic evaluation, the
+    unseen-subject evaluation, the export, the summary page and the leaderboard handle. Decoding
+    models (kinds with ``task = "decode"``, on trial-indexed datasets: :func:`check_layout`) are
+    fitted by the same fit rules but evaluated by their own."""
+    return [e for e in model_entries(config) if kind_task(get_kind(e.kind, config)) == "encode"]
+
+
 def kind_of_model(config: dict[str, Any], dataset: str, model: str) -> ModelEntry:
     """The entry of ``model`` (a folder name) of ``dataset``."""
     for entry in model_entries(config):
@@ -147,14 +160,15 @@ def check_models(config: dict[str, Any]) -> None:
     for name in config.get("models") or {}:
         config_kind(config, name, f"config: models.{name}")
     for dataset in config["datasets"]:
-        modality = dataset_format(config, dataset).modality
+        fmt = dataset_format(config, dataset)
         for name, own in dataset_kinds(config, dataset).items():
             kind = config_kind(config, name, f"config: datasets.{dataset}.models.{name}")
-            if kind.inputs == "images" and modality != "fmri":
+            if kind.inputs == "images" and fmt.images != "nsd_hdf5":
                 raise ConfigError(
                     f"config: datasets.{dataset}.models.{name}: kind {name!r} reads NSD images; "
                     f"expected an fMRI dataset (format nsd_bold or nsd_mosaic)"
                 )
+            check_layout(config, dataset, name, kind)
             for backbone in own.get("backbones", []):
                 if backbone not in known:
                     raise ConfigError(
@@ -170,6 +184,32 @@ def check_models(config: dict[str, Any]) -> None:
                 f"results/models/{entry.dataset}/{entry.model}; rename a backbone"
             )
         seen[key] = entry.kind
+
+
+def kind_task(kind: ModelKind) -> str:
+    """A kind's ``task``: ``"decode"`` for a decoder (brain response → image embedding, fitted on
+    trial-indexed stores), else ``"encode"`` (kinds that declare none)."""
+    return str(getattr(kind, "task", "encode"))
+
+
+def check_layout(config: dict[str, Any], dataset: str, name: str, kind: ModelKind) -> None:
+    """A decoding kind needs a trial-indexed dataset and an encoding kind an image-indexed one
+    (one clear error otherwise)."""
+    fmt = dataset_format(config, dataset)
+    layout = dataset_layout(config, dataset)
+    where = f"config: datasets.{dataset}.models.{name}"
+    if kind_task(kind) == "decode" and layout != "trials":
+        raise ConfigError(
+            f"{where}: kind {name!r} decodes trial-indexed prepared stores; format {fmt.name} "
+            f"writes image-indexed ones; expected a decoding dataset (format "
+            f"{' or '.join(trial_formats())})"
+        )
+    if kind_task(kind) != "decode" and layout == "trials":
+        raise ConfigError(
+            f"{where}: kind {name!r} is an encoding kind (it reads image-indexed prepared "
+            f"stores); format {fmt.name} writes trial-indexed ones, for decoding; expected a "
+            f"decoding kind (task 'decode', e.g. {', '.join(fmt.default_kinds)})"
+        )
 
 
 def config_kind(config: dict[str, Any], name: str, where: str) -> ModelKind:
@@ -362,7 +402,7 @@ def evaluation_gpu(config: dict[str, Any]) -> Callable[[Any], int]:
 def evaluation_constraints(config: dict[str, Any]) -> dict[str, str]:
     from bergforge.workflow.targets import alternation
 
-    entries = model_entries(config)
+    entries = encoding_entries(config)
     return {
         "dataset": alternation(sorted({e.dataset for e in entries})),
         "model": alternation(sorted({e.model for e in entries})),
@@ -386,7 +426,7 @@ def exported_model_files(config: dict[str, Any]) -> list[str]:
     split: the evaluation in the metadata uses each), cnn8 models, and every model of a kind
     exported in bergforge's own layout."""
     files = []
-    for entry in model_entries(config):
+    for entry in encoding_entries(config):
         if entry.kind == "linear" and dataset_format(config, entry.dataset).modality == "fmri":
             continue  # linear fMRI models are evaluated, not exported
         for s in config["datasets"][entry.dataset]["subjects"]:
@@ -395,10 +435,10 @@ def exported_model_files(config: dict[str, Any]) -> list[str]:
 
 
 def evaluation_targets(config: dict[str, Any]) -> list[str]:
-    """evaluation.npz of every subject of every configured model."""
+    """evaluation.npz of every subject of every configured encoding model."""
     return [
         paths.fill(paths.EVALUATION, dataset=e.dataset, model=e.model, subject=s)
-        for e in model_entries(config)
+        for e in encoding_entries(config)
         for s in config["datasets"][e.dataset]["subjects"]
     ]
 
@@ -429,7 +469,7 @@ def unseen_entries(config: dict[str, Any]) -> list[ModelEntry]:
     """Models whose kind predicts subjects it never saw (``unseen_subjects = True``)."""
     return [
         e
-        for e in model_entries(config)
+        for e in encoding_entries(config)
         if getattr(get_kind(e.kind, config), "unseen_subjects", False)
     ]
 

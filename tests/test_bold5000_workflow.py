@@ -1,0 +1,173 @@
+"""The data side of decoding through real Snakemake on a tiny simulated BOLD5000-like study
+(2 subjects × 3 runs): the simulated raw tree in ds001499's layout, trials.tsv with the task's
+split, stimuli.tsv, each subject's trial-indexed store, and the target features of one backbone.
+The windows are recomputed here from the simulator's GIFTI runs; the features from the image
+files; a new subject reruns the study's tables and every store."""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.signal import detrend
+
+from bergforge.datasets import bold5000 as b5
+from bergforge.features.backbones import extract_in_memory
+from bergforge.features.store import FeatureStore
+from bergforge.preprocess.sphere_projection import fsaverage_projection
+from bergforge.preprocess.stimuli import read_stimuli
+from bergforge.preprocess.trial_responses import PreparedTrials
+from conftest import make_workdir, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+SIMULATION = {
+    "seed": 5,
+    "n_sessions": 1,
+    "runs_per_session": 3,
+    "trials_per_run": 6,
+    "n_test_images": 2,
+    "test_presentations": 2,
+    "image_size": 32,
+    "n_latents": 3,
+}
+CONFIG = {
+    "datasets": {
+        "bold": {
+            "format": "bold5000",
+            "source": "simulated",
+            "subjects": [1, 2],
+            "simulation": SIMULATION,
+            # a decoding kind that reads features puts the dataset into the features stage
+            "models": {"stub_decoder": {}},
+        }
+    },
+    "backbones": {"alexnet_untrained": {}},
+    "features": {"shard_size": 16, "batch_size": 8},
+    "model_kinds": {"stub_decoder": "stub_decoder_kind"},
+}
+RAW = "resources/raw/bold"
+PREPARED = "results/prepared/bold"
+FEATURES = "results/features/bold/alexnet_untrained/features.json"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    workdir = make_workdir(tmp_path_factory.mktemp("bold5000_flow"), copy.deepcopy(CONFIG))
+    targets = [f"{PREPARED}/trials.tsv", f"{PREPARED}/sub-01.zarr", f"{PREPARED}/sub-02.zarr"]
+    run_snakemake(workdir, "--cores", "2", *targets, FEATURES)
+    return workdir
+
+
+def test_the_simulated_raw_tree_is_in_ds001499s_layout(built):
+    raw = built / RAW
+    for subject in (1, 2):
+        for session, run in [(1, 1), (1, 2), (1, 3)]:
+            events = b5.read_events(b5.events_path(raw, subject, session, run))
+            assert len(events) == SIMULATION["trials_per_run"]
+            for hemi in ("L", "R"):
+                assert b5.surface_run_path(raw, subject, session, run, hemi).is_file()
+        surf = b5.freesurfer_surf(raw, subject)
+        assert (surf / "lh.sphere.reg").is_file() and (surf / "rh.sphere.reg").is_file()
+        assert (raw / f"ground_truth/sub-CSI{subject}_truth.npz").is_file()
+    assert len(b5.read_repeated(raw)) == SIMULATION["n_test_images"]
+
+
+def test_the_split_follows_the_task(built):
+    trials = pd.read_csv(built / PREPARED / "trials.tsv", sep="\t")
+    repeated = set((built / RAW / b5.REPEATED_LIST).read_text().split())
+    test = trials.image.isin(repeated)
+    assert list(trials.split[test].unique()) == ["test"]
+    assert test.sum() == 2 * SIMULATION["n_test_images"] * SIMULATION["test_presentations"]
+    runs = trials[["subject", "session", "run"]].drop_duplicates()
+    validation = trials[trials.split == "validation"][["subject", "session", "run"]]
+    # whole runs (every training trial of a chosen run), ceil(0.2 × 6 runs) = 2 of them
+    assert len(validation.drop_duplicates()) == math.ceil(0.2 * len(runs)) == 2
+    chosen = trials.merge(validation.drop_duplicates(), on=["subject", "session", "run"])
+    assert set(chosen.split) <= {"validation", "test"}
+    assert set(trials.split) == {"train", "validation", "test"}
+
+
+def test_stimuli_list_every_simulated_image_once(built):
+    stimuli = read_stimuli(built / PREPARED / "stimuli.tsv")
+    truth = pd.read_csv(built / RAW / "ground_truth/images.tsv", sep="\t")
+    assert sorted(stimuli.image_id) == sorted(truth.image_id)
+    assert (stimuli.split == "test").sum() == SIMULATION["n_test_images"]
+    assert all((built / f).is_file() for f in stimuli.file)
+
+
+def test_each_store_holds_the_windows_of_its_gifti_runs(built):
+    raw = built / RAW
+    trials = pd.read_csv(built / PREPARED / "trials.tsv", sep="\t")
+    for subject in (1, 2):
+        store = PreparedTrials(built / PREPARED / f"sub-0{subject}.zarr")
+        own = trials[trials.subject == subject].reset_index(drop=True)
+        assert list(store.trials.image) == list(own.image)
+        assert list(store.trials.split) == list(own.split)
+        assert store.target_shape == (20_484, 4) and store.sampling_period == 2.0
+    # subject 1's last run, recomputed: projection by its sphere.reg, detrend, z-score, windows
+    store = PreparedTrials(built / PREPARED / "sub-01.zarr")
+    own = trials[trials.subject == 1].reset_index(drop=True)
+    surf = b5.freesurfer_surf(raw, 1)
+    halves = []
+    for hemi, name, label in (("lh", "left", "L"), ("rh", "right", "R")):
+        image = nib.load(b5.surface_run_path(raw, 1, 1, 3, label))
+        bold = np.stack([d.data for d in image.darrays], axis=1).astype(np.float64)
+        halves.append(fsaverage_projection(surf / f"{hemi}.sphere.reg", name).matrix @ bold)
+    x = detrend(np.concatenate(halves), axis=1)
+    x /= x.std(axis=1, ddof=1, keepdims=True)
+    rows = np.flatnonzero(own.run == 3)
+    data = store.read(rows)
+    for k, onset in enumerate(own.onset[rows]):
+        first = round((onset + 2.0) / 2.0)
+        np.testing.assert_allclose(data[k], x[:, first : first + 4], atol=2e-4)
+
+
+def test_the_features_stage_reads_the_bold5000_images(built):
+    stimuli = read_stimuli(built / PREPARED / "stimuli.tsv")
+    store = FeatureStore.open(built / FEATURES)
+    assert store.image_ids == list(stimuli.image_id)
+    rows = [0, len(stimuli) - 1]  # a training image and a test image
+    expected = extract_in_memory("alexnet_untrained", [built / stimuli.file[r] for r in rows])
+    np.testing.assert_allclose(store.read_rows(np.array(rows)), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_new_subject_reruns_the_study_tables_and_every_store(built, tmp_path):
+    """The validation runs are drawn among every subject's runs: a new subject rewrites
+    trials.tsv, so every store follows (and stimuli.tsv, so the features)."""
+    import shutil
+
+    import yaml
+
+    from conftest import REPO
+
+    workdir = tmp_path / "copy"
+    shutil.copytree(built, workdir, symlinks=True)
+    config = copy.deepcopy(CONFIG)
+    config["datasets"]["bold"]["subjects"] = [1, 2, 3]
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    assert (workdir / "Snakefile").read_text() == (REPO / "Snakefile").read_text()
+    stores = [f"{PREPARED}/sub-0{s}.zarr" for s in (1, 2, 3)]
+    out = run_snakemake(workdir, "-n", "--cores", "2", *stores, FEATURES).stdout
+    # job blocks: "rule x:", "localrule x:" or "(local)checkpoint x:", then their wildcards
+    planned = sorted(
+        (m.group(1), (re.search(r"subject=(\w+)", m.group(2)) or [None, ""])[1])
+        for m in re.finditer(r"^(?:local)?(?:rule|checkpoint) (\w+):\n((?:    .*\n)*)", out, re.M)
+    )
+    # the shards follow once the checkpoint has rerun on the new stimuli.tsv
+    assert planned == sorted(
+        [
+            ("simulate_bold5000_subject", "3"),
+            ("bold5000_trials", ""),
+            ("bold5000_windows", "01"),
+            ("bold5000_windows", "02"),
+            ("bold5000_windows", "03"),
+            ("plan_feature_shards", ""),
+            ("feature_manifest", ""),
+        ]
+    ), out
