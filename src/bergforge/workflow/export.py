@@ -138,10 +138,10 @@ def own_layout_models(config: dict[str, Any]) -> list[tuple[Any, layout.ModelId]
     """(model entry, model id) of every model whose kind BERG's layouts cannot hold."""
     from bergforge.datasets.formats import dataset_format
     from bergforge.models.registry import get_kind
-    from bergforge.workflow.models import model_entries
+    from bergforge.workflow.models import encoding_entries
 
     found = []
-    for entry in model_entries(config):
+    for entry in encoding_entries(config):  # decoders are not exported
         if get_kind(entry.kind, config).berg_layout:
             continue
         ds = config["datasets"][entry.dataset]

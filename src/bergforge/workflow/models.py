@@ -6,6 +6,11 @@ features is built once per backbone (``backbones`` of its settings, default ever
 dataset gets); its model name (the folder under ``results/models/{dataset}/``) comes from the kind.
 A seeded kind (``seeded = True``: its settings take ``seed``) with a ``seeds`` list is built once
 per seed too, each in its own folder ``{model}_seed{seed}`` with that ``seed`` setting.
+
+Every model is fitted by its kind's fit rule. Encoding models (:func:`encoding_entries`) are then
+evaluated per subject, exported and shown on the summary page; decoding models
+(:func:`decoding_entries`, kinds with ``task = "decode"``) are evaluated by image retrieval
+instead (:mod:`bergforge.workflow.decoding`, rule ``evaluate_decoder``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from bergforge.config import runtime_settings, strip_runtime
 from bergforge.datasets.formats import dataset_format, get_format
 from bergforge.errors import ConfigError
 from bergforge.models.folder_checksums import MANIFEST as MODEL_MANIFEST
-from bergforge.models.kind import ModelKind
+from bergforge.models.kind import ModelKind, kind_task
 from bergforge.models.registry import get_kind
 
 #: Keys of a kind's settings that choose what is built, not how a model is fitted
@@ -132,6 +137,17 @@ def model_entries(config: dict[str, Any]) -> list[ModelEntry]:
     return entries
 
 
+def encoding_entries(config: dict[str, Any]) -> list[ModelEntry]:
+    """The encoding models of :func:`model_entries` (evaluated per subject, exported, summarised)."""
+    return [e for e in model_entries(config) if kind_task(get_kind(e.kind, config)) == "encode"]
+
+
+def decoding_entries(config: dict[str, Any]) -> list[ModelEntry]:
+    """The decoding models of :func:`model_entries` (kinds with ``task = "decode"``: evaluated by
+    retrieval, rule ``evaluate_decoder``)."""
+    return [e for e in model_entries(config) if kind_task(get_kind(e.kind, config)) == "decode"]
+
+
 def kind_of_model(config: dict[str, Any], dataset: str, model: str) -> ModelEntry:
     """The entry of ``model`` (a folder name) of ``dataset``."""
     for entry in model_entries(config):
@@ -154,6 +170,12 @@ def check_models(config: dict[str, Any]) -> None:
                 raise ConfigError(
                     f"config: datasets.{dataset}.models.{name}: kind {name!r} reads NSD images; "
                     f"expected an fMRI dataset (format nsd_bold or nsd_mosaic)"
+                )
+            modalities = getattr(kind, "modalities", None)
+            if modalities is not None and modality not in modalities:
+                raise ConfigError(
+                    f"config: datasets.{dataset}.models.{name}: kind {name!r} models "
+                    f"{' or '.join(modalities)} data; dataset {dataset!r} is {modality}"
                 )
             for backbone in own.get("backbones", []):
                 if backbone not in known:
@@ -362,7 +384,7 @@ def evaluation_gpu(config: dict[str, Any]) -> Callable[[Any], int]:
 def evaluation_constraints(config: dict[str, Any]) -> dict[str, str]:
     from bergforge.workflow.targets import alternation
 
-    entries = model_entries(config)
+    entries = encoding_entries(config)  # decoders: rule evaluate_decoder
     return {
         "dataset": alternation(sorted({e.dataset for e in entries})),
         "model": alternation(sorted({e.model for e in entries})),
@@ -386,7 +408,7 @@ def exported_model_files(config: dict[str, Any]) -> list[str]:
     split: the evaluation in the metadata uses each), cnn8 models, and every model of a kind
     exported in bergforge's own layout."""
     files = []
-    for entry in model_entries(config):
+    for entry in encoding_entries(config):  # decoders are not exported
         if entry.kind == "linear" and dataset_format(config, entry.dataset).modality == "fmri":
             continue  # linear fMRI models are evaluated, not exported
         for s in config["datasets"][entry.dataset]["subjects"]:
@@ -395,10 +417,10 @@ def exported_model_files(config: dict[str, Any]) -> list[str]:
 
 
 def evaluation_targets(config: dict[str, Any]) -> list[str]:
-    """evaluation.npz of every subject of every configured model."""
+    """evaluation.npz of every subject of every configured encoding model."""
     return [
         paths.fill(paths.EVALUATION, dataset=e.dataset, model=e.model, subject=s)
-        for e in model_entries(config)
+        for e in encoding_entries(config)
         for s in config["datasets"][e.dataset]["subjects"]
     ]
 
@@ -429,7 +451,7 @@ def unseen_entries(config: dict[str, Any]) -> list[ModelEntry]:
     """Models whose kind predicts subjects it never saw (``unseen_subjects = True``)."""
     return [
         e
-        for e in model_entries(config)
+        for e in encoding_entries(config)
         if getattr(get_kind(e.kind, config), "unseen_subjects", False)
     ]
 

@@ -14,13 +14,14 @@ from typing import Any
 
 from bergforge import paths
 from bergforge.datasets.formats import dataset_format
-from bergforge.workflow.models import ModelEntry, kind_of_model, model_entries
+from bergforge.workflow.models import ModelEntry, encoding_entries, kind_of_model
 
 
 def summary_sections(config: dict[str, Any]) -> list[tuple[ModelEntry, int]]:
-    """(model entry, subject) of every section of the page, in page order."""
+    """(model entry, subject) of every section of the page, in page order (encoding models:
+    decoders are on the leaderboard only)."""
     return [
-        (e, s) for e in model_entries(config) for s in config["datasets"][e.dataset]["subjects"]
+        (e, s) for e in encoding_entries(config) for s in config["datasets"][e.dataset]["subjects"]
     ]
 
 
