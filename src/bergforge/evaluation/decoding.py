@@ -94,7 +94,7 @@ def evaluate_decoder(
         raise DataError(
             f"the decoder gave {predictions.shape[0]} embeddings for {len(table)} test trials"
         )
-    images = table["image"].astype(str).to_numpy()
+    images = np.array(table["image"].tolist(), dtype=str)  # fixed-width: saved without pickles
     subjects = table["subject"].to_numpy(dtype=np.int64)
     rows = feature_rows_of(stimuli, images, "the test trials")
     targets = image_embeddings(features, rows)

@@ -723,12 +723,13 @@ def _size_fit_ridge_decoder(config, wildcards, input) -> Size:
 
 
 def test_trials_mb(store: Any) -> float:
-    """The ``test`` trials of a trial-indexed store, in MB (its trial table's split column)."""
-    import zarr
+    """The ``test`` trials of a trial-indexed store, in MB (its trial table's split column, read
+    by the store's reader)."""
+    from bergforge.preprocess.trial_responses import PreparedTrials
 
-    shape = array_shape(store, "data")
-    split = zarr.open_array(str(_path(Path(str(store)) / "trials" / "split")), mode="r")[:]
-    return int((split == "test").sum()) * math.prod(shape[1:]) * 4 / MB
+    shape = array_shape(store, "data")  # MissingInputError while the store is not there
+    n_test = PreparedTrials(_path(store)).split_trials("test").size
+    return n_test * math.prod(shape[1:]) * 4 / MB
 
 
 def _size_evaluate_decoder(config, wildcards, input) -> Size:
