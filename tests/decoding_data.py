@@ -4,7 +4,7 @@ Every image has a known embedding ``E[image]`` (the features, one layer); a tria
 known linear map of its image's embedding, ``x[v, t] = (E @ W_s)[v] · h[t]`` (``W_s`` the
 shared map plus a small subject part, ``h`` an HRF-like profile over the TRs), plus Gaussian
 noise. Test images are shown ``TEST_REPS`` times per subject, the others ``TRAIN_REPS`` times;
-validation = the non-test trials of each subject's last run. Written by the real writers
+validation = the non-test trials of each subject's last two runs (of 8). Written by the real writers
 (``write_trial_store``, the stimulus table's writer) and hand-made feature shards sealed as the
 features stage seals its own, so every reader checks them as in a run.
 """
@@ -25,7 +25,7 @@ from bergforge.preprocess.trials_store import write_trial_store
 from bergforge.store_manifest import seal_store
 
 N_IMAGES, N_TEST, DIMS, VERTICES, TRS = 40, 8, 16, 60, 4
-TEST_REPS, TRAIN_REPS, RUN_LENGTH = 3, 2, 12
+TEST_REPS, TRAIN_REPS, RUN_LENGTH = 3, 2, 11
 PROFILE = np.array([0.2, 1.0, 0.7, 0.3])
 
 
@@ -111,7 +111,7 @@ def trial_table(subject: int, rng: np.random.Generator, image_ids: list[str], te
     n = len(images)
     run = np.arange(n) // RUN_LENGTH + 1
     split = np.where([i in test_ids for i in images], "test", "train").astype(object)
-    split[(run == run.max()) & (split == "train")] = "validation"
+    split[(run >= run.max() - 1) & (split == "train")] = "validation"
     return pd.DataFrame(
         {
             "subject": np.full(n, subject, dtype=np.int64),

@@ -27,14 +27,14 @@ from bergforge.models.kind import kind_task
 from bergforge.models.registry import get_kind
 from bergforge.preprocess.trial_responses import PreparedTrials
 
-RIDGE = {"n_components": 12, "alphas": [0.1, 10.0, 1000.0], "folds": 4}
+RIDGE = {"n_components": 20, "alphas": [0.1, 10.0, 1000.0], "folds": 4}
 MLP = {
     "hidden": 32,
     "n_blocks": 1,
     "dropout_in": 0.1,
     "dropout_blocks": 0.0,
-    "lr": 3e-3,
-    "batch_size": 16,
+    "lr": 1e-2,
+    "batch_size": 32,
     "max_epochs": 25,
     "patience": 25,
     "device": "cpu",
