@@ -99,7 +99,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
     from bergforge.config import canonical, load_config
     from bergforge.datasets.formats import check_datasets
     from bergforge.report.leaderboard import build_leaderboard, format_table, format_tsv
-    from bergforge.workflow.leaderboard import leaderboard_runs
+    from bergforge.report.leaderboard_decoding import format_decoding_table
+    from bergforge.workflow.leaderboard import decoding_runs, leaderboard_runs
     from bergforge.workflow.models import check_models
 
     config = canonical(load_config(args.configfile))  # the workflow's order (sorted keys)
@@ -108,17 +109,24 @@ def _leaderboard(args: argparse.Namespace) -> int:
     runs, unseen_missing = leaderboard_runs(config, args.directory)
     missing = [r for r in runs if not r.evaluation.is_file()]
     runs = [r for r in runs if r.evaluation.is_file()]
-    for path in [r.evaluation for r in missing] + unseen_missing:
+    decoders = decoding_runs(config, args.directory)
+    missing_decoders = [r.retrieval for r in decoders if not r.retrieval.is_file()]
+    decoders = [r for r in decoders if r.retrieval.is_file()]
+    for path in [r.evaluation for r in missing] + unseen_missing + missing_decoders:
         print(f"not evaluated yet (left out): {path}", file=sys.stderr)
-    board = build_leaderboard(runs)
+    board = build_leaderboard(runs, decoders)
     if args.format == "json":
         print(json.dumps(board.as_dict(), indent=2))
     elif args.format == "tsv":
         print(format_tsv(board.subjects), end="")
     else:
-        print(format_table(board.subjects))
-        print("\nmean over subjects")
-        print(format_table(board.means))
+        if board.subjects:
+            print(format_table(board.subjects))
+            print("\nmean over subjects")
+            print(format_table(board.means))
+        if board.decoding:
+            print("\ndecoding: image retrieval (%, chance beside)")
+            print(format_decoding_table(board.decoding))
     return 0
 
 

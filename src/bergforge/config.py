@@ -119,10 +119,12 @@ RUNTIME_KEYS: dict[str, frozenset[str]] = {
     "models/cnn8": frozenset({"device"}),
     "models/mlp": frozenset({"device"}),
     "models/shared": frozenset({"device"}),
+    "models/fmri_mlp": frozenset({"device"}),
     "datasets/*/models/linear": frozenset({"dask_scheduler"}),
     "datasets/*/models/cnn8": frozenset({"device"}),
     "datasets/*/models/mlp": frozenset({"device"}),
     "datasets/*/models/shared": frozenset({"device"}),
+    "datasets/*/models/fmri_mlp": frozenset({"device"}),
     "datasets/*/download": frozenset({"retries", "backoff"}),
 }
 

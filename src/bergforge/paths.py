@@ -37,6 +37,10 @@ EVALUATION_SUMMARY = EVALUATION_DIR + "/summary.json"
 UNSEEN_EVALUATION_DIR = "results/evaluation/{dataset}/{model}/unseen/sub-{subject}"
 UNSEEN_EVALUATION = UNSEEN_EVALUATION_DIR + "/unseen.npz"
 UNSEEN_SUMMARY = UNSEEN_EVALUATION_DIR + "/summary.json"
+# a decoding model (kinds with task "decode"): image retrieval over every subject's test trials
+DECODER_EVALUATION_DIR = "results/evaluation/{dataset}/{model}"
+RETRIEVAL = DECODER_EVALUATION_DIR + "/retrieval.json"
+RETRIEVAL_RANKS = DECODER_EVALUATION_DIR + "/retrieval.npz"
 
 # stage 6 and 7: the exported tree and releases
 EXPORT_ROOT = "results/berg"
@@ -57,6 +61,8 @@ SUMMARY_NOISE_CEILING = SUMMARY_SECTION_DIR + "/noise_ceiling.png"
 LEADERBOARD_JSON = "results/summary/leaderboard.json"
 LEADERBOARD_TSV = "results/summary/leaderboard.tsv"
 LEADERBOARD_PLOT = "results/summary/leaderboard.png"
+# its decoding rows as TSV (written when the config has decoding models)
+LEADERBOARD_DECODING_TSV = "results/summary/leaderboard_decoding.tsv"
 
 
 def fill(pattern: str, **values: object) -> str:

@@ -4,7 +4,7 @@
 # links to the export's accuracy plots, and the leaderboard (every model × subject beside the
 # ridge_cv baseline: table and figure). `rule all` builds it; `make demo` prints its path.
 
-from bergforge.workflow.leaderboard import leaderboard_inputs
+from bergforge.workflow.leaderboard import leaderboard_inputs, leaderboard_outputs
 from bergforge.workflow.models import evaluation_constraints
 from bergforge.workflow.resources import sized_mem_mb, sized_runtime
 from bergforge.workflow.summary import config_label, page_inputs, section_inputs, section_labels
@@ -37,9 +37,7 @@ rule leaderboard:
     input:
         **leaderboard_inputs(config),
     output:
-        json=paths.LEADERBOARD_JSON,
-        tsv=paths.LEADERBOARD_TSV,
-        plot=paths.LEADERBOARD_PLOT,
+        **leaderboard_outputs(config),  # json, tsv, plot (+ decoding_tsv with decoders)
     localrule: True
     conda:
         BERGFORGE_ENV

@@ -10,4 +10,5 @@ write_leaderboard_files(
     snakemake.output.json,
     snakemake.output.tsv,
     snakemake.output.plot,
+    snakemake.output.get("decoding_tsv"),
 )

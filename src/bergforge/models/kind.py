@@ -3,6 +3,18 @@
 A kind is one module that defines ``KIND`` (an object with the attributes and methods of
 :class:`ModelKind`) and is listed in the registry (:mod:`bergforge.models.registry`). The workflow,
 evaluation, export and the API only ever reach a kind through the registry.
+
+A kind has a ``task`` (optional attribute, default ``"encode"``):
+
+- ``encode``: image → brain response (``linear``, ``cnn8``, ``mlp``, ``shared``). Evaluated per
+  subject by ``evaluate_subject`` through ``predict_features`` (kinds reading features) or
+  ``predict_images`` (kinds reading images), exported, shown on the summary page.
+- ``decode``: brain response → image embedding (``ridge_decoder``, ``fmri_mlp``). Fitted on the
+  trial-indexed prepared stores (``docs/interfaces.md``), its targets the feature rows of each
+  trial's image; it has ``decode(folder, responses) -> embeddings`` instead of the encoding
+  methods and is evaluated by image retrieval (rule ``evaluate_decoder``,
+  :mod:`bergforge.evaluation.decoding`), never by ``evaluate_subject``, the export or the summary
+  sections.
 """
 
 from __future__ import annotations
@@ -17,6 +29,11 @@ import numpy as np
 Scope = Literal["subject", "dataset"]
 #: What a kind reads besides the prepared responses: feature shards, or the stimulus images.
 Inputs = Literal["features", "images"]
+#: Which way a kind maps: images → responses (encoding) or responses → image embeddings (decoding).
+Task = Literal["encode", "decode"]
+#: the task of a kind that declares none
+DEFAULT_TASK: Task = "encode"
+TASKS: tuple[str, ...] = ("encode", "decode")
 
 
 @dataclass(frozen=True)
@@ -39,7 +56,10 @@ class FitRequest:
 
 @runtime_checkable
 class ModelKind(Protocol):
-    """What the workflow, evaluation, export and API need from a kind."""
+    """What the workflow, evaluation, export and API need from a kind.
+
+    The methods after :meth:`fit` are an encoding kind's (``task`` ``encode``, the default); a
+    decoding kind (``task = "decode"``) has :meth:`decode` instead (see :class:`DecodingKind`)."""
 
     name: str
     scope: Scope
@@ -53,6 +73,8 @@ class ModelKind(Protocol):
     fit_outputs: tuple[str, ...]
     #: (optional, default False) the kind's settings take ``seed``, so a ``seeds`` list in its
     #: settings builds one model folder per seed (bergforge.workflow.models.model_entries)
+    #: (optional, default ``"encode"``) ``task``: ``"decode"`` for a decoder (module docstring;
+    #: read with :func:`kind_task`, so kinds written before decoders existed stay encoders)
     #: threads, mem_mb and runtime (minutes) of one fit job at the real datasets' size (optional;
     #: bergforge.workflow.models.DEFAULT_FIT_RESOURCES otherwise). A kind measured by the scale
     #: harness gets mem_mb and runtime from its input sizes instead (bergforge.workflow.resources)
@@ -86,5 +108,28 @@ class ModelKind(Protocol):
         ...
 
 
+class DecodingKind(Protocol):
+    """What a decoding kind (``task = "decode"``) has besides ``name`` … ``fit``: it reads
+    features (its targets: the backbone's feature row of each trial's image), is fitted on every
+    subject's trial-indexed store (``scope`` ``dataset``) and decodes responses."""
+
+    task: Task
+    #: optional: the modalities it can decode (config check); every modality if absent
+    modalities: tuple[str, ...]
+
+    def decode(self, folder: Path, responses: np.ndarray) -> np.ndarray:
+        """Embeddings ``[trial, dims]`` (float32) of responses ``[trial, *target_shape]`` (the
+        shape of a trial in the stores it was fitted on) by the fitted model in ``folder``
+        (checked against its ``checksums.json`` first)."""
+        ...
+
+
+def kind_task(kind: Any) -> str:
+    """A kind's ``task``: ``encode`` unless it declares ``task = "decode"``."""
+    return str(getattr(kind, "task", DEFAULT_TASK))
+
+
 REQUIRED_ATTRIBUTES = ("name", "scope", "inputs", "berg_layout", "fit_outputs")
 REQUIRED_METHODS = ("model_name", "splits", "fit")
+#: what a decoding kind must have besides the above
+DECODE_METHODS = ("decode",)

@@ -14,7 +14,14 @@ from importlib import metadata
 from typing import Any
 
 from bergforge.errors import ConfigError
-from bergforge.models.kind import REQUIRED_ATTRIBUTES, REQUIRED_METHODS, ModelKind
+from bergforge.models.kind import (
+    DECODE_METHODS,
+    REQUIRED_ATTRIBUTES,
+    REQUIRED_METHODS,
+    TASKS,
+    ModelKind,
+    kind_task,
+)
 
 #: Kinds that ship with bergforge.
 BUILTIN_KINDS: dict[str, str] = {
@@ -22,6 +29,8 @@ BUILTIN_KINDS: dict[str, str] = {
     "cnn8": "bergforge.models.cnn8.kind",
     "mlp": "bergforge.models.mlp.kind",
     "shared": "bergforge.models.shared.kind",
+    "ridge_decoder": "bergforge.models.ridge_decoder.kind",
+    "fmri_mlp": "bergforge.models.decoding.kind",
 }
 ENTRY_POINT_GROUP = "bergforge.model_kinds"
 
@@ -82,6 +91,17 @@ def _load(name: str, module_path: str) -> ModelKind:
             f"model kind {name!r}: scope must be 'subject' or 'dataset' and inputs 'features' or "
             f"'images'; got {kind.scope!r}, {kind.inputs!r}"
         )
+    task = kind_task(kind)
+    if task not in TASKS:
+        raise ConfigError(f"model kind {name!r}: task {task!r}; expected one of {list(TASKS)}")
+    if task == "decode":
+        lacking = [m for m in DECODE_METHODS if not hasattr(kind, m)]
+        if lacking or kind.inputs != "features" or kind.scope != "dataset":
+            raise ConfigError(
+                f"model kind {name!r}: a decoding kind (task 'decode') must have "
+                f"{list(DECODE_METHODS)}, inputs 'features' (its targets) and scope 'dataset'; "
+                f"missing {lacking}, got inputs {kind.inputs!r}, scope {kind.scope!r}"
+            )
     return kind
 
 

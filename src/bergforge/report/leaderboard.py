@@ -10,6 +10,10 @@ first (the baseline to beat), then other linear models, then the other kinds in 
 ``Δ % NC`` is a row's median % NC minus that of the ``ridge_cv`` row of the same dataset, subject
 and backbone. The mean over subjects of each dataset × backbone × model is the second table.
 
+Decoding models (kinds with ``task = "decode"``) are a third table of their own, ``decoding``
+(:mod:`bergforge.report.leaderboard_decoding`: retrieval accuracies beside chance); the encoding
+tables do not change with them.
+
 The runs to score come from the workflow (:func:`bergforge.workflow.leaderboard.leaderboard_runs`);
 this module only reads evaluation files and fit records.
 """
@@ -28,6 +32,12 @@ from bergforge.atomic import save_json, save_text
 from bergforge.errors import DataError
 from bergforge.evaluation.files import read_evaluation
 from bergforge.models.fit_record import read_fit_record
+from bergforge.report.leaderboard_decoding import (
+    DecodingRow,
+    DecodingRun,
+    decoding_rows,
+    format_decoding_tsv,
+)
 from bergforge.report.section import median, read_scores
 
 #: the label of the baseline rows
@@ -243,26 +253,34 @@ def mean_rows(rows: list[Row]) -> list[Row]:
 
 @dataclass
 class Leaderboard:
-    """Both tables."""
+    """Both encoding tables, and the decoding table (empty without decoding models)."""
 
     subjects: list[Row]
     means: list[Row]
+    decoding: list[DecodingRow] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "baseline": BASELINE,
             "scored_split": SCORED_SPLIT,
             "subjects": [asdict(r) for r in self.subjects],
             "means": [asdict(r) for r in self.means],
         }
+        if self.decoding:  # a config without decoders keeps the file it always had
+            out["decoding"] = [asdict(r) for r in self.decoding]
+        return out
 
 
-def build_leaderboard(runs: list[Run]) -> Leaderboard:
-    """Score every run and build both tables."""
-    if not runs:
-        raise DataError("no evaluated models to rank; expected at least one evaluation.npz")
+def build_leaderboard(
+    runs: list[Run], decoding: list[DecodingRun] | tuple[DecodingRun, ...] = ()
+) -> Leaderboard:
+    """Score every run (encoding ``runs``, ``decoding`` runs) and build the tables."""
+    if not runs and not decoding:
+        raise DataError(
+            "no evaluated models to rank; expected at least one evaluation.npz or retrieval.json"
+        )
     rows = subject_rows(runs, [score_run(r) for r in runs])
-    return Leaderboard(rows, mean_rows(rows))
+    return Leaderboard(rows, mean_rows(rows), decoding_rows(list(decoding)))
 
 
 # ------------------------------------------------------------------------------------ output
@@ -331,10 +349,18 @@ def format_tsv(rows: list[Row]) -> str:
     return "\n".join("\t".join(c) for c in [list(HEADER)] + [row_cells(r) for r in rows]) + "\n"
 
 
-def write_leaderboard(board: Leaderboard, json_path: Path | str, tsv_path: Path | str) -> None:
-    """``leaderboard.json`` (both tables, every number) and ``leaderboard.tsv`` (the subjects)."""
+def write_leaderboard(
+    board: Leaderboard,
+    json_path: Path | str,
+    tsv_path: Path | str,
+    decoding_tsv_path: Path | str | None = None,
+) -> None:
+    """``leaderboard.json`` (every table, every number), ``leaderboard.tsv`` (the subjects) and,
+    given a path, the decoding table as TSV."""
     save_json(Path(json_path), board.as_dict(), sort_keys=False)
     save_text(tsv_path, format_tsv(board.subjects))
+    if decoding_tsv_path is not None:
+        save_text(decoding_tsv_path, format_decoding_tsv(board.decoding))
 
 
 def read_leaderboard(path: Path | str) -> Leaderboard:
@@ -342,7 +368,9 @@ def read_leaderboard(path: Path | str) -> Leaderboard:
     try:
         found = json.loads(Path(path).read_text())
         return Leaderboard(
-            [Row(**r) for r in found["subjects"]], [Row(**r) for r in found["means"]]
+            [Row(**r) for r in found["subjects"]],
+            [Row(**r) for r in found["means"]],
+            [DecodingRow(**r) for r in found.get("decoding", [])],
         )
     except (OSError, ValueError, TypeError, KeyError) as err:
         raise DataError(

@@ -3,6 +3,10 @@
 Each model (``model · backbone``) is one line of its dataset's panel: a dot per subject (the mean
 over the model's seeds, with the seeds' sd as a bar), and a bar for the mean over subjects; the
 dashed line is the baseline's (``ridge_cv``) mean. Fixed size per panel, no tight bbox.
+
+Decoding models add one panel per dataset after the encoding panels: each decoder's subject-agg
+top-5 retrieval accuracy (%) over all subjects pooled as a bar (± sd over seeds), each subject's
+as a dot, and the chance level as a dashed line.
 """
 
 from __future__ import annotations
@@ -22,15 +26,26 @@ def _name(row: Row) -> str:
     return f"{row.model} · {row.backbone}" if row.backbone else row.model
 
 
+#: the decoding panels' metric
+DECODING_AGGREGATION, DECODING_METRIC = "subject-agg", "top5"
+
+
 def plot_leaderboard(board: Leaderboard, path: Path | str) -> None:
     """Write the figure of ``board`` to ``path`` (PNG)."""
     datasets = list(dict.fromkeys(r.dataset for r in board.means))
-    if not datasets:
+    decoding = list(dict.fromkeys(r.dataset for r in board.decoding))
+    if not datasets and not decoding:
         raise ValueError("an empty leaderboard has no figure")
-    n_lines = max(sum(r.dataset == d for r in board.means) for d in datasets)
-    size = (PANEL_WIDTH * len(datasets), 1.4 + ROW_HEIGHT * n_lines)
+    lines = [sum(r.dataset == d for r in board.means) for d in datasets]
+    lines += [sum(r.dataset == d and r.subject is None for r in board.decoding) for d in decoding]
+    n_lines = max(lines)
+    n_panels = len(datasets) + len(decoding)
+    size = (PANEL_WIDTH * n_panels, 1.4 + ROW_HEIGHT * n_lines)
     fig = Figure(figsize=size, dpi=DPI, layout="constrained")
-    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    all_axes = fig.subplots(1, n_panels, squeeze=False)[0]
+    axes = all_axes[: len(datasets)]
+    for ax, dataset in zip(all_axes[len(datasets) :], decoding, strict=True):
+        _decoding_panel(ax, board, dataset)
     for ax, dataset in zip(axes, datasets, strict=True):
         means = [r for r in board.means if r.dataset == dataset]
         names = [_name(r) for r in means]
@@ -62,3 +77,38 @@ def plot_leaderboard(board: Leaderboard, path: Path | str) -> None:
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle("Leaderboard: dots = subjects (± sd over seeds), bars = mean over subjects")
     _save(fig, path)
+
+
+def _decoding_panel(ax, board: Leaderboard, dataset: str) -> None:
+    """One dataset's decoders: subject-agg top-5 (%) pooled (bar ± sd), per subject (dots)."""
+    pooled = [r for r in board.decoding if r.dataset == dataset and r.subject is None]
+    names = [f"{r.kind} · {r.backbone}" if r.backbone else r.kind for r in pooled]
+    for y, row in enumerate(pooled):
+        value = row.metrics[DECODING_AGGREGATION][DECODING_METRIC]
+        sd = row.metrics_sd[DECODING_AGGREGATION][DECODING_METRIC]
+        ax.barh(y, 100 * value, height=0.6, color="tab:orange", alpha=0.45)
+        if sd is not None:
+            ax.errorbar(100 * value, y, xerr=100 * sd, fmt="none", color="tab:orange", lw=1)
+        subjects = [
+            r
+            for r in board.decoding
+            if r.dataset == dataset
+            and r.subject is not None
+            and r.kind == row.kind
+            and r.backbone == row.backbone
+        ]
+        ax.plot(
+            [100 * r.metrics[DECODING_AGGREGATION][DECODING_METRIC] for r in subjects],
+            [y] * len(subjects),
+            "o",
+            ms=4,
+            color="black",
+        )
+    if pooled:
+        ax.axvline(100 * pooled[0].chance[DECODING_METRIC], color="tab:grey", ls="--", lw=1)
+    ax.set_yticks(range(len(pooled)), names, fontsize=8)
+    ax.set_ylim(len(pooled) - 0.5, -0.5)
+    n = pooled[0].n_candidates if pooled else 0
+    ax.set_xlabel(f"top-5 retrieval, subject-agg (%; {n} images, dashed = chance)")
+    ax.set_title(f"{dataset} (decoding)", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)

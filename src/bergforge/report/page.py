@@ -20,6 +20,7 @@ from bergforge._version import __version__
 from bergforge.atomic import save_text
 from bergforge.errors import DataError
 from bergforge.report.leaderboard import HEADER, Leaderboard, read_leaderboard, row_cells
+from bergforge.report.leaderboard_decoding import DECODING_HEADER, decoding_cells
 
 COLUMNS = (
     "dataset",
@@ -211,6 +212,35 @@ def _leaderboard_table(rows: list, table_id: str) -> str:
     )
 
 
+def _decoding_table(board: Leaderboard) -> str:
+    """The decoding rows (image retrieval, %), or nothing without decoding models."""
+    if not board.decoding:
+        return ""
+    first_number = DECODING_HEADER.index("seeds")
+    head = "".join(f"<th>{escape(c)}</th>" for c in DECODING_HEADER)
+    body = []
+    for row in board.decoding:
+        tds = "".join(
+            f'<td class="num">{escape(c)}</td>' if i >= first_number else f"<td>{escape(c)}</td>"
+            for i, c in enumerate(decoding_cells(row))
+        )
+        body.append(f"<tr>{tds}</tr>")
+    return "\n".join(
+        [
+            "<h3>Decoding: image retrieval</h3>",
+            '<p class="note">Per decoding model (mean ± sd over seeds), the top-k accuracy (%) of '
+            "ranking the seen image among the test images' embeddings, per aggregation (trial: "
+            "every test trial; subject-agg: a subject's repetitions of an image averaged; "
+            "instance-agg: every trial of an image averaged; subject-ind: per subject, then "
+            "averaged), the normalised rank (1 = always first, 0.5 = chance) and the chance "
+            "levels. Subject rows: that subject's own queries.</p>",
+            f'<table id="leaderboard-decoding"><thead><tr>{head}</tr></thead>\n<tbody>\n'
+            + "\n".join(body)
+            + "\n</tbody></table>",
+        ]
+    )
+
+
 def _leaderboard(board: Leaderboard, plot: str, page_dir: Path) -> str:
     return "\n".join(
         [
@@ -223,6 +253,7 @@ def _leaderboard(board: Leaderboard, plot: str, page_dir: Path) -> str:
             _leaderboard_table(board.subjects, "leaderboard-subjects"),
             "<h3>Mean over subjects</h3>",
             _leaderboard_table(board.means, "leaderboard-means"),
+            *([_decoding_table(board)] if board.decoding else []),
             _figure(plot, page_dir, "Median % of the noise ceiling per model and subject."),
             "</section>",
         ]

@@ -141,7 +141,7 @@ def own_layout_models(config: dict[str, Any]) -> list[tuple[Any, layout.ModelId]
     from bergforge.workflow.models import encoding_entries
 
     found = []
-    for entry in encoding_entries(config):
+    for entry in encoding_entries(config):  # decoders are not exported
         if get_kind(entry.kind, config).berg_layout:
             continue
         ds = config["datasets"][entry.dataset]

@@ -194,3 +194,52 @@ def evaluate_unseen_job(
             Path(evaluation).parent,
             own,
         )
+
+
+def evaluate_decoder_job(
+    config: dict[str, Any],
+    wildcards: dict[str, str],
+    model: Path,
+    prepared: list[Path],
+    stimuli: Path,
+    features: Path,
+    retrieval: Path,
+    ranks: Path,
+    runtime: dict[str, Any] | None = None,
+) -> None:
+    """Evaluate one decoding model by image retrieval over every subject's test trials
+    (:func:`bergforge.evaluation.decoding.evaluate_decoder`); ``model`` is its marker file."""
+    import torch
+
+    from bergforge.evaluation.decoding import evaluate_decoder
+    from bergforge.features.image_rows import open_embeddings
+    from bergforge.preprocess.trial_responses import PreparedTrials
+    from bergforge.workflow.decoding import decoder_labels
+
+    entry = kind_of_model(config, wildcards["dataset"], wildcards["model"])
+    kind = get_kind(entry.kind, config)
+    runtime = dict(runtime or {})
+    threads = max(1, int(runtime.get("threads", 1)))
+    log_runtime(runtime, log)
+    torch.set_num_threads(threads)  # fmri_mlp decodes with torch (on the CPU)
+    folder = verify_model_folder(Path(model).parent)  # every model file as its fit wrote it
+    stores = [PreparedTrials(p) for p in prepared]
+    table, embeddings = open_embeddings(stimuli, features)
+    log.info(
+        "retrieval by %s model %s of %s: subjects %s",
+        kind.name,
+        entry.model,
+        entry.dataset,
+        [s.subject for s in stores],
+    )
+    with threadpool_limits(limits=threads, user_api="blas"):
+        evaluate_decoder(
+            kind,
+            folder,
+            stores,
+            table,
+            embeddings,
+            retrieval,
+            ranks,
+            decoder_labels(config, entry.dataset, entry.model),
+        )

@@ -10,6 +10,10 @@ declares ``unseen_subjects = True`` (the ``shared`` kind), each subject's leave-
 evaluation ``results/evaluation/{dataset}/{model}/unseen/sub-{subject}/unseen.npz`` gives one row
 per prediction method it holds (``mean_adapter``, ``few_shot``; not ``own_linear``, the subject's
 linear model, already a row). The CLI leaves out those not (yet) there, and says which.
+
+Decoding models (kinds with ``task = "decode"``) are decoding runs instead
+(:class:`bergforge.report.leaderboard_decoding.DecodingRun`), one per model folder (seed): its
+``retrieval.json`` and its fit folder.
 """
 
 from __future__ import annotations
@@ -30,7 +34,13 @@ from bergforge.report.leaderboard import (
     unseen_methods,
     write_leaderboard,
 )
-from bergforge.workflow.models import ModelEntry, encoding_entries, entry_settings
+from bergforge.report.leaderboard_decoding import DecodingRun
+from bergforge.workflow.models import (
+    ModelEntry,
+    decoding_entries,
+    encoding_entries,
+    entry_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +125,27 @@ def leaderboard_runs(
     return _runs(config, Path(root))
 
 
+def decoding_runs(config: dict[str, Any], root: Path | str = ".") -> list[DecodingRun]:
+    """One run per configured decoding model (each seed's folder) under ``root``."""
+    root = Path(root)
+    return [
+        DecodingRun(
+            dataset=entry.dataset,
+            modality=dataset_format(config, entry.dataset).modality,
+            backbone=entry.backbone,
+            kind=entry.kind,
+            retrieval=root / paths.fill(paths.RETRIEVAL, dataset=entry.dataset, model=entry.model),
+            fit_folders=(root / _decoder_folder(entry),),
+            seed=entry.seed,
+        )
+        for entry in decoding_entries(config)
+    ]
+
+
+def _decoder_folder(entry: ModelEntry) -> str:
+    return paths.fill(paths.DATASET_MODEL_DIR, dataset=entry.dataset, model=entry.model)
+
+
 def leaderboard_inputs(config: dict[str, Any]) -> dict[str, list[str]]:
     """Inputs of rule ``leaderboard``: every evaluation (the unseen-subject ones of kinds that
     have them too) and the ``checksums.json`` of every model folder whose ``fit_job.json`` it
@@ -131,14 +162,30 @@ def leaderboard_inputs(config: dict[str, Any]) -> dict[str, list[str]]:
             if int(subject) in held_out:
                 evaluations.append(str(_unseen_file(Path(), entry, subject)))
             fits += [f"{f}/{MANIFEST}" for f in fit_folders(config, entry, subject)]
+    for entry in decoding_entries(config):
+        evaluations.append(paths.fill(paths.RETRIEVAL, dataset=entry.dataset, model=entry.model))
+        fits.append(f"{_decoder_folder(entry)}/{MANIFEST}")
     return {"evaluations": list(dict.fromkeys(evaluations)), "fits": list(dict.fromkeys(fits))}
+
+
+def leaderboard_outputs(config: dict[str, Any]) -> dict[str, str]:
+    """Outputs of rule ``leaderboard``: JSON, TSV and figure, and the decoding rows' TSV when
+    decoding models are configured."""
+    out = {
+        "json": paths.LEADERBOARD_JSON,
+        "tsv": paths.LEADERBOARD_TSV,
+        "plot": paths.LEADERBOARD_PLOT,
+    }
+    if decoding_entries(config):
+        out["decoding_tsv"] = paths.LEADERBOARD_DECODING_TSV
+    return out
 
 
 def leaderboard_targets(config: dict[str, Any]) -> list[str]:
     """The leaderboard's files (none when nothing is evaluated)."""
-    if not encoding_entries(config):
+    if not encoding_entries(config) and not decoding_entries(config):
         return []
-    return [paths.LEADERBOARD_JSON, paths.LEADERBOARD_TSV, paths.LEADERBOARD_PLOT]
+    return list(leaderboard_outputs(config).values())
 
 
 def write_leaderboard_files(
@@ -147,15 +194,24 @@ def write_leaderboard_files(
     json_path: Path | str,
     tsv_path: Path | str,
     plot_path: Path | str,
+    decoding_tsv_path: Path | str | None = None,
 ) -> Leaderboard:
-    """Score every configured model under ``root`` and write the leaderboard's three files."""
+    """Score every configured model under ``root`` and write the leaderboard's files (the
+    decoding rows' TSV too, given its path)."""
     from bergforge.report.leaderboard_plot import plot_leaderboard
 
     runs, missing = leaderboard_runs(config, root)
     for path in missing:
         log.info("no unseen-subject evaluation %s yet: its rows are left out", path)
-    board = build_leaderboard(runs)
-    write_leaderboard(board, json_path, tsv_path)
+    decoders = decoding_runs(config, root)
+    board = build_leaderboard(runs, decoders)
+    write_leaderboard(board, json_path, tsv_path, decoding_tsv_path)
     plot_leaderboard(board, plot_path)
-    log.info("leaderboard: %d rows over %d runs", len(board.subjects), len(runs))
+    log.info(
+        "leaderboard: %d rows over %d runs, %d decoding rows over %d runs",
+        len(board.subjects),
+        len(runs),
+        len(board.decoding),
+        len(decoders),
+    )
     return board

@@ -6,6 +6,11 @@ features is built once per backbone (``backbones`` of its settings, default ever
 dataset gets); its model name (the folder under ``results/models/{dataset}/``) comes from the kind.
 A seeded kind (``seeded = True``: its settings take ``seed``) with a ``seeds`` list is built once
 per seed too, each in its own folder ``{model}_seed{seed}`` with that ``seed`` setting.
+
+Every model is fitted by its kind's fit rule. Encoding models (:func:`encoding_entries`) are then
+evaluated per subject, exported and shown on the summary page; decoding models
+(:func:`decoding_entries`, kinds with ``task = "decode"``) are evaluated by image retrieval
+instead (:mod:`bergforge.workflow.decoding`, rule ``evaluate_decoder``).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from bergforge.datasets.formats import (
 )
 from bergforge.errors import ConfigError
 from bergforge.models.folder_checksums import MANIFEST as MODEL_MANIFEST
-from bergforge.models.kind import ModelKind
+from bergforge.models.kind import ModelKind, kind_task
 from bergforge.models.registry import get_kind
 
 #: Keys of a kind's settings that choose what is built, not how a model is fitted
@@ -138,11 +143,14 @@ def model_entries(config: dict[str, Any]) -> list[ModelEntry]:
 
 
 def encoding_entries(config: dict[str, Any]) -> list[ModelEntry]:
-    """The encoding models of :func:`model_entries`: the ones the generic evaluation, the
-    unseen-subject evaluation, the export, the summary page and the leaderboard handle. Decoding
-    models (kinds with ``task = "decode"``, on trial-indexed datasets: :func:`check_layout`) are
-    fitted by the same fit rules but evaluated by their own."""
+    """The encoding models of :func:`model_entries` (evaluated per subject, exported, summarised)."""
     return [e for e in model_entries(config) if kind_task(get_kind(e.kind, config)) == "encode"]
+
+
+def decoding_entries(config: dict[str, Any]) -> list[ModelEntry]:
+    """The decoding models of :func:`model_entries` (kinds with ``task = "decode"``: evaluated by
+    retrieval, rule ``evaluate_decoder``)."""
+    return [e for e in model_entries(config) if kind_task(get_kind(e.kind, config)) == "decode"]
 
 
 def kind_of_model(config: dict[str, Any], dataset: str, model: str) -> ModelEntry:
@@ -169,6 +177,12 @@ def check_models(config: dict[str, Any]) -> None:
                     f"expected an fMRI dataset (format nsd_bold or nsd_mosaic)"
                 )
             check_layout(config, dataset, name, kind)
+            modalities = getattr(kind, "modalities", None)
+            if modalities is not None and modality not in modalities:
+                raise ConfigError(
+                    f"config: datasets.{dataset}.models.{name}: kind {name!r} models "
+                    f"{' or '.join(modalities)} data; dataset {dataset!r} is {modality}"
+                )
             for backbone in own.get("backbones", []):
                 if backbone not in known:
                     raise ConfigError(

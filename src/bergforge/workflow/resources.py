@@ -362,6 +362,65 @@ COEFFICIENTS: dict[str, JobModel] = {
             "measured 2026-12-05 at 1/64, 1/32, 1/24); memory not yet measured: a guess (see above)"
         ),
     ),
+    # The decoders (kinds ridge_decoder and fmri_mlp, rule evaluate_decoder): NOT YET MEASURED by
+    # the scale harness; every number below is a guess from the shapes, sized like the real
+    # BOLD5000 job: CSI1–4, 18,870 trials × 20,484 fsaverage5 vertices × 4 TRs float32 = 6,185 MB
+    # of windows (all trials: the fit reads train + validation, ~91 %, an upper bound), 1,536-d
+    # DINOv2-giant targets, ~1,777 test trials (582 MB) in the evaluation.
+    # fit_fmri_mlp: the windows are held once as one float32 array (torch shares it on the CPU;
+    # on cuda it is copied to the GPU, the host keeps its copy) plus one 256-trial read block:
+    # ~1.1 MB per MB; fixed: 5.2 M parameters × 4 B × 8 copies (weights, gradients, AdamW's two
+    # moments, the best weights, the checkpoint's) = 167 MB and the targets (116 MB). Time:
+    # 6 FLOP per multiply-add of the forward pass (79 MFLOP per trial) × trials × 40 epochs =
+    # 6.0e7 MFLOP; ~25 GFLOP/s on 2 CPU cores (the mlp kind measured 2.2e-5 s/MFLOP; the
+    # per-batch gather of 1.3 MB windows adds to it), half of 50 TFLOP/s on a GPU.
+    "fit_fmri_mlp/cpu": JobModel(
+        unit="every subject's windows (MB)",
+        work_unit="training MFLOP (every epoch)",
+        real=Size(6184.6, 5.97e7, 283.0),
+        mem_base_mb=1000,
+        mem_mb_per_unit=1.1,
+        seconds_base=60.0,
+        seconds_per_work=4e-05,
+        source="guess from the shapes (not measured): see the comment above the row",
+    ),
+    "fit_fmri_mlp/cuda": JobModel(
+        unit="every subject's windows (MB)",
+        work_unit="training MFLOP (every epoch)",
+        real=Size(6184.6, 5.97e7, 283.0),
+        mem_base_mb=2000,
+        mem_mb_per_unit=1.1,
+        seconds_base=60.0,
+        seconds_per_work=4e-08,
+        source="guess from the shapes (not measured; GPU at half of 50 TFLOP/s)",
+    ),
+    # fit_ridge_decoder: the train trials flattened to [trial, vertex · tr] in memory (1 MB per
+    # MB), the scaler's and PCA's column blocks read ahead (≤ 0.3 MB per MB); fixed: the PCA's
+    # work arrays, 3 × values × (k + 20) float64 (1,022 MB at 81,936 values, k = 500). Time: a
+    # few passes of 2 (k + 20) FLOP per value (~45 s per pass over 5 GB at 30 GFLOP/s).
+    "fit_ridge_decoder/cpu": JobModel(
+        unit="every subject's trials (MB)",
+        work_unit="every subject's trials (MB)",
+        real=Size(6184.6, 6184.6, 1022.0),
+        mem_base_mb=800,
+        mem_mb_per_unit=1.3,
+        seconds_base=60.0,
+        seconds_per_work=0.08,
+        source="guess from the shapes (not measured): see the comment above the row",
+    ),
+    # evaluate_decoder: every subject's test trials read (1 MB per MB) and decoded in blocks
+    # (≤ 1 MB per MB more while converting); fixed: the model folder (ridge_decoder: its PCA,
+    # 500 × 81,936 float32 = 164 MB; fmri_mlp: 21 MB) and torch's import.
+    "evaluate_decoder/cpu": JobModel(
+        unit="test trials (MB)",
+        work_unit="test trials (MB)",
+        real=Size(582.4, 582.4, 170.0),
+        mem_base_mb=1200,
+        mem_mb_per_unit=2.0,
+        seconds_base=20.0,
+        seconds_per_work=0.05,
+        source="guess from the shapes (not measured): see the comment above the row",
+    ),
 }
 
 
@@ -627,6 +686,57 @@ def _size_summary(config, wildcards, input) -> Size:
     return Size(mb, mb)
 
 
+def _trial_stores_mb(stores: Any) -> float:
+    """Every trial of trial-indexed stores (``data`` ``[trial, *targets]`` float32), in MB."""
+    return sum(array_mb(p, "data") for p in stores)
+
+
+def fmri_mlp_work(n_trials: int, n_vertices: int, n_dims: int, settings: dict) -> tuple[float, int]:
+    """(training MFLOP over every epoch, parameters) of an ``fmri_mlp`` fit of ``n_trials``."""
+    from bergforge.models.decoding.settings import DecoderConfig
+
+    cfg = DecoderConfig.from_settings(settings)
+    h, t = cfg.hidden, cfg.n_trs
+    macs = n_vertices * h * t + cfg.n_blocks * h * h * t + h * n_dims + n_dims * n_dims
+    params = (n_vertices + 3) * h + cfg.n_blocks * (h * h + 3 * h) + t + 1
+    params += (h + 1) * n_dims + (n_dims + 1) * n_dims
+    return cfg.max_epochs * n_trials * 6 * macs / 1e6, params
+
+
+def _size_fit_fmri_mlp(config, wildcards, input) -> Size:
+    from bergforge.workflow.models import kind_settings
+
+    shapes = [array_shape(p, "data") for p in input.prepared]
+    _, n_dims, _ = feature_matrix(input.features)
+    n_trials = sum(shape[0] for shape in shapes)
+    settings = kind_settings(config, wildcards.dataset, "fmri_mlp")
+    work, params = fmri_mlp_work(n_trials, shapes[0][1], n_dims, settings)
+    fixed = (8 * params + n_trials * n_dims) * 4 / MB
+    return Size(_trial_stores_mb(input.prepared), work, fixed)
+
+
+def _size_fit_ridge_decoder(config, wildcards, input) -> Size:
+    mb = _trial_stores_mb(input.prepared)
+    values = math.prod(array_shape(list(input.prepared)[0], "data")[1:])
+    k = int(_setting(config, wildcards.dataset, "ridge_decoder", "n_components", 500))
+    return Size(mb, mb, 3 * values * (k + 20) * 8 / MB)
+
+
+def test_trials_mb(store: Any) -> float:
+    """The ``test`` trials of a trial-indexed store, in MB (its trial table's split column, read
+    by the store's reader)."""
+    from bergforge.preprocess.trial_responses import PreparedTrials
+
+    shape = array_shape(store, "data")  # MissingInputError while the store is not there
+    n_test = PreparedTrials(_path(store)).split_trials("test").size
+    return n_test * math.prod(shape[1:]) * 4 / MB
+
+
+def _size_evaluate_decoder(config, wildcards, input) -> Size:
+    mb = sum(test_trials_mb(p) for p in input.prepared)
+    return Size(mb, mb, stored_mb(Path(str(input.model)).parent))
+
+
 def cnn8_size(n_vertices: list[int], n_images: int, settings: dict, device: str) -> Size:
     """Size of a CNN8 training job: ``units`` = one batch's activations (MB, on the host only
     when training on the CPU), ``fixed_mb`` = parameters, gradients and Adam's two moments (on
@@ -714,6 +824,11 @@ JOBS: dict[str, Job] = {
     "evaluate_unseen": Job(
         _size_shared(True), lambda c, w: _kind_device(c, w.dataset, "shared"), "cpu"
     ),
+    "fit_fmri_mlp": Job(
+        _size_fit_fmri_mlp, lambda c, w: _kind_device(c, w.dataset, "fmri_mlp"), "cpu"
+    ),
+    "fit_ridge_decoder": Job(_size_fit_ridge_decoder, lambda c, w: "cpu", "cpu"),
+    "evaluate_decoder": Job(_size_evaluate_decoder, lambda c, w: "cpu", "cpu"),
     "evaluate_subject": Job(_size_evaluate, _modality, "meg"),
     "export_meg_subject": Job(_size_export, lambda c, w: "meg", "meg"),
     "export_eeg_subject": Job(_size_export, lambda c, w: "eeg", "eeg"),

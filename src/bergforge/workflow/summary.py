@@ -18,7 +18,8 @@ from bergforge.workflow.models import ModelEntry, encoding_entries, kind_of_mode
 
 
 def summary_sections(config: dict[str, Any]) -> list[tuple[ModelEntry, int]]:
-    """(model entry, subject) of every section of the page, in page order."""
+    """(model entry, subject) of every section of the page, in page order (encoding models:
+    decoders are on the leaderboard only)."""
     return [
         (e, s) for e in encoding_entries(config) for s in config["datasets"][e.dataset]["subjects"]
     ]

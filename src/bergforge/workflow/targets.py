@@ -122,6 +122,13 @@ def unseen_targets(config: dict[str, Any]) -> list[str]:
     return targets(config)
 
 
+def retrieval_targets(config: dict[str, Any]) -> list[str]:
+    """``retrieval.json`` of every decoding model (rule ``evaluate_decoder``)."""
+    from bergforge.workflow.decoding import retrieval_targets as targets
+
+    return targets(config)
+
+
 def export_targets(config: dict[str, Any]) -> list[str]:
     """The exported tree: BERG's layouts (linear on MEG/EEG, cnn8) and bergforge's own layout."""
     from bergforge.workflow.export import export_targets as tree
@@ -180,7 +187,18 @@ def all_targets(config: dict[str, Any]) -> list[str]:
     targets += model_targets(config)
     targets += evaluation_targets(config)
     targets += unseen_targets(config)
+    targets += retrieval_targets(config)
     targets += export_targets(config)
     targets += berg_manifest_targets(config)
     targets += summary_targets(config)
+    targets += decoding_leaderboard_targets(config)
     return list(dict.fromkeys(targets))
+
+
+def decoding_leaderboard_targets(config: dict[str, Any]) -> list[str]:
+    """The leaderboard's files when decoding models are configured (their rows are there; a
+    config of decoders only has no summary page to bring the leaderboard in)."""
+    from bergforge.workflow.leaderboard import leaderboard_targets
+    from bergforge.workflow.models import decoding_entries
+
+    return leaderboard_targets(config) if decoding_entries(config) else []

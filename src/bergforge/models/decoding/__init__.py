@@ -1,3 +1,5 @@
-"""Decoders: a brain response → an image embedding (→ which image was seen). ``fmri_mlp``'s
-network (:mod:`.network`), its CLIP loss and in-batch retrieval metrics (:mod:`.loss`), settings
-(:mod:`.settings`) and training loop (:mod:`.train`). Not yet a registered model kind."""
+"""Decoders: a brain response → an image embedding (→ which image was seen). The ``fmri_mlp``
+kind (:mod:`.kind`, fit job :mod:`.job`, weights and decoding :mod:`.weights`), its network
+(:mod:`.network`), CLIP loss and in-batch retrieval metrics (:mod:`.loss`), settings
+(:mod:`.settings`) and training loop (:mod:`.train`); the pooled trials and targets of every
+decoding fit (:mod:`.data`) and the ``model.json`` both decoding kinds write (:mod:`.record`)."""

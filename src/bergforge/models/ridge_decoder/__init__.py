@@ -2,5 +2,6 @@
 
 Scaler → PCA of the flattened responses (``[trial, vertex · tr]`` BOLD windows or
 ``[trial, channel · time]`` epochs) → ``ridge_cv`` to every embedding dimension, the linear kind's
-code reused the other way round; evaluated by retrieval like every decoder.
+code reused the other way round (:mod:`.model`); the kind (:mod:`.kind`) and its fit job
+(:mod:`.job`); evaluated by retrieval like every decoder.
 """

@@ -1,0 +1,114 @@
+"""The fit job of the ``fmri_mlp`` kind: every subject's BOLD windows → one ``FmriMlp`` →
+``weights.safetensors`` + ``model.json`` (written last) in ``results/models/{dataset}/{model}/``.
+
+The network is trained on the pooled ``train`` trials of every subject (no per-subject layers),
+stopped early on the pooled ``validation`` trials' in-batch top-5
+(:func:`bergforge.models.decoding.train.train_decoder`); the ``test`` trials are never read here.
+Inputs are the stored windows as they are (z-scored per run and vertex by the preprocessing),
+targets the image embeddings as they are (no scaler, as neuralbench). The per-epoch checkpoint
+(``checkpoint.safetensors``) lives in the folder while training runs and is deleted at the end,
+before the fit job seals the folder.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bergforge.atomic import save_json
+from bergforge.errors import DataError
+from bergforge.logs import log_runtime
+from bergforge.models.decoding.data import check_split, pooled_trials
+from bergforge.models.decoding.record import MARKER, base_record
+from bergforge.models.decoding.settings import DecoderConfig
+from bergforge.models.decoding.weights import WEIGHTS, network_record
+from bergforge.models.kind import FitRequest
+from bergforge.models.mlp.weights import write_weights
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+def fit_fmri_mlp(
+    request: FitRequest, folder: Path, on_epoch_end: Callable[..., None] | None = None
+) -> dict[str, Any]:
+    """Fit the dataset's ``fmri_mlp`` of a fit job into ``folder``; returns ``model.json``.
+
+    ``on_epoch_end`` is :func:`bergforge.models.decoding.train.train_decoder`'s test hook."""
+    import torch
+
+    from bergforge.models.decoding.train import decoder_device, train_decoder
+    from bergforge.models.mlp.train import fingerprint
+
+    check_split(request.split, "fmri_mlp")
+    cfg = DecoderConfig.from_settings(request.settings, request.runtime)
+    device = decoder_device(cfg)
+    threads = max(1, int(request.threads))
+    log_runtime(
+        {
+            "threads": threads,
+            "device": str(device),
+            "device_setting": cfg.device,
+            **{k: request.runtime[k] for k in ("mem_mb",) if k in request.runtime},
+        },
+        log,
+    )
+    torch.set_num_threads(threads)
+    data = pooled_trials(request)
+    if len(data.target_shape) != 2 or data.target_shape[1] != cfg.n_trs:
+        raise DataError(
+            f"{data.stores[0].label}: trials of dims {data.dims} and shape {data.target_shape}; "
+            f"fmri_mlp expects [trial, vertex, tr] windows of n_trs = {cfg.n_trs} samples "
+            f"({cfg.SECTION}.n_trs, or the window of the preprocessing)"
+        )
+    rows = data.rows(("train", "validation"))
+    split = data.table["split"].to_numpy()[rows]
+    fit, validation = np.flatnonzero(split == "train"), np.flatnonzero(split == "validation")
+    if fit.size == 0 or validation.size == 0:
+        raise DataError(
+            f"fmri_mlp: {fit.size} train and {validation.size} validation trials in "
+            f"{[s.label for s in data.stores]}; expected both (validation stops the training)"
+        )
+    x = data.read(rows)
+    y = data.targets(rows)
+    log.info(
+        "fmri_mlp: %d train and %d validation trials of %d subjects, windows %s → %d dims",
+        fit.size,
+        validation.size,
+        len(data.stores),
+        data.target_shape,
+        data.n_dims,
+    )
+    folder = Path(folder)
+    checkpoint = folder / CHECKPOINT
+    trained = train_decoder(
+        x,
+        y,
+        fit,
+        validation,
+        cfg,
+        torch.device(device),
+        checkpoint,
+        fingerprint(x, y),
+        on_epoch_end,
+    )
+    write_weights(folder / WEIGHTS, {k: v.astype(np.float32) for k, v in trained.weights.items()})
+    model = {
+        **base_record("fmri_mlp", request, data),
+        "network": network_record(int(x.shape[1]), data.n_dims, cfg),
+        "settings": cfg.hyperparameters(),
+        "epochs": trained.epochs,
+        "best_epoch": trained.best_epoch,
+        "best_validation_top5": trained.best_val_top5,
+        "history": trained.history,
+        "seeds": {"fmri_mlp": cfg.seed},
+        "device": str(device),
+    }
+    save_json(folder / MARKER, model)
+    checkpoint.unlink(missing_ok=True)
+    return model
