@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from bergforge.atomic import atomic_file
+from bergforge.atomic import atomic_file, atomic_folder, scratch_folder
 from bergforge.datasets import bold5000 as b5
 from bergforge.datasets.download import (
     ChecksumLock,
@@ -352,23 +352,20 @@ def unpack_bold5000_stimuli(archive: Path, final: Path) -> None:
     """``BOLD5000_Stimuli.zip`` → ``final`` (``…/BOLD5000_Stimuli``): the presented images, the
     list of repeated (test) images and the image labels; the zip's other folders (original
     images, presentation lists) are not unpacked. Checked by :func:`check_bold5000_stimuli`
-    before it is moved into place."""
+    before ``final`` appears (whole, or not at all: nothing here is worth resuming)."""
     top = b5.STIMULI.parts[0]
-    with assembling(final) as partial:
-        staging = partial.with_name(partial.name + ".zip")
-        shutil.rmtree(staging, ignore_errors=True)
-        extract_zip(archive, staging / "unpacked", select=_bold5000_member)
-        unpacked = staging / "unpacked"
+    with atomic_folder(final) as building, scratch_folder(final) as scratch:
+        unpacked = scratch / "unpacked"
+        extract_zip(archive, unpacked, select=_bold5000_member)
         if not (unpacked / top).is_dir():  # a zip without the top folder
-            os.replace(unpacked, staging / "bare")
-            unpacked.mkdir()
-            os.replace(staging / "bare", unpacked / top)
+            (scratch / "wrapped").mkdir()
+            os.replace(unpacked, scratch / "wrapped" / top)
+            unpacked = scratch / "wrapped"
         if not (unpacked / b5.STIMULI / "Presented_Stimuli").is_dir():
             raise DataError(
                 f"{archive}: expected {b5.STIMULI.parts[1]}/Presented_Stimuli/ inside the archive"
             )
         count = check_bold5000_stimuli(unpacked, archive)
         for item in sorted((unpacked / top).iterdir()):
-            os.replace(item, partial / item.name)
-        shutil.rmtree(staging)
-        log.info("BOLD5000 stimuli: %d presented images", count)
+            os.replace(item, building / item.name)
+    log.info("BOLD5000 stimuli: %d presented images in %s", count, final)
