@@ -118,9 +118,12 @@ def test_catalogue_names_every_run_of_the_design():
         bold5000_subject_files(4, runs=[(1, 1), (10, 1)])
 
 
-def test_subject_download_fetches_exactly_what_the_route_reads(served, server, tmp_path):
+def test_subject_download_fetches_exactly_what_the_route_reads(served, server, tmp_path, caplog):
     _, root, _, urls = served
-    manifest = fetch_subject(urls, tmp_path)
+    with caplog.at_level("INFO", logger="bergforge.datasets.fetch"):
+        manifest = fetch_subject(urls, tmp_path)
+    n = len(route_paths(1))
+    assert f"[{n}/{n}] fetched {route_paths(1)[-1]}" in caplog.text, "progress, file by file"
     want = route_paths(1)
     assert sorted(fetched(server)) == sorted(f"/openneuro/{p}" for p in want)
     got = sorted(

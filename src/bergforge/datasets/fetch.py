@@ -129,6 +129,7 @@ def fetch_in_place(
     manifest: Path,
     *,
     checksum_dir: Path = Path("."),
+    expected_bytes: float | None = None,
     **kw,
 ) -> Path:
     """Download ``files`` to their local paths under ``root``; write ``manifest`` last.
@@ -137,7 +138,8 @@ def fetch_in_place(
     resumes; a file an earlier run already moved under ``root`` is taken back after its digest is
     checked, not fetched again), moved to their places under ``root`` when all arrived, and only
     then is ``manifest`` written (tab-separated :data:`MANIFEST_COLUMNS`, one row per file).
-    Progress: a bar per file and a log line per file with the bytes so far."""
+    Progress: a bar per file and a log line per file with the bytes so far (of
+    ``expected_bytes``, an estimate, when given)."""
     root, manifest = Path(root), Path(manifest)
     partial = manifest.with_name(manifest.stem + ".partial")
     locks: dict[str, ChecksumLock] = {}
@@ -149,6 +151,7 @@ def fetch_in_place(
 
     arrived: list[RemoteFile] = []
     total = 0
+    of = f" of ≈{expected_bytes / 1e9:.1f} GB" if expected_bytes else ""
     for k, file in enumerate(files, 1):
         dest, placed = partial / file.local, root / file.local
         action = "present"
@@ -160,7 +163,9 @@ def fetch_in_place(
             action = "fetched"
         arrived.append(file)
         total += dest.stat().st_size
-        log.info("[%d/%d] %s %s (%.3f GB so far)", k, len(files), action, file.local, total / 1e9)
+        log.info(
+            "[%d/%d] %s %s (%.3f GB%s so far)", k, len(files), action, file.local, total / 1e9, of
+        )
     rows = []
     for file in arrived:
         dest = partial / file.local
