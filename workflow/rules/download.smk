@@ -3,6 +3,10 @@
 # live in bergforge.datasets (download, fetch, sources); these rules only name the files.
 
 from bergforge.workflow.download import (
+    BOLD5000_STIMULI,
+    BOLD5000_SUBJECT_MANIFEST,
+    bold5000_disk_mb,
+    bold5000_runtime,
     catalogue_entry,
     download_datasets,
     download_options,
@@ -17,6 +21,7 @@ DOWNLOAD_MEG = alternation(download_datasets(config, "things_meg1"))
 DOWNLOAD_MEG_EPOCHS = alternation(meg_download_datasets(config, published_epochs=True))
 DOWNLOAD_MEG_RAW = alternation(meg_download_datasets(config, published_epochs=False))
 DOWNLOAD_EEG = alternation(download_datasets(config, "things_eeg2"))
+DOWNLOAD_BOLD5000 = alternation(download_datasets(config, "bold5000"))
 
 
 rule download_file:
@@ -113,3 +118,45 @@ use rule unpack_eeg_subject as unpack_eeg_image_set with:
         dataset=DOWNLOAD_EEG,
     log:
         "logs/download/{dataset}/unpack-image_set.log",
+
+
+# BOLD5000 (OpenNeuro ds001499): per subject, only what the decoding route reads (events.tsv and
+# fsnative func.gii of every task-5000scenes run, lh/rh.sphere.reg) into ds001499's layout; the
+# manifest is written when all of them are in place
+rule download_bold5000_subject:
+    output:
+        BOLD5000_SUBJECT_MANIFEST,
+    wildcard_constraints:
+        dataset=DOWNLOAD_BOLD5000,
+        subject=r"\d+",
+    params:
+        options=download_options(config),
+    threads: 1
+    resources:
+        mem_mb=500,
+        disk_mb=bold5000_disk_mb,
+        runtime=bold5000_runtime,
+    localrule: True
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/download/{dataset}/sub-CSI{subject}.log",
+    script:
+        "../scripts/download_bold5000_subject.py"
+
+
+# the stimulus zip (rule download_file) → BOLD5000_Stimuli/ (presented images, repeated list)
+rule unpack_bold5000_stimuli:
+    input:
+        "resources/raw/{dataset}/downloads/BOLD5000_Stimuli.zip",
+    output:
+        directory(BOLD5000_STIMULI),
+    wildcard_constraints:
+        dataset=DOWNLOAD_BOLD5000,
+    localrule: True
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/download/{dataset}/unpack-BOLD5000_Stimuli.log",
+    script:
+        "../scripts/unpack_bold5000_stimuli.py"

@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -187,12 +188,16 @@ def _safe_member_path(target: Path, name: str) -> Path:
 
 
 def extract_zip(
-    archive: Path | str, target: Path | str, password: str | bytes | None = None
+    archive: Path | str,
+    target: Path | str,
+    password: str | bytes | None = None,
+    select: Callable[[str], bool] | None = None,
 ) -> list[Path]:
     """Unpack a (possibly password-protected) zip safely into ``target``; returns the files.
 
     Every entry is checked before anything is written; files are written under a temporary folder
-    beside ``target`` and moved in only when the whole archive unpacked.
+    beside ``target`` and moved in only when the whole archive unpacked. ``select`` (given an
+    entry's name) keeps only the entries it accepts; the others are checked all the same.
     """
     archive, target = Path(archive), Path(target)
     pwd = password.encode() if isinstance(password, str) else password
@@ -202,6 +207,8 @@ def extract_zip(
         with zipfile.ZipFile(archive) as zf:
             members = [(m, _safe_member_path(staging, m.filename)) for m in zf.infolist()]
             for member, path in members:
+                if select is not None and not select(member.filename):
+                    continue
                 if member.is_dir():
                     path.mkdir(parents=True, exist_ok=True)
                     continue

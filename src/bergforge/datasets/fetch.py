@@ -4,7 +4,9 @@ Single files go through :func:`bergforge.datasets.download.download` (``.part`` 
 resume, retries, SHA-256 against the published digest or the source's checksum lock, atomic
 move). Folders (a MEG subject's raw runs, unpacked image sets) are assembled under
 ``<final>.partial`` — kept across failed runs, so transfers resume — and renamed into place only
-when complete, so no final path ever holds half a dataset.
+when complete, so no final path ever holds half a dataset. Files spread over a dataset's own tree
+(a BOLD5000 subject's runs) are gathered the same way and moved to their places together, and a
+manifest written last says that the set is complete.
 """
 
 from __future__ import annotations
@@ -15,10 +17,18 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from bergforge.datasets.download import ChecksumLock, DownloadError, download, extract_zip
+from bergforge.atomic import atomic_file, atomic_folder, scratch_folder
+from bergforge.datasets import bold5000 as b5
+from bergforge.datasets.download import (
+    ChecksumLock,
+    DownloadError,
+    download,
+    extract_zip,
+    sha256sum,
+)
 from bergforge.datasets.sources import RemoteFile, lock_file
 from bergforge.errors import DataError
 
@@ -91,6 +101,86 @@ def fetch_tree(files: list[RemoteFile], base_urls: dict[str, str], final: Path, 
             if dest.exists():  # finished by an earlier, interrupted run
                 continue
             fetch_file(file, base_urls, dest, **kw)
+
+
+MANIFEST_COLUMNS = ("path", "bytes", "sha256")
+
+
+def _adopt(placed: Path, dest: Path, file: RemoteFile, lock: ChecksumLock) -> bool:
+    """Move ``placed`` (a file an earlier run put in the tree) to ``dest`` if it matches the
+    digest on record (or none is recorded yet: it is recorded); a mismatch is removed."""
+    digest = sha256sum(placed)
+    expected = file.sha256 or lock.get(file.remote)
+    if expected and digest != expected:
+        log.warning("%s: SHA-256 %s, not the expected %s; fetched again", placed, digest, expected)
+        placed.unlink()
+        return False
+    if not expected:
+        lock.record(file.remote, digest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(placed, dest)
+    return True
+
+
+def fetch_in_place(
+    files: list[RemoteFile],
+    base_urls: dict[str, str],
+    root: Path,
+    manifest: Path,
+    *,
+    checksum_dir: Path = Path("."),
+    expected_bytes: float | None = None,
+    **kw,
+) -> Path:
+    """Download ``files`` to their local paths under ``root``; write ``manifest`` last.
+
+    Files are gathered under ``<manifest stem>.partial/`` (kept across failed runs, so a rerun
+    resumes; a file an earlier run already moved under ``root`` is taken back after its digest is
+    checked, not fetched again), moved to their places under ``root`` when all arrived, and only
+    then is ``manifest`` written (tab-separated :data:`MANIFEST_COLUMNS`, one row per file).
+    Progress: a bar per file and a log line per file with the bytes so far (of
+    ``expected_bytes``, an estimate, when given)."""
+    root, manifest = Path(root), Path(manifest)
+    partial = manifest.with_name(manifest.stem + ".partial")
+    locks: dict[str, ChecksumLock] = {}
+
+    def lock_of(file: RemoteFile) -> ChecksumLock:
+        if file.source not in locks:
+            locks[file.source] = SharedChecksumLock(Path(checksum_dir) / lock_file(file.source))
+        return locks[file.source]
+
+    arrived: list[RemoteFile] = []
+    total = 0
+    of = f" of ≈{expected_bytes / 1e9:.1f} GB" if expected_bytes else ""
+    for k, file in enumerate(files, 1):
+        dest, placed = partial / file.local, root / file.local
+        action = "present"
+        if not dest.exists() and placed.is_file() and _adopt(placed, dest, file, lock_of(file)):
+            action = "kept"
+        if not dest.exists():
+            if fetch_file(file, base_urls, dest, checksum_dir=checksum_dir, **kw) is None:
+                continue  # optional and absent upstream
+            action = "fetched"
+        arrived.append(file)
+        total += dest.stat().st_size
+        log.info(
+            "[%d/%d] %s %s (%.3f GB%s so far)", k, len(files), action, file.local, total / 1e9, of
+        )
+    rows = []
+    for file in arrived:
+        dest = partial / file.local
+        digest = file.sha256 or lock_of(file).get(file.remote) or sha256sum(dest)
+        rows.append(f"{file.local}\t{dest.stat().st_size}\t{digest}\n")
+    for file in arrived:
+        (root / file.local).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial / file.local, root / file.local)
+    with atomic_file(manifest) as tmp:
+        tmp.write_text("\t".join(MANIFEST_COLUMNS) + "\n" + "".join(rows))
+    shutil.rmtree(partial)
+    log.info(
+        "%d files (%.3f GB) in place under %s; manifest %s", len(rows), total / 1e9, root, manifest
+    )
+    return manifest
 
 
 # ------------------------------------------------------------------------------ THINGS images
@@ -211,3 +301,76 @@ def unpack_eeg_image_set(archive: Path, final: Path) -> None:
         for folder in ("training_images", "test_images"):
             if not (partial / folder).is_dir():
                 raise DataError(f"{archive}: the inner zips hold no {folder}/ folder")
+
+
+# ----------------------------------------------------------------------------------- BOLD5000
+
+#: What the decoding route reads of ``BOLD5000_Stimuli.zip`` (paths below its top folder): the
+#: presented images, the list of repeated (test) images and the image labels
+BOLD5000_STIMULUS_PATHS = (
+    "Scene_Stimuli/Presented_Stimuli/",
+    b5.REPEATED_LIST.relative_to(b5.STIMULI.parent).as_posix(),
+    "Image_Labels/",
+)
+
+
+def _bold5000_member(name: str) -> bool:
+    """Whether a zip entry is one the route reads (macOS ``__MACOSX`` copies never are)."""
+    parts = PurePosixPath(name).parts
+    if "__MACOSX" in parts:
+        return False
+    if parts[:1] == b5.STIMULI.parent.parts:  # the zip's top folder, if it has one
+        parts = parts[1:]
+    return "/".join(parts).startswith(BOLD5000_STIMULUS_PATHS)
+
+
+def check_bold5000_stimuli(root: Path, where: Path | str | None = None) -> int:
+    """Check the stimulus tree under ``root`` (``BOLD5000_Stimuli/…``): the list of repeated
+    images reads and every image it names is among the presented images; errors name ``where``
+    (default ``root``). Returns the number of presented images."""
+    root = Path(root)
+    where = where or root
+    presented = b5.STIMULI / "Presented_Stimuli"
+    folders = sorted(b5.IMAGE_FOLDERS.values())
+    names = {
+        p.name
+        for f in folders
+        if (root / presented / f).is_dir()
+        for p in (root / presented / f).iterdir()
+    }
+    if not names:
+        raise DataError(f"{where}: no images in {presented}/; expected the folders {folders}")
+    try:
+        repeated = b5.read_repeated(root)
+    except DataError as err:
+        raise DataError(f"{where}: {err}") from err
+    missing = sorted(repeated - names)
+    if missing:
+        raise DataError(
+            f"{where}: {b5.REPEATED_LIST} names {len(missing)} image(s) that are not in "
+            f"{presented}/{{{','.join(folders)}}}, e.g. {missing[:3]}"
+        )
+    return len(names)
+
+
+def unpack_bold5000_stimuli(archive: Path, final: Path) -> None:
+    """``BOLD5000_Stimuli.zip`` → ``final`` (``…/BOLD5000_Stimuli``): the presented images, the
+    list of repeated (test) images and the image labels; the zip's other folders (original
+    images, presentation lists) are not unpacked. Checked by :func:`check_bold5000_stimuli`
+    before ``final`` appears (whole, or not at all: nothing here is worth resuming)."""
+    top = b5.STIMULI.parts[0]
+    with atomic_folder(final) as building, scratch_folder(final) as scratch:
+        unpacked = scratch / "unpacked"
+        extract_zip(archive, unpacked, select=_bold5000_member)
+        if not (unpacked / top).is_dir():  # a zip without the top folder
+            (scratch / "wrapped").mkdir()
+            os.replace(unpacked, scratch / "wrapped" / top)
+            unpacked = scratch / "wrapped"
+        if not (unpacked / b5.STIMULI / "Presented_Stimuli").is_dir():
+            raise DataError(
+                f"{archive}: expected {b5.STIMULI.parts[1]}/Presented_Stimuli/ inside the archive"
+            )
+        count = check_bold5000_stimuli(unpacked, archive)
+        for item in sorted((unpacked / top).iterdir()):
+            os.replace(item, building / item.name)
+    log.info("BOLD5000 stimuli: %d presented images in %s", count, final)

@@ -5,16 +5,18 @@ tests can point it at a loopback server), a path relative to that base URL, and 
 to the dataset's folder ``resources/raw/{dataset}/``. A published SHA-256 is recorded where one
 exists; otherwise the digest of the first download is kept in ``resources/checksums/{source}.json``
 (tracked in git) and later downloads are verified against it. URLs and layouts: see
-``../shared/research/data.md`` §1–§3 and §5.
+``../shared/research/data.md`` §1–§3 and §5, BOLD5000: ``decoding.md`` §1.2, §2.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from bergforge.errors import ConfigError
+from bergforge.datasets import bold5000 as b5
+from bergforge.errors import ConfigError, DataError
 
 #: Default base URL of every source (overridable per dataset in config ``download.base_urls``).
 BASE_URLS: dict[str, str] = {
@@ -30,6 +32,10 @@ BASE_URLS: dict[str, str] = {
     "nsd": "https://natural-scenes-dataset.s3.amazonaws.com",
     # MOSAIC bucket
     "mosaic": "https://mosaicfmri.s3.amazonaws.com",
+    # OpenNeuro ds001499 (BOLD5000) over plain HTTPS from the public bucket
+    "openneuro_ds001499": "https://s3.amazonaws.com/openneuro.org/ds001499",
+    # BOLD5000's stimulus images: not in ds001499; the zip neuralfetch fetches, on Dropbox
+    "bold5000_stimuli": "https://www.dropbox.com/s/5ie18t4rjjvsl47",
 }
 
 #: THINGS object image zips on OSF (storage id → file name); unpacked with the password below.
@@ -173,6 +179,76 @@ def mosaic_betas(subject: int) -> RemoteFile:
     return RemoteFile("mosaic", f"{MOSAIC_BETAS}/{name}", f"betas/{name}")
 
 
+# --------------------------------------------------------------------- BOLD5000 (OpenNeuro ds001499)
+
+#: FreeSurfer files of a subject that the route reads: the registration of its fsnative surfaces
+#: to the fsaverage sphere, all the fsnative → fsaverage5 projection needs. Not white/pial: the
+#: volume route samples nilearn's bundled fsaverage5 pial/white, never a subject's own.
+BOLD5000_SURFACES = ("lh.sphere.reg", "rh.sphere.reg")
+#: Sizes read from ds001499's git-annex keys (research/decoding.md §2.1): one hemisphere of one
+#: 194-volume fsnative run is 114–125 MB (127.4 GB for all 1,080 func.gii), a sphere.reg ≈ 5 MB,
+#: an events.tsv ≈ 3 kB. Upper estimates, for the rule's resources and the job's progress log.
+BOLD5000_FUNC_GII_BYTES = 125_000_000
+BOLD5000_SURFACE_BYTES = 5_500_000
+BOLD5000_EVENTS_BYTES = 4_000
+#: Where the stimulus zip lands (unpacked to ``BOLD5000_Stimuli/`` beside it)
+BOLD5000_STIMULI_ZIP = "downloads/BOLD5000_Stimuli.zip"
+
+
+def _ds001499(path: Path) -> RemoteFile:
+    """A ds001499 file kept under the same path below ``resources/raw/{dataset}/``."""
+    rel = path.as_posix()
+    return RemoteFile("openneuro_ds001499", rel, rel)
+
+
+def bold5000_runs(subject: int, runs: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
+    """(session, run) of CSI{subject}'s ``task-5000scenes`` runs to fetch: ``runs`` (each one of
+    its design), or every run of the design."""
+    design = b5.runs_of(subject)
+    if runs is None:
+        return design
+    unknown = sorted(set(runs) - set(design))
+    if unknown:
+        raise DataError(
+            f"CSI{subject} has no run(s) {unknown} (session, run); expected runs of its "
+            f"{b5.SESSIONS[subject]} sessions"
+        )
+    return [r for r in design if r in set(runs)]
+
+
+def bold5000_subject_files(
+    subject: int, runs: list[tuple[int, int]] | None = None
+) -> list[RemoteFile]:
+    """What the decoding route reads of CSI{subject}, in ds001499's layout (remote path = local
+    path): ``{lh,rh}.sphere.reg`` of its FreeSurfer recon, then per ``task-5000scenes`` run
+    (:func:`bold5000_runs`) its ``events.tsv`` and fMRIPrep's fsnative ``func.gii`` (L, R). Not
+    the raw or T1w-space BOLD, the localizer, confounds, MRIQC or the rest of the recon."""
+    root = Path()
+    surf = b5.freesurfer_surf(root, subject)
+    files = [_ds001499(surf / name) for name in BOLD5000_SURFACES]
+    for session, run in bold5000_runs(subject, runs):
+        files.append(_ds001499(b5.events_path(root, subject, session, run)))
+        files += [
+            _ds001499(b5.surface_run_path(root, subject, session, run, hemi))
+            for hemi in b5.HEMISPHERES
+        ]
+    return files
+
+
+def bold5000_subject_bytes(subject: int, runs: list[tuple[int, int]] | None = None) -> int:
+    """About how many bytes :func:`bold5000_subject_files` are (an upper estimate)."""
+    n_runs = len(bold5000_runs(subject, runs))
+    return len(BOLD5000_SURFACES) * BOLD5000_SURFACE_BYTES + n_runs * (
+        BOLD5000_EVENTS_BYTES + len(b5.HEMISPHERES) * BOLD5000_FUNC_GII_BYTES
+    )
+
+
+def bold5000_stimuli_zip() -> RemoteFile:
+    """``BOLD5000_Stimuli.zip`` (``Scene_Stimuli/Presented_Stimuli/{COCO,ImageNet,Scene}/``,
+    ``Scene_Stimuli/repeated_stimuli_113_list.txt``, ``Image_Labels/``): once per dataset."""
+    return RemoteFile("bold5000_stimuli", "BOLD5000_Stimuli.zip?dl=1", BOLD5000_STIMULI_ZIP)
+
+
 # ------------------------------------------------------------------------------ per config entry
 
 
@@ -186,6 +262,8 @@ def single_files(entry: dict[str, Any], published_epochs: bool = False) -> list[
         return [eeg_subject_zip(s) for s in subjects] + [eeg_image_set_zip()]
     if fmt == "nsd_mosaic":
         return nsd_files() + [mosaic_betas(s) for s in subjects]
+    if fmt == "bold5000":  # a subject's files are fetched together (rule download_bold5000_subject)
+        return [bold5000_stimuli_zip()]
     raise ConfigError(f"no download catalogue for format {fmt!r}")
 
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from bergforge.datasets import sources
 from bergforge.preprocess.design import meg_datasets
+from bergforge.workflow.resources import declared_runtime
+
+#: Download rate assumed to size a BOLD5000 subject's job (an assumption, not a measurement:
+#: the job is bound by the network; its runtime is only a scheduling hint, it runs locally)
+BOLD5000_ASSUMED_BYTES_PER_S = 20e6
+#: Outputs of the BOLD5000 download rules: a subject's manifest (written when all its files are in
+#: place under resources/raw/{dataset}/, ds001499's layout) and the unpacked stimulus tree
+BOLD5000_SUBJECT_MANIFEST = "resources/raw/{dataset}/downloads/sub-CSI{subject}.tsv"
+BOLD5000_STIMULI = "resources/raw/{dataset}/BOLD5000_Stimuli"
 
 
 def download_datasets(config: dict[str, Any], fmt: str | None = None) -> list[str]:
@@ -100,3 +110,14 @@ def meg_epoch_part_outputs() -> dict[str, Any]:
             for k in range(1, sources.MEG_EPOCH_PARTS + 1)
         ],
     }
+
+
+def bold5000_disk_mb(wildcards: Any) -> int:
+    """Disk a BOLD5000 subject's download takes (MB, from ds001499's published sizes)."""
+    return math.ceil(sources.bold5000_subject_bytes(int(wildcards.subject)) / 1e6)
+
+
+def bold5000_runtime(wildcards: Any) -> int:
+    """Runtime (min) of a BOLD5000 subject's download at :data:`BOLD5000_ASSUMED_BYTES_PER_S`."""
+    size = sources.bold5000_subject_bytes(int(wildcards.subject))
+    return declared_runtime(size / BOLD5000_ASSUMED_BYTES_PER_S)
