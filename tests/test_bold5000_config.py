@@ -29,12 +29,11 @@ BOLD = {
         "test_presentations": 2,
         "image_size": 16,
     },
-    "models": {"stub_decoder": {}},
+    "models": {"ridge_decoder": {}},
 }
 GOOD = {
     "datasets": {"bold": BOLD, "eeg": copy.deepcopy(TINY_EEG)},
     "backbones": {"alexnet_untrained": {}},
-    "model_kinds": {"stub_decoder": "stub_decoder_kind"},
 }
 
 
@@ -71,7 +70,7 @@ def test_a_good_config_passes_and_only_encoders_reach_the_encoding_stages():
     config = check(copy.deepcopy(GOOD))
     assert datasets_of(config, modality="fmri", layout="images") == []
     assert datasets_of(config, layout="trials") == ["bold"]
-    assert [e.kind for e in model_entries(config)] == ["stub_decoder", "linear"]
+    assert [e.kind for e in model_entries(config)] == ["ridge_decoder", "linear"]
     assert [e.kind for e in encoding_entries(config)] == ["linear"]
     assert subject_runs(config, "bold") == {
         1: [[1, 1], [1, 2], [1, 3]],
@@ -139,8 +138,8 @@ CASES = [
         "dataset (format nsd_bold or nsd_mosaic)",
     ),
     (
-        lambda c: c["datasets"]["eeg"].update(models={"stub_decoder": {}}),
-        "config: datasets.eeg.models.stub_decoder: kind 'stub_decoder' decodes trial-indexed "
+        lambda c: c["datasets"]["eeg"].update(models={"ridge_decoder": {}}),
+        "config: datasets.eeg.models.ridge_decoder: kind 'ridge_decoder' decodes trial-indexed "
         "prepared stores; format things_eeg2 writes image-indexed ones",
     ),
 ]
@@ -199,7 +198,7 @@ def test_the_rules_depend_on_what_each_route_declares():
     }
 
 
-def test_all_builds_the_data_and_the_decoders_fit_but_no_encoding_stage():
+def test_all_builds_the_data_the_decoders_and_their_retrieval_but_no_encoding_stage():
     from bergforge.workflow.targets import all_targets
 
     config = {k: v for k, v in GOOD.items()} | {"datasets": {"bold": BOLD}}
@@ -211,5 +210,10 @@ def test_all_builds_the_data_and_the_decoders_fit_but_no_encoding_stage():
         "results/prepared/bold/sub-01.zarr",
         "results/prepared/bold/sub-02.zarr",
         "results/features/bold/alexnet_untrained/features.json",
-        "results/models/bold/stub_decoder-alexnet_untrained/model.json",
+        "results/models/bold/ridge_decoder-alexnet_untrained/model.json",
+        "results/evaluation/bold/ridge_decoder-alexnet_untrained/retrieval.json",
+        "results/summary/leaderboard.json",
+        "results/summary/leaderboard.tsv",
+        "results/summary/leaderboard.png",
+        "results/summary/leaderboard_decoding.tsv",
     ]

@@ -1,12 +1,14 @@
-"""The data side of decoding through real Snakemake on a tiny simulated BOLD5000-like study
-(2 subjects × 3 runs): the simulated raw tree in ds001499's layout, trials.tsv with the task's
-split, stimuli.tsv, each subject's trial-indexed store, and the target features of one backbone.
-The windows are recomputed here from the simulator's GIFTI runs; the features from the image
-files; a new subject reruns the study's tables and every store."""
+"""Decoding through real Snakemake on a tiny simulated BOLD5000-like study (2 subjects × 3 runs):
+the simulated raw tree in ds001499's layout, trials.tsv with the task's split, stimuli.tsv, each
+subject's trial-indexed store, the target features of one backbone, then both decoders fitted,
+evaluated by retrieval and put on the leaderboard. The windows are recomputed here from the
+simulator's GIFTI runs; the features from the image files; the ranks from the decoded embeddings
+and the feature store; a new subject reruns the study's tables and every store."""
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 
@@ -43,13 +45,23 @@ CONFIG = {
             "source": "simulated",
             "subjects": [1, 2],
             "simulation": SIMULATION,
-            # a decoding kind that reads features puts the dataset into the features stage
-            "models": {"stub_decoder": {}},
+            # decoding kinds read features: the dataset gets the features stage
+            "models": {
+                "ridge_decoder": {"n_components": 6, "folds": 3},
+                "fmri_mlp": {
+                    "seeds": [1],
+                    "hidden": 16,
+                    "n_blocks": 1,
+                    "max_epochs": 4,
+                    "batch_size": 4,  # > 10 one-cycle steps from ≈ 24 train trials
+                    "patience": 2,
+                },
+            },
         }
     },
-    "backbones": {"alexnet_untrained": {}},
+    # one layer (1,000 dimensions) as the targets: every layer would be 205,672
+    "backbones": {"alexnet_untrained": {"layers": ["classifier.6"]}},
     "features": {"shard_size": 16, "batch_size": 8},
-    "model_kinds": {"stub_decoder": "stub_decoder_kind"},
 }
 RAW = "resources/raw/bold"
 PREPARED = "results/prepared/bold"
@@ -134,7 +146,9 @@ def test_the_features_stage_reads_the_bold5000_images(built):
     assert store.image_ids == list(stimuli.image_id)
     rows = [0, len(stimuli) - 1]  # a training image and a test image
     expected = extract_in_memory("alexnet_untrained", [built / stimuli.file[r] for r in rows])
-    np.testing.assert_allclose(store.read_rows(np.array(rows)), expected, rtol=1e-4, atol=1e-5)
+    assert store.layers == ["classifier.6"]  # the last of alexnet's layers, 1,000 columns
+    got = store.read_rows(np.array(rows))
+    np.testing.assert_allclose(got, expected[:, -1000:], rtol=1e-4, atol=1e-5)
 
 
 def test_a_new_subject_reruns_the_study_tables_and_every_store(built, tmp_path):
@@ -171,3 +185,39 @@ def test_a_new_subject_reruns_the_study_tables_and_every_store(built, tmp_path):
             ("feature_manifest", ""),
         ]
     ), out
+
+
+def test_the_decoders_fit_retrieve_and_reach_the_leaderboard(built):
+    """`all` after the data: both kinds fitted on every subject's stores, each evaluated by
+    retrieval; the ranks and top-k recomputed here from the saved embeddings and the features."""
+    run_snakemake(built, "--cores", "2")
+    stimuli = read_stimuli(built / PREPARED / "stimuli.tsv")
+    features = FeatureStore.open(built / FEATURES)
+    trials = pd.read_csv(built / PREPARED / "trials.tsv", sep="\t")
+    test = trials[trials.split == "test"]
+    for model in ("ridge_decoder-alexnet_untrained", "fmri_mlp-alexnet_untrained_seed1"):
+        folder = built / "results/evaluation/bold" / model
+        payload = json.loads((folder / "retrieval.json").read_text())
+        saved = np.load(folder / "retrieval.npz")
+        assert payload["n_test_trials"] == len(test) == saved["trial_rank"].size
+        # candidates: each test image's feature row (every trial of an image has the same row)
+        images = list(saved["candidate_images"])
+        assert sorted(images) == sorted(test.image.unique())
+        rows = [int(np.flatnonzero(stimuli.image_id == i)[0]) for i in images]
+        cand = features.read_rows(np.array(rows)).astype(np.float64)
+        cand /= np.linalg.norm(cand, axis=1, keepdims=True)
+        scores = saved["predictions"].astype(np.float64) @ cand.T
+        true = np.array([images.index(i) for i in saved["trial_image"]])
+        mine = np.array(
+            [
+                (s > s[t]).sum() + ((s == s[t]).sum() - 1) / 2
+                for s, t in zip(scores, true, strict=True)
+            ]
+        )
+        np.testing.assert_allclose(saved["trial_rank"], mine)
+        trial = payload["aggregations"]["trial"]
+        assert trial["top1"] == pytest.approx(np.mean(mine < 1))
+        assert trial["chance"]["top1"] == pytest.approx(1 / len(images))
+        assert (built / "results/models/bold" / model.split("/")[-1] / "checksums.json").is_file()
+    table = pd.read_csv(built / "results/summary/leaderboard_decoding.tsv", sep="\t")
+    assert {"ridge_decoder", "fmri_mlp"} <= set(table.astype(str).stack())

@@ -1,6 +1,6 @@
-"""The workflow side of the decoders, on a config dict (no Snakemake run): a trial-indexed
-dataset format stubbed into the format registry here (the real ``bold5000`` format comes from its
-own branch) builds ``ridge_decoder`` and seeded ``fmri_mlp`` models next to an encoding dataset.
+"""The workflow side of the decoders, on a config dict (no Snakemake run; the Snakemake run is
+tests/test_bold5000_workflow.py): a ``bold5000`` dataset builds ``ridge_decoder`` and seeded
+``fmri_mlp`` models next to an encoding dataset.
 Decoders are fitted by the generic fit rule and evaluated by ``evaluate_decoder`` only (never by
 ``evaluate_subject``, the export, the summary sections or the unseen-subject rule); the
 leaderboard gets their rows beside chance, the encoding rows unchanged."""
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 import types
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +18,6 @@ import pytest
 from decoding_data import make_study
 
 from bergforge import paths
-from bergforge.datasets.formats import FORMATS
 from bergforge.errors import ConfigError
 from bergforge.models.registry import get_kind
 from bergforge.report.leaderboard import build_leaderboard, read_leaderboard, write_leaderboard
@@ -34,16 +32,6 @@ from bergforge.workflow.leaderboard import decoding_runs, leaderboard_inputs, le
 from bergforge.workflow.resources import COEFFICIENTS, declared_mem_mb, sized_mem_mb
 from bergforge.workflow.targets import all_targets
 
-#: a trial-indexed fMRI format (the real one, bold5000, is another branch's): NSD's entry with
-#: another name, targets and default kind (``replace`` keeps any field added to the registry)
-STUB = replace(
-    FORMATS["nsd_bold"],
-    name="trials_stub",
-    target_dims=("vertex", "tr"),
-    default_kinds=("ridge_decoder",),
-    pooled_stimuli=False,
-    images="folder",
-)
 RIDGE = "ridge_decoder-dinov2_giant"
 MLPS = ["fmri_mlp-dinov2_giant_seed33", "fmri_mlp-dinov2_giant_seed34"]
 
@@ -53,7 +41,7 @@ def config() -> dict:
         "backbones": {"dinov2_giant": {}, "alexnet_untrained": {}},
         "datasets": {
             "b5k": {
-                "format": "trials_stub",
+                "format": "bold5000",
                 "source": "simulated",
                 "subjects": [1, 2],
                 "models": {
@@ -69,11 +57,6 @@ def config() -> dict:
             },
         },
     }
-
-
-@pytest.fixture(autouse=True)
-def stub_format(monkeypatch):
-    monkeypatch.setitem(FORMATS, STUB.name, STUB)
 
 
 def test_decoders_are_fitted_and_evaluated_by_retrieval_only():
@@ -148,7 +131,8 @@ def test_an_encoding_config_keeps_its_leaderboard_outputs():
 def test_fmri_mlp_on_a_meg_dataset_is_refused():
     cfg = config()
     cfg["datasets"]["meg"]["models"]["fmri_mlp"] = {"backbones": ["alexnet_untrained"]}
-    with pytest.raises(ConfigError, match="kind 'fmri_mlp' models fmri data; dataset 'meg' is meg"):
+    # the layout check comes first (MEG stores are image-indexed); `modalities` backs it up
+    with pytest.raises(ConfigError, match="kind 'fmri_mlp' decodes trial-indexed prepared stores"):
         wm.check_models(cfg)
 
 

@@ -57,14 +57,14 @@ DEFINITIONS = {
 
 
 def test_trials(stores: list[Any]) -> tuple[pd.DataFrame, list[np.ndarray]]:
-    """The test trials' table (every subject's, store by store; column ``trial`` = the row in its
-    store) and each store's test data."""
+    """The test trials' table (every subject's, store by store; column ``store_row`` = the row in
+    its store) and each store's test data."""
     tables, data = [], []
     for store in stores:
         table, values = store.read_split("test")
         if len(table) == 0:
             raise DataError(f"{store.label} has no test trials; expected the held-out trials")
-        table = table.reset_index(names="trial")
+        table = table.reset_index(names="store_row")
         tables.append(table)
         data.append(values)
     return pd.concat(tables, ignore_index=True), data
@@ -125,7 +125,7 @@ def evaluate_decoder(
         "trial_subject": subjects,
         "trial_session": table["session"].to_numpy(dtype=np.int64),
         "trial_run": table["run"].to_numpy(dtype=np.int64),
-        "trial_index": table["trial"].to_numpy(dtype=np.int64),
+        "trial_index": table["store_row"].to_numpy(dtype=np.int64),
         "trial_image": images,
         "trial_rank": results["trial"].ranks,
         "predictions": predictions.astype(np.float32),

@@ -178,10 +178,10 @@ def check_models(config: dict[str, Any]) -> None:
                 )
             check_layout(config, dataset, name, kind)
             modalities = getattr(kind, "modalities", None)
-            if modalities is not None and modality not in modalities:
+            if modalities is not None and fmt.modality not in modalities:
                 raise ConfigError(
                     f"config: datasets.{dataset}.models.{name}: kind {name!r} models "
-                    f"{' or '.join(modalities)} data; dataset {dataset!r} is {modality}"
+                    f"{' or '.join(modalities)} data; dataset {dataset!r} is {fmt.modality}"
                 )
             for backbone in own.get("backbones", []):
                 if backbone not in known:
@@ -198,12 +198,6 @@ def check_models(config: dict[str, Any]) -> None:
                 f"results/models/{entry.dataset}/{entry.model}; rename a backbone"
             )
         seen[key] = entry.kind
-
-
-def kind_task(kind: ModelKind) -> str:
-    """A kind's ``task``: ``"decode"`` for a decoder (brain response → image embedding, fitted on
-    trial-indexed stores), else ``"encode"`` (kinds that declare none)."""
-    return str(getattr(kind, "task", "encode"))
 
 
 def check_layout(config: dict[str, Any], dataset: str, name: str, kind: ModelKind) -> None:

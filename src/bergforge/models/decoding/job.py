@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.safetensors"
 
 
+#: the largest target embedding fmri_mlp takes: its head is square in the embedding size (16,384²
+#: float32 weights and their two AdamW moments are 3.2 GB)
+MAX_TARGET_DIMS = 16_384
+
+
 def fit_fmri_mlp(
     request: FitRequest, folder: Path, on_epoch_end: Callable[..., None] | None = None
 ) -> dict[str, Any]:
@@ -65,6 +70,13 @@ def fit_fmri_mlp(
             f"{data.stores[0].label}: trials of dims {data.dims} and shape {data.target_shape}; "
             f"fmri_mlp expects [trial, vertex, tr] windows of n_trs = {cfg.n_trs} samples "
             f"({cfg.SECTION}.n_trs, or the window of the preprocessing)"
+        )
+    if data.n_dims > MAX_TARGET_DIMS:
+        raise DataError(
+            f"fmri_mlp: the targets ({request.features}) have {data.n_dims:,} dimensions (every "
+            f"layer of the backbone); its output head is a {data.n_dims:,} × {data.n_dims:,} "
+            f"matrix. Expected at most {MAX_TARGET_DIMS:,}: choose one layer with "
+            "`backbones.<name>.layers` (dinov2_giant reads one layer, 1,536 dimensions)"
         )
     rows = data.rows(("train", "validation"))
     split = data.table["split"].to_numpy()[rows]
