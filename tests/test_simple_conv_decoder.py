@@ -17,7 +17,7 @@ from bergforge.errors import ConfigError, DataError
 from bergforge.models.decoding import simple_conv_train as sct
 from bergforge.models.decoding import train as decoding_train
 from bergforge.models.decoding.loss import true_ranks
-from bergforge.models.decoding.simple_conv import FourierPositions, SimpleConvTimeAgg, build
+from bergforge.models.decoding.simple_conv import FourierPositions, build
 from bergforge.models.decoding.simple_conv_settings import SimpleConvConfig
 
 CPU = torch.device("cpu")
