@@ -23,7 +23,7 @@ from bergforge.models.decoding.simple_conv_settings import SimpleConvConfig
 CPU = torch.device("cpu")
 #: a small network for the training tests
 SMALL = dict(n_virtual=8, n_freqs=3, initial_linear=8, hidden=16, depth=2, backbone_out=16)
-SMALL |= dict(spatial_dropout=0.1, lr=3e-3, batch_size=32, max_epochs=12, patience=12)
+SMALL |= dict(spatial_dropout=0.1, lr=3e-3, batch_size=32, max_epochs=8, patience=8)
 
 
 @pytest.fixture(scope="module", autouse=True)
