@@ -6,8 +6,8 @@ and ``tasks/{eeg,meg}/image/config.yaml``).
 Steps, in neuralset's order, on a loaded ``mne.io.Raw`` holding only the data channels:
 
 1. **notch**: 50 and 60 Hz and their harmonics below min(Nyquist, 301 Hz), both line frequencies
-   whatever the lab's (neuralbench's default; THINGS-EEG2 was recorded on 50 Hz mains, THINGS-MEG1
-   on 60 Hz), MNE's zero-phase FIR notch;
+   whatever the lab's (neuralbench's default; THINGS-MEG1's ``meg.json`` says 60 Hz, the research
+   notes give none for THINGS-EEG2, recorded in Berlin), MNE's zero-phase FIR notch;
 2. **band-pass** 0.1–75 Hz, MNE's default zero-phase FIR (a low-pass at or above Nyquist is skipped);
 3. **resample** to 120 Hz (MNE);
 4. **robust scaling** of each channel over the **whole recording** at 120 Hz: ``(x − median) / IQR``
