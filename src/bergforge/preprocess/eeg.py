@@ -43,6 +43,16 @@ def trial_events(raw, source: Path) -> np.ndarray:
     return events
 
 
+def check_codes(events: np.ndarray, known, split: str, source: Path) -> None:
+    """Every condition code of ``events`` is one of the ``known`` codes of ``split``'s images;
+    otherwise one :class:`DataError` naming ``source``."""
+    unknown = sorted(int(c) for c in set(events[:, 2]) - set(known))
+    if unknown:
+        raise DataError(
+            f"{source}: condition code(s) {unknown[:5]} are not in the {split} image metadata"
+        )
+
+
 def prepare_raw(raw, params: EegParams, source: Path) -> None:
     """Keep the EEG channels, give them montage positions and band-pass them (in place)."""
     raw.pick(["eeg"])
@@ -77,11 +87,7 @@ def partition_blocks(
     raw = things_eeg2.read_partition(part.path)
     events = trial_events(raw, part.path)
     rows = code_to_row[split]
-    unknown = sorted(int(c) for c in set(events[:, 2]) - set(rows.index))
-    if unknown:
-        raise DataError(
-            f"{part.path}: condition code(s) {unknown[:5]} are not in the {split} image metadata"
-        )
+    check_codes(events, rows.index, split, part.path)
     prepare_raw(raw, params, part.path)
     for start in range(0, len(events), params.epoch_batch):
         batch = events[start : start + params.epoch_batch]

@@ -64,22 +64,33 @@ def preprocess_run(
     return epochs.decimate(decim, verbose="error")
 
 
-def run_block(run: things_meg.MegRun, code_to_row: pd.DataFrame, params: MegParams) -> EpochBlock:
-    """Read and preprocess one run; its epochs with their split and array row."""
-    table = things_meg.read_events(run.events)
-    raw = things_meg.read_run(run.data, preload=False)
-    events = things_meg.onset_events(raw, table, run.events)
+def shown_images(
+    table: pd.DataFrame, code_to_row: pd.DataFrame, events_path: Path
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """The non-catch rows of a run's events table (bool mask) and their images' rows of
+    ``code_to_row`` (the stimulus table indexed by image number, with a ``split`` column);
+    an unknown image number or a ``trial_type`` that disagrees with the image's split is a
+    :class:`DataError` naming the events table."""
     shown = (table.trial_type != "catch").to_numpy()
     codes = table.loc[shown, "value"].astype(np.int64).to_numpy()
     unknown = sorted(int(c) for c in set(codes) - set(code_to_row.index))
     if unknown:
         raise DataError(
-            f"{run.events}: image number(s) {unknown[:5]} are not in images/image_paths.tsv"
+            f"{events_path}: image number(s) {unknown[:5]} are not in images/image_paths.tsv"
         )
     rows = code_to_row.loc[codes]
     expected = table.loc[shown, "trial_type"].map({"exp": "train", "test": "test"}).to_numpy()
     if (rows.split.to_numpy() != expected).any():
-        raise DataError(f"{run.events}: trial_type disagrees with the image table's split")
+        raise DataError(f"{events_path}: trial_type disagrees with the image table's split")
+    return shown, rows
+
+
+def run_block(run: things_meg.MegRun, code_to_row: pd.DataFrame, params: MegParams) -> EpochBlock:
+    """Read and preprocess one run; its epochs with their split and array row."""
+    table = things_meg.read_events(run.events)
+    raw = things_meg.read_run(run.data, preload=False)
+    events = things_meg.onset_events(raw, table, run.events)
+    shown, rows = shown_images(table, code_to_row, run.events)
     epochs = preprocess_run(raw, events[shown], params, run.data, run.dropout)
     del raw
     return EpochBlock(

@@ -79,7 +79,7 @@ def one_cycle(optimizer: torch.optim.Optimizer, cfg: DecoderConfig, total_steps:
 
 
 def run_epoch(
-    model: FmriMlp,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: Scheduler,
     x: torch.Tensor,
@@ -88,18 +88,23 @@ def run_epoch(
     batch_size: int,
     generator: torch.Generator | None,
     grad_clip: float,
+    subjects: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One pass over the rows in ``order`` (a step of optimizer and scheduler per batch); the
     mean training loss over the rows, a tensor on the device (nothing read back here). Each
     batch's inputs are gathered into one buffer reused through the epoch (no new allocation of
-    a batch of windows per step)."""
+    a batch of windows per step). ``subjects`` (one index per row, on the device), when given,
+    are passed to the network as ``model(batch, generator, subjects[rows])``."""
     model.train()
     total = torch.zeros((), device=x.device)
     inputs = x.new_empty((batch_size, *x.shape[1:]))  # one gather buffer for the epoch
     for start in range(0, order.shape[0], batch_size):
         rows = order[start : start + batch_size]
         batch = torch.index_select(x, 0, rows, out=inputs[: rows.shape[0]])
-        loss = clip_loss(model(batch, generator), y[rows])
+        out = (
+            model(batch, generator) if subjects is None else model(batch, generator, subjects[rows])
+        )
+        loss = clip_loss(out, y[rows])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip > 0:
@@ -112,17 +117,23 @@ def run_epoch(
 
 @torch.no_grad()
 def validation_sums(
-    model: FmriMlp, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, batch_size: int
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    rows: torch.Tensor,
+    batch_size: int,
+    subjects: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """:func:`rank_sums` over the validation ``rows``, ranked within consecutive batches of
-    ``batch_size`` (eval mode), a tensor on the device."""
+    ``batch_size`` (eval mode), a tensor on the device (``subjects``: as :func:`run_epoch`)."""
     model.eval()
     total = torch.zeros(4, dtype=torch.float64, device=x.device)
     inputs = x.new_empty((min(batch_size, rows.shape[0]), *x.shape[1:]))
     for start in range(0, rows.shape[0], batch_size):
         part = rows[start : start + batch_size]
         batch = torch.index_select(x, 0, part, out=inputs[: part.shape[0]])
-        total += rank_sums(true_ranks(model(batch), y[part]))
+        out = model(batch) if subjects is None else model(batch, None, subjects[part])
+        total += rank_sums(true_ranks(out, y[part]))
     return total
 
 
@@ -206,16 +217,18 @@ def train_decoder(
 
 
 def decoder_loop(
-    fresh: Callable[[], tuple[FmriMlp, torch.optim.Optimizer, Scheduler]],
-    train_epoch: Callable[[FmriMlp, torch.optim.Optimizer, Scheduler, int], torch.Tensor],
-    validate: Callable[[FmriMlp], torch.Tensor],
+    fresh: Callable[[], tuple[torch.nn.Module, torch.optim.Optimizer, Scheduler]],
+    train_epoch: Callable[[torch.nn.Module, torch.optim.Optimizer, Scheduler, int], torch.Tensor],
+    validate: Callable[[torch.nn.Module], torch.Tensor],
     n_validation: int,
     cfg: DecoderConfig,
     checkpoint: Path,
     identity: str,
-    on_epoch_end: Callable[[int, dict[str, float], FmriMlp], None] | None = None,
+    on_epoch_end: Callable[[int, dict[str, float], torch.nn.Module], None] | None = None,
 ) -> DecoderTrained:
-    """The epoch loop (module docstring): resume, train, validate, keep the best, checkpoint."""
+    """The epoch loop (module docstring): resume, train, validate, keep the best, checkpoint.
+    Any decoder network: ``cfg`` needs ``max_epochs``, ``patience`` and ``SECTION`` (whose last
+    part names the decoder in errors); ``SimpleConvTimeAgg`` trains through it too."""
     model, optimizer, scheduler = fresh()
     state: dict[str, Any] = {
         "epoch": 0,
@@ -227,7 +240,8 @@ def decoder_loop(
     best: dict[str, torch.Tensor] = {}
     checkpoint = Path(checkpoint)
     if checkpoint.is_file():
-        resumed = load_checkpoint(checkpoint, identity, model, optimizer, model.lin0.weight.device)
+        device = next(model.parameters()).device
+        resumed = load_checkpoint(checkpoint, identity, model, optimizer, device)
         if resumed is not None:
             state, best = resumed
             restore_schedule(optimizer, scheduler, state)
@@ -241,7 +255,8 @@ def decoder_loop(
         values = torch.cat([train_loss.reshape(1).to(sums.dtype), sums]).tolist()  # one read
         if not np.isfinite(values).all():
             raise DataError(
-                f"fmri_mlp training diverged in epoch {epoch + 1} (training loss {values[0]}); "
+                f"{cfg.SECTION.split('.')[-1]} training diverged in epoch {epoch + 1} "
+                f"(training loss {values[0]}); "
                 f"expected finite losses (lower {cfg.SECTION}.lr)"
             )
         val = metrics_of_sums(values[1:], n_validation)
