@@ -18,9 +18,11 @@ import pandas as pd
 import pytest
 from scipy.signal import detrend
 
+from bergforge.api.berg import BERG
 from bergforge.datasets import bold5000 as b5
 from bergforge.features.backbones import extract_in_memory
 from bergforge.features.store import FeatureStore
+from bergforge.models.registry import get_kind
 from bergforge.preprocess.sphere_projection import fsaverage_projection
 from bergforge.preprocess.stimuli import read_stimuli
 from bergforge.preprocess.trial_responses import PreparedTrials
@@ -221,3 +223,15 @@ def test_the_decoders_fit_retrieve_and_reach_the_leaderboard(built):
         assert (built / "results/models/bold" / model.split("/")[-1] / "checksums.json").is_file()
     table = pd.read_csv(built / "results/summary/leaderboard_decoding.tsv", sep="\t")
     assert {"ridge_decoder", "fmri_mlp"} <= set(table.astype(str).stack())
+    # `all` exported both decoders; the API decodes a test window as the kind does on its folder
+    berg = BERG(built / "results/berg")
+    assert berg.list_decoding_models() == [
+        "fmri/bold/fmri_mlp-alexnet_untrained_seed1",
+        "fmri/bold/ridge_decoder-alexnet_untrained",
+    ]
+    x = PreparedTrials(built / PREPARED / "sub-01.zarr").read_split("test")[1][:2]
+    for model in ("ridge_decoder-alexnet_untrained", "fmri_mlp-alexnet_untrained_seed1"):
+        kind = get_kind(model.split("-")[0])
+        expected = kind.decode(built / "results/models/bold" / model, x)
+        out = berg.get_decoding_model("bold", model, device="cpu").decode(x)
+        np.testing.assert_array_equal(out, np.asarray(expected, dtype=np.float32))

@@ -37,8 +37,7 @@ def exported(tmp_path_factory):
     """(study, root, {name: (kind, model folder, retrieval payload)}) of both kinds, exported."""
     base = tmp_path_factory.mktemp("decexport")
     study = make_study(base / "study")
-    root = base / "berg"
-    (root / "encoding_models").mkdir(parents=True)
+    root = base / "berg"  # decoders only: no encoding_models folder
     stimuli, features = open_embeddings(study.stimuli, study.features)
     stores = [PreparedTrials(p) for p in study.stores]
     models = {}

@@ -74,9 +74,10 @@ class BERG:
 
     def __init__(self, berg_dir: str | Path, model_kinds: dict[str, str] | None = None):
         self.berg_dir = Path(berg_dir)
-        if not (self.berg_dir / "encoding_models").is_dir():
+        if not any((self.berg_dir / d).is_dir() for d in ("encoding_models", "decoding_models")):
             raise ModelNotFoundError(
-                f"{self.berg_dir} is not a BERG directory: it has no 'encoding_models' folder"
+                f"{self.berg_dir} is not a BERG directory: it has no 'encoding_models' folder "
+                "(nor bergforge's 'decoding_models')"
             )
         if model_kinds is not None and not (
             isinstance(model_kinds, dict)
