@@ -51,7 +51,7 @@ def exported(tmp_path_factory):
         labels = {"dataset": "tiny", "model": f"{kind_name}-emb", "kind": kind_name}
         payload = evaluate_decoder(kind, folder, stores, stimuli, features, rj, rn, labels)
         out = decoder_folder(root, "fmri", "tiny", f"{kind_name}-emb")
-        export_decoder(folder, rj, out, f"{kind_name}-emb")
+        export_decoder(folder, rj, out, f"{kind_name}-emb", study.features)
         models[kind_name] = (kind, folder, payload)
     return study, root, models
 
@@ -62,7 +62,7 @@ def test_the_exported_folder_holds_json_safetensors_and_sums(exported):
     assert sorted(p.name for p in folder.iterdir()) == sorted([DECODER_JSON, WEIGHTS, "SHA256SUMS"])
     meta = json.loads((folder / DECODER_JSON).read_text())
     assert meta["kind"] == "ridge_decoder" and meta["response_shape"] == [VERTICES, TRS]
-    assert meta["n_dims"] == DIMS
+    assert meta["n_dims"] == DIMS and meta["backbone"] == {"name": "toy"}  # features.json's spec
     assert meta["retrieval"] == json.loads(json.dumps(models["ridge_decoder"][2]))
     assert BERG(root).list_decoding_models() == [
         "fmri/tiny/fmri_mlp-emb",

@@ -115,6 +115,7 @@ def test_decoders_are_fitted_and_evaluated_by_retrieval_only():
     assert decoder_export_inputs(cfg)(SimpleNamespace(dataset="b5k", model=RIDGE)) == {
         "model": f"results/models/b5k/{RIDGE}/model.json",
         "retrieval": f"results/evaluation/b5k/{RIDGE}/retrieval.json",
+        "features": "results/features/b5k/dinov2_giant/features.json",
     }
     assert paths.LEADERBOARD_DECODING_TSV in targets and paths.LEADERBOARD_JSON in targets
 

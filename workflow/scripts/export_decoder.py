@@ -1,6 +1,7 @@
 """Snakemake entry point of rule export_decoder (bergforge.export.decoder_layout.export_decoder).
 
-input: ``model`` (the decoder folder's marker), ``retrieval`` (its retrieval.json); output:
+input: ``model`` (the decoder folder's marker), ``retrieval`` (its retrieval.json),
+``features`` (the targets' features.json: the backbone spec); output:
 ``metadata`` (``…/model-{model}/bergforge_decoder.json``) and ``manifest`` (its SHA256SUMS).
 """
 
@@ -15,4 +16,5 @@ export_decoder(
     Path(snakemake.input.retrieval),
     Path(snakemake.output.metadata).parent,
     snakemake.wildcards.model,
+    Path(snakemake.input.features),
 )

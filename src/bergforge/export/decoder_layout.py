@@ -28,6 +28,7 @@ from bergforge.errors import DataError, ModelLoadError
 from bergforge.export.own_layout import (
     _verified_bytes,
     json_bytes,
+    recorded_backbone,
     tensor_bytes,
     verify_folder,
     write_own_folder,
@@ -82,8 +83,12 @@ def export_decoder(
     retrieval_json: Path | str | None,
     out_folder: Path | str,
     model_id: str,
+    features: Path | str | None = None,
 ) -> dict[str, Any]:
-    """Export the verified decoder in ``model_folder`` to ``out_folder``; returns its JSON."""
+    """Export the verified decoder in ``model_folder`` to ``out_folder``; returns its JSON.
+
+    ``features``: the targets' ``features.json``, whose backbone spec (layers included) is
+    recorded so the API can embed candidate images; without it only the backbone's name."""
     from bergforge.evaluation.decoding import read_retrieval
 
     model_folder, out_folder = Path(model_folder), Path(out_folder)
@@ -112,7 +117,7 @@ def export_decoder(
         "dataset": record.get("dataset"),
         "modality": record.get("modality"),
         "subjects": record.get("subjects"),
-        "backbone": record.get("backbone"),
+        "backbone": _backbone(record.get("backbone"), features),
         "response_dims": list(record.get("target_dims", [])),
         "response_shape": [int(s) for s in record["target_shape"]],
         "n_dims": int(record["n_dims"]),
@@ -127,6 +132,21 @@ def export_decoder(
         {DECODER_JSON: json_bytes(meta), WEIGHTS: tensor_bytes(tensors, str(model_folder))},
     )
     return meta
+
+
+def _backbone(name: object, features: Path | str | None) -> dict[str, Any] | None:
+    """The backbone spec of ``features.json``, else ``{"name": name}`` (None without a name)."""
+    if features is not None:
+        spec = recorded_backbone(features)
+        if "name" not in spec and isinstance(name, str):
+            spec["name"] = name
+        if isinstance(name, str) and spec.get("name") != name:
+            raise DataError(
+                f"{features}: features of backbone {spec.get('name')!r}; the decoder's targets "
+                f"are {name!r}"
+            )
+        return spec
+    return {"name": name} if isinstance(name, str) and name else None
 
 
 def is_decoder(folder: Path | str) -> bool:

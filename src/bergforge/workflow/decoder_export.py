@@ -35,13 +35,15 @@ def decoder_export_targets(config: dict[str, Any]) -> list[str]:
 
 
 def decoder_export_inputs(config: dict[str, Any]) -> Callable[[Any], dict[str, str]]:
-    """Input function of ``export_decoder``: the model folder's marker and its retrieval.json."""
+    """Input function of ``export_decoder``: the model folder's marker, its
+    retrieval.json and the targets' features.json (the backbone spec)."""
 
     def inputs(wildcards: Any) -> dict[str, str]:
         entry = kind_of_model(config, wildcards.dataset, wildcards.model)
         return {
             "model": decoder_marker(config, entry),
             "retrieval": paths.fill(paths.RETRIEVAL, dataset=entry.dataset, model=entry.model),
+            "features": paths.fill(paths.FEATURES, dataset=entry.dataset, backbone=entry.backbone),
         }
 
     return inputs
