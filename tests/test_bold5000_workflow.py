@@ -11,16 +11,20 @@ import copy
 import json
 import math
 import re
+import warnings
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from scipy.signal import detrend
 
+from bergforge.api.berg import BERG
 from bergforge.datasets import bold5000 as b5
 from bergforge.features.backbones import extract_in_memory
 from bergforge.features.store import FeatureStore
+from bergforge.models.registry import get_kind
 from bergforge.preprocess.sphere_projection import fsaverage_projection
 from bergforge.preprocess.stimuli import read_stimuli
 from bergforge.preprocess.trial_responses import PreparedTrials
@@ -221,3 +225,33 @@ def test_the_decoders_fit_retrieve_and_reach_the_leaderboard(built):
         assert (built / "results/models/bold" / model.split("/")[-1] / "checksums.json").is_file()
     table = pd.read_csv(built / "results/summary/leaderboard_decoding.tsv", sep="\t")
     assert {"ridge_decoder", "fmri_mlp"} <= set(table.astype(str).stack())
+    # `all` exported both decoders; the API decodes a test window as the kind does on its folder
+    berg = BERG(built / "results/berg")
+    assert berg.list_decoding_models() == [
+        "fmri/bold/fmri_mlp-alexnet_untrained_seed1",
+        "fmri/bold/ridge_decoder-alexnet_untrained",
+    ]
+    x = PreparedTrials(built / PREPARED / "sub-01.zarr").read_split("test")[1][:2]
+    for model in ("ridge_decoder-alexnet_untrained", "fmri_mlp-alexnet_untrained_seed1"):
+        kind = get_kind(model.split("-")[0])
+        expected = kind.decode(built / "results/models/bold" / model, x)
+        out = berg.get_decoding_model("bold", model, device="cpu").decode(x)
+        np.testing.assert_array_equal(out, np.asarray(expected, dtype=np.float32))
+    # candidate images go through the recorded backbone (BERG's inference image path: close to
+    # the features stage's rows, not equal) and rank as their embeddings do
+    dec = berg.get_decoding_model("bold", "ridge_decoder-alexnet_untrained", device="cpu")
+    rows = [0, 1, len(stimuli) - 1]
+    images = np.stack(
+        [
+            np.asarray(Image.open(built / stimuli.file[r]).convert("RGB")).transpose(2, 0, 1)
+            for r in rows
+        ]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # images smaller than the backbone's input
+        emb = dec.embed_images(images)
+        ranking = dec.retrieve(x, candidate_images=images)
+    feats = FeatureStore.open(built / FEATURES).read_rows(np.array(rows))
+    assert emb.shape == feats.shape == (3, 1000)
+    assert all(np.corrcoef(a, b)[0, 1] > 0.9 for a, b in zip(emb, feats, strict=True))
+    np.testing.assert_array_equal(ranking, dec.retrieve(x, candidate_embeddings=emb))

@@ -103,6 +103,20 @@ def test_decoders_are_fitted_and_evaluated_by_retrieval_only():
     assert wdec.decoder_labels(cfg, "b5k", MLPS[0])["seed"] == 33
     targets = all_targets(cfg)
     assert set(retrieval) <= set(targets)
+    # and exported (rule export_decoder), each with its retrieval.json
+    from bergforge.workflow.decoder_export import decoder_export_inputs, decoder_export_targets
+
+    exported = [
+        f"results/berg/decoding_models/modality-fmri/train_dataset-b5k/model-{m}/{name}"
+        for m in (RIDGE, *MLPS)
+        for name in ("bergforge_decoder.json", "SHA256SUMS")
+    ]
+    assert decoder_export_targets(cfg) == exported and set(exported) <= set(targets)
+    assert decoder_export_inputs(cfg)(SimpleNamespace(dataset="b5k", model=RIDGE)) == {
+        "model": f"results/models/b5k/{RIDGE}/model.json",
+        "retrieval": f"results/evaluation/b5k/{RIDGE}/retrieval.json",
+        "features": "results/features/b5k/dinov2_giant/features.json",
+    }
     assert paths.LEADERBOARD_DECODING_TSV in targets and paths.LEADERBOARD_JSON in targets
 
 

@@ -11,6 +11,8 @@ from bergforge.workflow.export import (
     own_layout_inputs,
     own_layout_params,
 )
+from bergforge.workflow.decoder_export import decoder_export_inputs
+from bergforge.workflow.decoding import decoder_constraints
 from bergforge.workflow.fmri import (
     fmri_berg_names,
     fmri_card_subjects,
@@ -264,3 +266,23 @@ rule berg_manifest:
         "logs/export/berg_manifest.log",
     script:
         "../scripts/write_berg_manifest.py"
+
+
+# decoding models (task "decode"), each with its retrieval.json, in bergforge's decoder layout
+# (bergforge.export.decoder_layout): not part of the tree's SHA256SUMS, each folder has its own
+rule export_decoder:
+    input:
+        unpack(decoder_export_inputs(config)),
+    output:
+        metadata="results/berg/decoding_models/modality-{modality}/train_dataset-{dataset}/model-{model}/bergforge_decoder.json",
+        manifest="results/berg/decoding_models/modality-{modality}/train_dataset-{dataset}/model-{model}/SHA256SUMS",
+    wildcard_constraints:
+        modality="meg|eeg|fmri",
+        **decoder_constraints(config),
+    localrule: True
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/export/decoder-{modality}-{dataset}-{model}.log",
+    script:
+        "../scripts/export_decoder.py"

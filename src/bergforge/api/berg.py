@@ -74,9 +74,10 @@ class BERG:
 
     def __init__(self, berg_dir: str | Path, model_kinds: dict[str, str] | None = None):
         self.berg_dir = Path(berg_dir)
-        if not (self.berg_dir / "encoding_models").is_dir():
+        if not any((self.berg_dir / d).is_dir() for d in ("encoding_models", "decoding_models")):
             raise ModelNotFoundError(
-                f"{self.berg_dir} is not a BERG directory: it has no 'encoding_models' folder"
+                f"{self.berg_dir} is not a BERG directory: it has no 'encoding_models' folder "
+                "(nor bergforge's 'decoding_models')"
             )
         if model_kinds is not None and not (
             isinstance(model_kinds, dict)
@@ -242,6 +243,38 @@ class BERG:
             )
             for r in reps
         ]
+
+    def list_decoding_models(self) -> list[str]:
+        """Sorted ``{modality}/{dataset}/{model}`` of the exported decoders in the tree."""
+        from bergforge.export.decoder_layout import DECODING_DIR, is_decoder
+
+        root = self.berg_dir / DECODING_DIR
+        found = [p for p in root.glob("modality-*/train_dataset-*/model-*") if is_decoder(p)]
+        return sorted(
+            "/".join(part.split("-", 1)[1] for part in p.relative_to(root).parts) for p in found
+        )
+
+    def get_decoding_model(
+        self, dataset: str, model: str, modality: str = "fmri", device: str = "auto"
+    ):
+        """Load the exported decoder ``model`` (e.g. ``ridge_decoder-clip``) of ``dataset``
+        (verified against its ``SHA256SUMS``); see :class:`bergforge.api.decoder.DecodingModel`."""
+        from bergforge.api.decoder import load_decoding_model
+        from bergforge.export.decoder_layout import DecoderFolder, decoder_folder, is_decoder
+
+        names = (dataset, model, modality)
+        if not all(isinstance(v, str) and v and "/" not in v and ".." not in v for v in names):
+            raise InvalidParameterError(
+                f"dataset, model and modality must be plain names; got {names!r}"
+            )
+        folder = decoder_folder(self.berg_dir, modality, dataset, model)
+        if not is_decoder(folder):
+            raise ModelNotFoundError(
+                f"no decoder {modality}/{dataset}/{model} in {self.berg_dir}; available: "
+                f"{self.list_decoding_models()}"
+            )
+        decoder = DecoderFolder.open(folder)
+        return load_decoding_model(decoder, _resolve_device(device), self.kinds_config)
 
     def encode(
         self,

@@ -188,11 +188,19 @@ def all_targets(config: dict[str, Any]) -> list[str]:
     targets += evaluation_targets(config)
     targets += unseen_targets(config)
     targets += retrieval_targets(config)
+    targets += decoder_export_targets(config)
     targets += export_targets(config)
     targets += berg_manifest_targets(config)
     targets += summary_targets(config)
     targets += decoding_leaderboard_targets(config)
     return list(dict.fromkeys(targets))
+
+
+def decoder_export_targets(config: dict[str, Any]) -> list[str]:
+    """Every decoding model's exported folder (rule ``export_decoder``)."""
+    from bergforge.workflow.decoder_export import decoder_export_targets as targets
+
+    return targets(config)
 
 
 def decoding_leaderboard_targets(config: dict[str, Any]) -> list[str]:

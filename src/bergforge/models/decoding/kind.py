@@ -4,8 +4,8 @@ One ``FmriMlp`` (:mod:`bergforge.models.decoding.network`) per dataset × backbo
 trained on every subject's trials pooled (the trial-indexed stores ``[trial, vertex, tr]``) with
 the CLIP loss against the backbone's embedding of each trial's image, AdamW + one-cycle, early
 stopping on the validation trials' in-batch top-5 (:mod:`bergforge.models.decoding.train`).
-Evaluated by image retrieval (rule ``evaluate_decoder``), not by ``evaluate_subject``; not
-exported.
+Evaluated by image retrieval (rule ``evaluate_decoder``), not by ``evaluate_subject``; exported
+by rule ``export_decoder`` (:mod:`bergforge.export.decoder_layout`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ trial-indexed stores, each trial flattened: ``[trial, vertex · tr]`` or ``[tria
 time]``): scaler → PCA → ``ridge_cv`` per embedding dimension
 (:mod:`bergforge.models.ridge_decoder.model`). ``validation`` trials are not used (``ridge_cv``
 chooses its alphas by its own folds of the training trials), ``test`` trials only by the
-evaluation. Evaluated by image retrieval (rule ``evaluate_decoder``); not exported.
+evaluation. Evaluated by image retrieval (rule ``evaluate_decoder``); exported by rule
+``export_decoder`` (:mod:`bergforge.export.decoder_layout`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,132 @@
+"""Exported decoders (``bergforge.export.decoder_layout``) loaded through ``BERG``: a tiny
+``ridge_decoder`` and ``fmri_mlp`` fitted here on real trial stores, exported with their real
+retrieval.json, then decoded through the API (equal to the kind's own ``decode`` on its model
+folder), retrieval ranks checked against NumPy, bad inputs and a tampered file refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from decoding_data import DIMS, TRS, VERTICES, make_study
+
+from bergforge.api.berg import BERG
+from bergforge.errors import InvalidParameterError, ModelLoadError, ModelNotFoundError
+from bergforge.evaluation.decoding import evaluate_decoder
+from bergforge.export.decoder_layout import (
+    DECODER_JSON,
+    WEIGHTS,
+    decoder_folder,
+    export_decoder,
+)
+from bergforge.features.image_rows import open_embeddings
+from bergforge.models.folder_checksums import seal_model_folder
+from bergforge.models.registry import get_kind
+from bergforge.preprocess.trial_responses import PreparedTrials
+
+RIDGE = {"n_components": 10, "alphas": [0.1, 10.0], "folds": 3}
+MLP = {
+    "hidden": 16, "n_blocks": 1, "dropout_in": 0.0, "dropout_blocks": 0.0, "lr": 1e-2,
+    "batch_size": 32, "max_epochs": 5, "patience": 5, "device": "cpu", "seed": 1,
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(study, root, {name: (kind, model folder, retrieval payload)}) of both kinds, exported."""
+    base = tmp_path_factory.mktemp("decexport")
+    study = make_study(base / "study")
+    root = base / "berg"  # decoders only: no encoding_models folder
+    stimuli, features = open_embeddings(study.stimuli, study.features)
+    stores = [PreparedTrials(p) for p in study.stores]
+    models = {}
+    for kind_name, settings in (("ridge_decoder", RIDGE), ("fmri_mlp", MLP)):
+        kind = get_kind(kind_name)
+        folder = base / "models" / kind_name
+        folder.mkdir(parents=True)
+        kind.fit(study.request(settings), folder)
+        seal_model_folder(folder)
+        rj, rn = base / f"{kind_name}.json", base / f"{kind_name}.npz"
+        labels = {"dataset": "tiny", "model": f"{kind_name}-emb", "kind": kind_name}
+        payload = evaluate_decoder(kind, folder, stores, stimuli, features, rj, rn, labels)
+        out = decoder_folder(root, "fmri", "tiny", f"{kind_name}-emb")
+        export_decoder(folder, rj, out, f"{kind_name}-emb", study.features)
+        models[kind_name] = (kind, folder, payload)
+    return study, root, models
+
+
+def test_the_exported_folder_holds_json_safetensors_and_sums(exported):
+    _, root, models = exported
+    folder = decoder_folder(root, "fmri", "tiny", "ridge_decoder-emb")
+    assert sorted(p.name for p in folder.iterdir()) == sorted([DECODER_JSON, WEIGHTS, "SHA256SUMS"])
+    meta = json.loads((folder / DECODER_JSON).read_text())
+    assert meta["kind"] == "ridge_decoder" and meta["response_shape"] == [VERTICES, TRS]
+    assert meta["n_dims"] == DIMS and meta["backbone"] == {"name": "toy"}  # features.json's spec
+    assert meta["retrieval"] == json.loads(json.dumps(models["ridge_decoder"][2]))
+    assert BERG(root).list_decoding_models() == [
+        "fmri/tiny/fmri_mlp-emb",
+        "fmri/tiny/ridge_decoder-emb",
+    ]
+
+
+@pytest.mark.parametrize("name", ["ridge_decoder", "fmri_mlp"])
+def test_decode_and_retrieve_match_the_kind_and_numpy(exported, name):
+    study, root, models = exported
+    kind, folder, _ = models[name]
+    x = PreparedTrials(study.stores[0]).read_split("test")[1][:6]
+    model = BERG(root).get_decoding_model("tiny", f"{name}-emb", device="cpu")
+    out = model.decode(x)
+    assert out.shape == (6, DIMS)
+    np.testing.assert_array_equal(out, np.asarray(kind.decode(folder, x), dtype=np.float32))
+    cands = study.embeddings[:9]
+    ranking = model.retrieve(x, candidate_embeddings=cands)
+    unit = cands / np.linalg.norm(cands, axis=1, keepdims=True)
+    cos = out @ unit.T
+    expected = np.argsort(-cos, axis=1, kind="stable")
+    assert ranking.shape == (6, 9)
+    # same order wherever the scores are not tied within float error
+    np.testing.assert_array_equal(
+        np.take_along_axis(cos, ranking, 1), np.take_along_axis(cos, expected, 1)
+    )
+    assert (ranking == expected).mean() > 0.95
+
+
+def test_bad_inputs_get_one_clear_error(exported):
+    study, root, _ = exported
+    berg = BERG(root)
+    model = berg.get_decoding_model("tiny", "ridge_decoder-emb", device="cpu")
+    good = np.zeros((2, VERTICES, TRS), dtype=np.float32)
+    for bad, words in (
+        (good[:, :-1], "shape"),
+        (good.astype(bool), "bool"),
+        (good.tolist(), "list"),
+        (np.full_like(good, np.nan), "non-finite"),
+    ):
+        with pytest.raises(
+            InvalidParameterError,
+            match=f"\\[trial, vertex, tr\\] = \\(n, {VERTICES}, {TRS}\\).*got .*{words}",
+        ):
+            model.decode(bad)
+    with pytest.raises(InvalidParameterError, match="exactly one"):
+        model.retrieve(good)
+    with pytest.raises(InvalidParameterError, match=f"\\[candidate, {DIMS}\\]"):
+        model.retrieve(good, candidate_embeddings=np.zeros((3, DIMS + 1)))
+    with pytest.raises(ModelNotFoundError, match="ridge_decoder-emb"):
+        berg.get_decoding_model("tiny", "nope")
+    with pytest.raises(InvalidParameterError, match="plain names"):
+        berg.get_decoding_model("../x", "ridge_decoder-emb")
+
+
+def test_a_tampered_file_is_refused(exported, tmp_path):
+    import shutil
+
+    _, root, _ = exported
+    copy = tmp_path / "berg"
+    shutil.copytree(root, copy)
+    weights = decoder_folder(copy, "fmri", "tiny", "ridge_decoder-emb") / WEIGHTS
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match=f"{WEIGHTS} does not match SHA256SUMS"):
+        BERG(copy).get_decoding_model("tiny", "ridge_decoder-emb", device="cpu")
