@@ -18,7 +18,7 @@ import json
 import shutil
 from pathlib import Path
 
-from scale_cases import Case, real_config, workflow_size
+from scale_cases import QUICK_FRACTIONS, Case, real_config, workflow_size
 from scale_inputs import write_features, write_stimuli, write_things_store
 
 from bergforge.workflow.resources import Size
@@ -412,7 +412,8 @@ def _linear_cases(modality: str) -> list[Case]:
             run=_fit_run(modality),
             size=_fit_size(modality),
             disk_gb=_fit_disk(modality),
-            fractions=(1 / 32, 1 / 16, 1 / 8),  # ≥ 695 images (> 250 components); memory is flat
+            # 1/32 is below the steady state (its lower peak gave EEG a slope to 3.78 GB, "LOW")
+            fractions=QUICK_FRACTIONS,
             note="fixed = the PCA's arrays of the feature width (Bᵀ, components_, scaler); the "
             "randomized solver at every fraction (auto's choice at full size).",
         ),
