@@ -4,7 +4,7 @@ torch. Defaults: research note decoding.md §1.6 (network) and §1.7 (training).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from bergforge.config import dataclass_from_section
 from bergforge.errors import ConfigError
@@ -13,8 +13,39 @@ DEVICES = ("auto", "cpu", "cuda")
 TIME_AGGREGATIONS = ("out_linear", "out_mean")
 
 
+class DecoderSettings:
+    """What every decoder's settings dataclass shares (``fmri_mlp``'s, ``SimpleConvTimeAgg``'s):
+    one error naming its config section, the fit job's settings plus the runtime ``device``, and
+    the hyperparameters a checkpoint records."""
+
+    SECTION: ClassVar[str]
+
+    def refuse_failed(self, checks: list[tuple[bool, str]]) -> None:
+        """One ConfigError (the first failed check's message, under ``SECTION``)."""
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"{self.SECTION}: {message}")
+
+    @classmethod
+    def from_settings(
+        cls: type[Settings], settings: dict[str, Any] | None, runtime: dict[str, Any] | None = None
+    ) -> Settings:
+        """The config of a fit job: the rule's settings plus the runtime ``device``."""
+        values = dict(settings or {})
+        if runtime and "device" in runtime:
+            values["device"] = runtime["device"]
+        return dataclass_from_section(cls, values, cls.SECTION)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Everything but ``device`` (a run may resume on another device)."""
+        return {k: v for k, v in asdict(self).items() if k != "device"}  # type: ignore[call-overload]
+
+
+Settings = TypeVar("Settings", bound=DecoderSettings)
+
+
 @dataclass(frozen=True)
-class DecoderConfig:
+class DecoderConfig(DecoderSettings):
     """Hyperparameters of one ``fmri_mlp`` fit and the runtime ``device``."""
 
     SECTION: ClassVar[str] = "models.fmri_mlp"
@@ -53,20 +84,4 @@ class DecoderConfig:
             (self.lr > 0 and self.weight_decay >= 0, "lr must be > 0 and weight_decay ≥ 0"),
             (self.grad_clip >= 0, f"grad_clip = {self.grad_clip}; expected ≥ 0"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"{self.SECTION}: {message}")
-
-    @classmethod
-    def from_settings(
-        cls, settings: dict[str, Any] | None, runtime: dict[str, Any] | None = None
-    ) -> DecoderConfig:
-        """The config of a fit job: the rule's settings plus the runtime ``device``."""
-        values = dict(settings or {})
-        if runtime and "device" in runtime:
-            values["device"] = runtime["device"]
-        return dataclass_from_section(cls, values, cls.SECTION)
-
-    def hyperparameters(self) -> dict[str, Any]:
-        """Everything but ``device`` (a run may resume on another device)."""
-        return {k: v for k, v in asdict(self).items() if k != "device"}
+        self.refuse_failed(checks)

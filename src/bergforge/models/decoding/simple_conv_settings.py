@@ -5,18 +5,16 @@ training defaults the decoders share (§1.7)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
-from bergforge.config import dataclass_from_section
-from bergforge.errors import ConfigError
-from bergforge.models.decoding.settings import DEVICES
+from bergforge.models.decoding.settings import DEVICES, DecoderSettings
 
 TIME_AGGREGATIONS = ("linear", "gap")
 
 
 @dataclass(frozen=True)
-class SimpleConvConfig:
+class SimpleConvConfig(DecoderSettings):
     """Hyperparameters of one ``SimpleConvTimeAgg`` fit and the runtime ``device``."""
 
     SECTION: ClassVar[str] = "models.simpleconv_time_agg"
@@ -73,20 +71,4 @@ class SimpleConvConfig:
             (self.lr > 0 and self.weight_decay >= 0, "lr must be > 0 and weight_decay ≥ 0"),
             (self.grad_clip >= 0, f"grad_clip = {self.grad_clip}; expected ≥ 0"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"{self.SECTION}: {message}")
-
-    @classmethod
-    def from_settings(
-        cls, settings: dict[str, Any] | None, runtime: dict[str, Any] | None = None
-    ) -> SimpleConvConfig:
-        """The config of a fit job: the rule's settings plus the runtime ``device``."""
-        values = dict(settings or {})
-        if runtime and "device" in runtime:
-            values["device"] = runtime["device"]
-        return dataclass_from_section(cls, values, cls.SECTION)
-
-    def hyperparameters(self) -> dict[str, Any]:
-        """Everything but ``device`` (a run may resume on another device)."""
-        return {k: v for k, v in asdict(self).items() if k != "device"}
+        self.refuse_failed(checks)
