@@ -21,7 +21,6 @@ import numpy as np
 
 from bergforge.atomic import save_json
 from bergforge.errors import DataError
-from bergforge.logs import log_runtime
 from bergforge.models.decoding.data import check_split, pooled_trials
 from bergforge.models.decoding.record import MARKER, base_record
 from bergforge.models.decoding.settings import DecoderConfig
@@ -48,22 +47,12 @@ def fit_fmri_mlp(
     import torch
 
     from bergforge.models.decoding.train import decoder_device, train_decoder
-    from bergforge.models.mlp.train import fingerprint
+    from bergforge.models.mlp.train import fingerprint, start_job
 
     check_split(request.split, "fmri_mlp")
     cfg = DecoderConfig.from_settings(request.settings, request.runtime)
     device = decoder_device(cfg)
-    threads = max(1, int(request.threads))
-    log_runtime(
-        {
-            "threads": threads,
-            "device": str(device),
-            "device_setting": cfg.device,
-            **{k: request.runtime[k] for k in ("mem_mb",) if k in request.runtime},
-        },
-        log,
-    )
-    torch.set_num_threads(threads)
+    start_job(request, device, cfg.device, log)
     data = pooled_trials(request)
     if len(data.target_shape) != 2 or data.target_shape[1] != cfg.n_trs:
         raise DataError(

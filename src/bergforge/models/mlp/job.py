@@ -19,7 +19,6 @@ import pandas as pd
 from bergforge import __version__
 from bergforge.atomic import save_json
 from bergforge.errors import DataError
-from bergforge.logs import log_runtime
 from bergforge.models.kind import FitRequest
 from bergforge.models.mlp.data import (
     SPLIT,
@@ -43,10 +42,9 @@ def fit_mlp(
     """Fit the subject's MLP of a fit job into ``folder``; returns the ``model.json`` payload.
 
     ``on_epoch_end`` is :func:`bergforge.models.mlp.train.train_network`'s test hook."""
-    import torch
 
     from bergforge.features.store import FeatureStore
-    from bergforge.models.mlp.train import resolve_device
+    from bergforge.models.mlp.train import resolve_device, start_job
     from bergforge.preprocess.responses import PreparedResponses
     from bergforge.preprocess.stimuli import read_stimuli
 
@@ -54,17 +52,7 @@ def fit_mlp(
     subject = fit_request_subject(request)
     cfg = MlpConfig.from_settings(request.settings, request.runtime)
     device = resolve_device(cfg.device, cfg.SECTION)
-    threads = max(1, int(request.threads))
-    log_runtime(
-        {
-            "threads": threads,
-            "device": str(device),
-            "device_setting": cfg.device,
-            **{k: request.runtime[k] for k in ("mem_mb",) if k in request.runtime},
-        },
-        log,
-    )
-    torch.set_num_threads(threads)
+    threads = start_job(request, device, cfg.device, log)
     features = FeatureStore.open(request.features)
     stimuli = read_stimuli(request.stimuli)
     if list(stimuli["image_id"]) != list(features.image_ids):

@@ -59,6 +59,25 @@ def resolve_device(setting: str, section: str = "models.mlp") -> torch.device:
     return torch.device(setting)
 
 
+def start_job(request: Any, device: torch.device, setting: str, logger: logging.Logger) -> int:
+    """Log a training job's runtime (threads, the device used and asked for, ``mem_mb``) as one
+    line and set torch's thread count; returns the threads (``request``: its FitRequest)."""
+    from bergforge.logs import log_runtime
+
+    threads = max(1, int(request.threads))
+    log_runtime(
+        {
+            "threads": threads,
+            "device": str(device),
+            "device_setting": setting,
+            **{k: request.runtime[k] for k in ("mem_mb",) if k in request.runtime},
+        },
+        logger,
+    )
+    torch.set_num_threads(threads)
+    return threads
+
+
 def epoch_order(rows: torch.Tensor, seed: int, epoch: int) -> torch.Tensor:
     """The epoch's batch order: ``rows`` (the fitted rows, on the device) permuted."""
     order = np.random.default_rng([seed, ORDER_STREAM, epoch]).permutation(rows.shape[0])

@@ -20,7 +20,6 @@ import pandas as pd
 from bergforge import __version__
 from bergforge.atomic import save_json
 from bergforge.errors import DataError
-from bergforge.logs import log_runtime
 from bergforge.models.kind import FitRequest
 from bergforge.models.mlp.data import check_split
 from bergforge.models.mlp.job import pca_tensors
@@ -40,24 +39,13 @@ def open_request(
 ) -> tuple[Any, pd.DataFrame, str, int]:
     """(feature matrix, stimulus table, device, threads) of a fit request; logs the runtime and
     sets torch's thread count (``section``: the config section a bad ``device`` is named by)."""
-    import torch
 
     from bergforge.features.store import FeatureStore
-    from bergforge.models.mlp.train import resolve_device
+    from bergforge.models.mlp.train import resolve_device, start_job
     from bergforge.preprocess.stimuli import read_stimuli
 
     device = resolve_device(cfg_device, section)
-    threads = max(1, int(request.threads))
-    log_runtime(
-        {
-            "threads": threads,
-            "device": str(device),
-            "device_setting": cfg_device,
-            **{k: request.runtime[k] for k in ("mem_mb",) if k in request.runtime},
-        },
-        log,
-    )
-    torch.set_num_threads(threads)
+    threads = start_job(request, device, cfg_device, log)
     features = FeatureStore.open(request.features)
     stimuli = read_stimuli(request.stimuli)
     if list(stimuli["image_id"]) != list(features.image_ids):
