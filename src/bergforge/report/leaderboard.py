@@ -39,6 +39,7 @@ from bergforge.report.leaderboard_decoding import (
     format_decoding_tsv,
 )
 from bergforge.report.section import median, read_scores
+from bergforge.report.text_table import aligned_table
 
 #: the label of the baseline rows
 BASELINE = "ridge_cv"
@@ -329,19 +330,7 @@ def row_cells(row: Row) -> list[str]:
 
 def format_table(rows: list[Row]) -> str:
     """An aligned plain-text table (numbers right-aligned)."""
-    cells = [list(HEADER)] + [row_cells(r) for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(HEADER))]
-    first_number = HEADER.index("seeds")
-    lines = []
-    for k, line in enumerate(cells):
-        parts = [
-            c.rjust(w) if i >= first_number else c.ljust(w)
-            for i, (c, w) in enumerate(zip(line, widths, strict=True))
-        ]
-        lines.append("  ".join(parts).rstrip())
-        if k == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return aligned_table(HEADER, [row_cells(r) for r in rows], "seeds")
 
 
 def format_tsv(rows: list[Row]) -> str:

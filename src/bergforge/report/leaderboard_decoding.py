@@ -22,6 +22,7 @@ import numpy as np
 from bergforge.errors import DataError
 from bergforge.evaluation.decoding import PER_SUBJECT, read_retrieval
 from bergforge.evaluation.retrieval import AGGREGATIONS
+from bergforge.report.text_table import aligned_table
 
 #: the label of the decoding baseline
 DECODING_BASELINE = "ridge_decoder"
@@ -195,16 +196,4 @@ def format_decoding_tsv(rows: list[DecodingRow]) -> str:
 
 def format_decoding_table(rows: list[DecodingRow]) -> str:
     """An aligned plain-text table of the decoding rows (numbers right-aligned)."""
-    cells = [list(DECODING_HEADER)] + [decoding_cells(r) for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(DECODING_HEADER))]
-    first_number = DECODING_HEADER.index("seeds")
-    lines = []
-    for k, line in enumerate(cells):
-        parts = [
-            c.rjust(w) if i >= first_number else c.ljust(w)
-            for i, (c, w) in enumerate(zip(line, widths, strict=True))
-        ]
-        lines.append("  ".join(parts).rstrip())
-        if k == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return aligned_table(DECODING_HEADER, [decoding_cells(r) for r in rows], "seeds")
