@@ -1,6 +1,7 @@
 """Config-time checks: a downloaded dataset's subjects must be the published dataset's subjects
-(THINGS-EEG2 1–10, THINGS-MEG1 1–4, NSD 1–8); a simulated dataset takes any positive subject; a
-config file that is missing or not YAML is one line from ``bergforge check-config``."""
+(THINGS-EEG2 1–10, THINGS-MEG1 1–4, NSD 1–8, BOLD5000 1–4); a simulated dataset takes any
+positive subject; a config file that is missing or not YAML is one line from ``bergforge
+check-config``."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ PUBLISHED = {
     "things_eeg.yaml": range(1, 11),
     "things_meg.yaml": range(1, 5),
     "nsd_mosaic.yaml": range(1, 9),
+    "bold5000.yaml": range(1, 5),  # CSI1–CSI4
 }
 
 

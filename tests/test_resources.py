@@ -162,3 +162,38 @@ def test_cnn8_on_a_gpu_keeps_activations_and_optimizer_off_the_host():
     per_image = activation_floats(384, 224, 57_051) * 4 / 1e6
     assert cpu.units == pytest.approx(64 * per_image) and gpu.units == 0
     assert cpu.work == gpu.work == 72_000 * 100
+
+
+def _write_run(folder, stem: str, left_mb: float, right_mb: float) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for hemi, mb in (("L", left_mb), ("R", right_mb)):
+        (folder / f"{stem}_bold_space-fsnative.{hemi}.func.gii").write_bytes(b"\0" * int(mb * 1e6))
+
+
+def test_bold5000_windows_are_sized_from_the_largest_run_and_all_runs(tmp_path):
+    runs = tmp_path / "fmriprep" / "sub-CSI1"
+    _write_run(runs / "ses-01" / "func", "sub-CSI1_ses-01_task-5000scenes_run-01", 2, 3)
+    _write_run(runs / "ses-02" / "func", "sub-CSI1_ses-02_task-5000scenes_run-01", 4, 1.5)
+    (runs / "ses-01" / "func" / "other.txt").write_bytes(b"\0" * 9_000_000)  # not a run
+    w = SimpleNamespace(dataset="b5", subject="01")
+    size = res.job_size(CONFIG, "bold5000_windows", w, Inputs(trials="t.tsv", runs=str(runs)))
+    assert (size.units, size.work) == (pytest.approx(5.5), pytest.approx(10.5))
+    # the download's manifest lists the same files with their bytes (and other files)
+    rows = ["path\tbytes\tsha256"]
+    for session, (left, right) in ((1, (2, 3)), (2, (4, 1.5))):
+        stem = f"sub-CSI1_ses-{session:02d}_task-5000scenes_run-01_bold_space-fsnative"
+        for hemi, mb in (("L", left), ("R", right)):
+            rows.append(f"derivatives/fmriprep/sub-CSI1/{stem}.{hemi}.func.gii\t{int(mb * 1e6)}\tx")
+    rows.append("derivatives/freesurfer/sub-CSI1/surf/lh.sphere.reg\t7000000\tx")
+    manifest = tmp_path / "sub-CSI1.tsv"
+    manifest.write_text("\n".join(rows) + "\n")
+    inputs = Inputs(trials="t.tsv", manifest=str(manifest))
+    size = res.job_size(CONFIG, "bold5000_windows", w, inputs)
+    assert (size.units, size.work) == (pytest.approx(5.5), pytest.approx(10.5))
+    model = COEFFICIENTS["bold5000_windows/fmri"]
+    expected = declared_mem_mb(model.mem_base_mb + model.mem_mb_per_unit * 5.5)
+    assert sized_mem_mb(CONFIG, "bold5000_windows")(w, inputs) == expected
+    # while planning (no manifest yet) the real subject's size
+    missing = Inputs(trials="t.tsv", manifest=str(tmp_path / "none.tsv"))
+    planned = sized_mem_mb(CONFIG, "bold5000_windows")(w, missing)
+    assert planned == declared_mem_mb(model.peak_mb(model.real))

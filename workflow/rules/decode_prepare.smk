@@ -9,12 +9,11 @@ from bergforge.workflow.bold5000 import (
     SIMULATE_RUNTIME_MIN,
     TRIALS_MEM_MB,
     TRIALS_RUNTIME_MIN,
-    WINDOWS_MEM_MB,
-    WINDOWS_RUNTIME_MIN,
     trials_inputs,
     trials_runs,
     windows_inputs,
 )
+from bergforge.workflow.resources import sized_mem_mb, sized_runtime
 
 BOLD5000 = alternation(datasets_of(config, fmt="bold5000"))
 
@@ -107,9 +106,9 @@ rule bold5000_windows:
     params:
         preprocess=lookup(dpath="datasets/{dataset}/preprocess", within=config, default={}),
     threads: 1
-    resources:  # one run at a time; the estimate is in bergforge.workflow.bold5000
-        mem_mb=lookup(dpath="preprocess/mem_mb", within=config, default=WINDOWS_MEM_MB),
-        runtime=WINDOWS_RUNTIME_MIN,
+    resources:  # one run at a time: from the run files' sizes (bergforge.workflow.resources)
+        mem_mb=sized_mem_mb(config, "bold5000_windows", "preprocess/mem_mb"),
+        runtime=sized_runtime(config, "bold5000_windows"),
     conda:
         BERGFORGE_ENV
     log:

@@ -29,20 +29,8 @@ STIMULI_DIR = paths.RAW + "/BOLD5000_Stimuli"
 #: what the download route (rule download_bold5000_subject) writes last for a subject
 DOWNLOAD_MANIFEST = paths.RAW + "/downloads/sub-CSI{n}.tsv"
 
-# Resources at the real size (declared from the code, not measured by the scale harness).
-# bold5000_windows holds one run at a time (bergforge.preprocess.bold_prepare). A real fsnative
-# hemisphere has ≈ 150,000 vertices × 194 TRs: read_func_gii keeps nibabel's 194 per-volume
-# float32 arrays and their stack (2 × 116 MB) while it reads; SphereProjection.apply then makes a
-# float64 copy (232 MB) beside that float32 run (116 MB). The projected run (20,484 × 194: 16 MB
-# float32, 32 MB as clean_run's float64), its 37 windows (12 MB) and the store's pending chunk
-# (≤ 8 MB) are small, as are the two projections (a sphere.reg of 150,000 vertices: its faces,
-# incident-face table and k-d tree, ≈ 60 MB). Peak ≈ 0.35 GB of arrays + ≈ 0.3 GB of interpreter
-# and libraries (numpy, scipy, pandas, nibabel, zarr) ≈ 0.7 GB. Measured once (2026-12-06, not
-# a scale-harness row): 2 runs of 194 TRs on fsnative spheres of 163,842 vertices per hemisphere
-# (130 MB GIFTI files, as ds001499's 114–125 MB ones) peaked at 718 MB RSS and took 8.1 s per run
-# (5.9 s CPU; a shared 2-core machine under load), so CSI1's 142 runs take ≈ 20 min. Declared:
-# 2,000 MB (meshes up to about twice that size) and 120 min.
-WINDOWS_MEM_MB, WINDOWS_RUNTIME_MIN = 2000, 120
+# Resources at the real size (estimated from the code, not measured by the scale harness;
+# bold5000_windows is sized from its run files: bergforge.workflow.resources).
 # bold5000_trials reads every events.tsv of the study (CSI1–4: 510 runs, 18,870 trials): < 0.5 GB.
 TRIALS_MEM_MB, TRIALS_RUNTIME_MIN = 1000, 15
 # simulate_bold5000_subject writes fsaverage5-sized runs (20,484 vertices): one run's signal,

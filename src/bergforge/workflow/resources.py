@@ -362,64 +362,72 @@ COEFFICIENTS: dict[str, JobModel] = {
             "measured 2026-12-05 at 1/64, 1/32, 1/24); memory not yet measured: a guess (see above)"
         ),
     ),
-    # The decoders (kinds ridge_decoder and fmri_mlp, rule evaluate_decoder): NOT YET MEASURED by
-    # the scale harness; every number below is a guess from the shapes, sized like the real
-    # BOLD5000 job: CSI1–4, 18,870 trials × 20,484 fsaverage5 vertices × 4 TRs float32 = 6,185 MB
-    # of windows (all trials: the fit reads train + validation, ~91 %, an upper bound), 1,536-d
-    # DINOv2-giant targets, ~1,777 test trials (582 MB) in the evaluation.
-    # fit_fmri_mlp: the windows are held once as one float32 array (torch shares it on the CPU;
-    # on cuda it is copied to the GPU, the host keeps its copy) plus one 256-trial read block:
-    # ~1.1 MB per MB; fixed: 5.2 M parameters × 4 B × 8 copies (weights, gradients, AdamW's two
-    # moments, the best weights, the checkpoint's) = 167 MB and the targets (116 MB). Time:
-    # 6 FLOP per multiply-add of the forward pass (79 MFLOP per trial) × trials × 40 epochs =
-    # 6.0e7 MFLOP; ~25 GFLOP/s on 2 CPU cores (the mlp kind measured 2.2e-5 s/MFLOP; the
-    # per-batch gather of 1.3 MB windows adds to it), half of 50 TFLOP/s on a GPU.
+    # bold5000_windows: one run (both hemispheres' fsnative func.gii) in memory at a time
+    # (bergforge.preprocess.bold_prepare): nibabel's per-volume arrays and their stack, the
+    # projection's float64 copy, the fsaverage5 run (small), its windows and the store's pending
+    # chunk, the two sphere projections (≈ 60 MB), the interpreter and libraries (≈ 0.3 GB).
+    # units: the largest run's two files; work: all of them. The real job is CSI1's (CSI1–CSI3:
+    # 142 runs, the largest pair ≈ 2 × 125 MB, ≈ 35 GB in all).
+    "bold5000_windows/fmri": JobModel(
+        unit="the largest run's two func.gii files (MB)",
+        work_unit="every run's func.gii files (MB)",
+        real=Size(250.0, 35000.0, 0.0),
+        mem_base_mb=827,
+        mem_mb_per_unit=0,
+        seconds_base=1.0,
+        seconds_per_work=0.0232544,
+        source="measured 2026-12-06, 2 CPUs, fractions 0.01562, 0.03125, 0.0625",
+    ),
+    # The decoders (kinds ridge_decoder and fmri_mlp, rule evaluate_decoder), measured by the scale
+    # harness (benchmarks/scale_decoding.py) on config/bold5000.yaml: CSI1–4, 18,870 trials ×
+    # 20,484 fsaverage5 vertices × 4 TRs float32 = 6,185 MB of windows, 1,536-d DINOv2-giant
+    # targets, 1,615 test trials (529 MB) in the evaluation. fit_fmri_mlp holds every trial's
+    # window in one float32 array (~1.1 MB per MB); fixed: 5.2 M parameters × 4 B × 8 copies and
+    # the targets. fit_ridge_decoder holds the train trials flattened (1 MB per MB); fixed: the
+    # randomized PCA's work arrays, 3 × values × (k + 20) float64. evaluate_decoder: the test
+    # trials and the model folder (ridge_decoder's PCA, 500 × 81,936 float32).
     "fit_fmri_mlp/cpu": JobModel(
         unit="every subject's windows (MB)",
         work_unit="training MFLOP (every epoch)",
-        real=Size(6184.6, 5.97e7, 283.0),
-        mem_base_mb=1000,
-        mem_mb_per_unit=1.1,
-        seconds_base=60.0,
-        seconds_per_work=4e-05,
-        source="guess from the shapes (not measured): see the comment above the row",
+        real=Size(6184.52928, 59665961.7792, 282.812576),
+        mem_base_mb=849,
+        mem_mb_per_unit=1.07488,
+        seconds_base=38.3,
+        seconds_per_work=7.71606e-06,
+        source="measured 2026-12-06, 2 CPUs, fractions 0.0625, 0.125",
     ),
     "fit_fmri_mlp/cuda": JobModel(
         unit="every subject's windows (MB)",
         work_unit="training MFLOP (every epoch)",
-        real=Size(6184.6, 5.97e7, 283.0),
-        mem_base_mb=2000,
-        mem_mb_per_unit=1.1,
-        seconds_base=60.0,
-        seconds_per_work=4e-08,
-        source="guess from the shapes (not measured; GPU at half of 50 TFLOP/s)",
+        real=Size(6184.52928, 59665961.7792, 282.812576),
+        mem_base_mb=1849,
+        mem_mb_per_unit=1.07488,
+        seconds_base=38.3,
+        seconds_per_work=5.82453e-07,
+        source=(
+            "GPU estimate (training MFLOP at half of 50 TFLOP/s plus the CPU's "
+            "other time), memory 2026-12-06, 2 CPUs, fractions 0.0625, 0.125"
+        ),
     ),
-    # fit_ridge_decoder: the train trials flattened to [trial, vertex · tr] in memory (1 MB per
-    # MB), the scaler's and PCA's column blocks read ahead (≤ 0.3 MB per MB); fixed: the PCA's
-    # work arrays, 3 × values × (k + 20) float64 (1,022 MB at 81,936 values, k = 500). Time: a
-    # few passes of 2 (k + 20) FLOP per value (~45 s per pass over 5 GB at 30 GFLOP/s).
     "fit_ridge_decoder/cpu": JobModel(
         unit="every subject's trials (MB)",
         work_unit="every subject's trials (MB)",
-        real=Size(6184.6, 6184.6, 1022.0),
-        mem_base_mb=800,
-        mem_mb_per_unit=1.3,
-        seconds_base=60.0,
-        seconds_per_work=0.08,
-        source="guess from the shapes (not measured): see the comment above the row",
+        real=Size(6184.52928, 6184.52928, 1022.56128),
+        mem_base_mb=0,
+        mem_mb_per_unit=0.960444,
+        seconds_base=5.2,
+        seconds_per_work=0.0127133,
+        source="measured 2026-12-06, 2 CPUs, fractions 0.0625, 0.125",
     ),
-    # evaluate_decoder: every subject's test trials read (1 MB per MB) and decoded in blocks
-    # (≤ 1 MB per MB more while converting); fixed: the model folder (ridge_decoder: its PCA,
-    # 500 × 81,936 float32 = 164 MB; fmri_mlp: 21 MB) and torch's import.
     "evaluate_decoder/cpu": JobModel(
         unit="test trials (MB)",
         work_unit="test trials (MB)",
-        real=Size(582.4, 582.4, 170.0),
-        mem_base_mb=1200,
-        mem_mb_per_unit=2.0,
-        seconds_base=20.0,
-        seconds_per_work=0.05,
-        source="guess from the shapes (not measured): see the comment above the row",
+        real=Size(529.30656, 529.30656, 166.950144),
+        mem_base_mb=770,
+        mem_mb_per_unit=1.41782,
+        seconds_base=4.6,
+        seconds_per_work=0.00307697,
+        source="measured 2026-12-06, 2 CPUs, fractions 0.0625, 0.125",
     ),
 }
 
@@ -515,6 +523,43 @@ def _size_eeg_raw(config, wildcards, input) -> Size:
         raise MissingInputError(str(input.raw))
     sizes = [p.stat().st_size / MB for p in files]
     return Size(max(sizes), sum(sizes))  # one partition is in memory at a time
+
+
+#: what a fsnative run file of BOLD5000 is called (one hemisphere: ``….L.func.gii``, ``….R.func.gii``)
+SURFACE_RUN_SUFFIXES = (".L.func.gii", ".R.func.gii")
+
+
+def surface_runs_mb(input: Any) -> list[float]:
+    """MB of each run (both hemispheres' ``func.gii``) of a BOLD5000 subject: from the download's
+    manifest (``path``/``bytes`` of every file) or the files under the simulator's ``runs``."""
+    try:
+        manifest = input["manifest"]  # Snakemake's InputFiles are indexed by name too
+    except (KeyError, AttributeError, IndexError):
+        manifest = None  # the simulator's route: the run files themselves
+    sizes: dict[str, float] = {}
+    if manifest is not None:
+        with open(_path(manifest)) as fh:
+            header = fh.readline().rstrip("\n").split("\t")
+            at_path, at_bytes = header.index("path"), header.index("bytes")
+            files = [
+                (parts[at_path], int(parts[at_bytes]))
+                for parts in (line.rstrip("\n").split("\t") for line in fh if line.strip())
+            ]
+    else:
+        files = [(str(p), p.stat().st_size) for p in _path(input.runs).rglob("*.func.gii")]
+    for name, size in files:
+        for suffix in SURFACE_RUN_SUFFIXES:
+            if name.endswith(suffix):
+                stem = name[: -len(suffix)]
+                sizes[stem] = sizes.get(stem, 0.0) + size / MB
+    if not sizes:
+        raise MissingInputError(str(manifest or input.runs))
+    return list(sizes.values())
+
+
+def _size_bold5000_windows(config, wildcards, input) -> Size:
+    runs = surface_runs_mb(input)
+    return Size(max(runs), sum(runs))  # one run is in memory at a time
 
 
 def _size_betas(name: str) -> Callable:
@@ -814,6 +859,7 @@ JOBS: dict[str, Job] = {
     "preprocess_eeg_subject": Job(_size_eeg_raw, lambda c, w: "eeg", "eeg"),
     "fmri_mosaic_betas": Job(_size_betas("betas"), lambda c, w: "fmri", "fmri"),
     "fmri_prepare_subject": Job(_size_betas("betas"), lambda c, w: "fmri", "fmri"),
+    "bold5000_windows": Job(_size_bold5000_windows, lambda c, w: "fmri", "fmri"),
     "extract_feature_shard": Job(_size_shard, lambda c, w: _device(c, "features/device"), "cpu"),
     "fit_linear": Job(_size_fit_linear, _modality, "meg"),
     "fit_cnn8": Job(_size_fit_cnn8, lambda c, w: _cnn8_device(c, w.dataset), "cpu"),
