@@ -41,18 +41,22 @@ def exported(tmp_path_factory):
     stimuli, features = open_embeddings(study.stimuli, study.features)
     stores = [PreparedTrials(p) for p in study.stores]
     models = {}
-    for kind_name, settings in (("ridge_decoder", RIDGE), ("fmri_mlp", MLP)):
+    for name, kind_name, settings in (
+        ("ridge_decoder", "ridge_decoder", RIDGE),
+        ("fmri_mlp", "fmri_mlp", MLP),
+        ("fmri_mlp_subjects", "fmri_mlp", MLP | {"subject_layers": True}),
+    ):
         kind = get_kind(kind_name)
-        folder = base / "models" / kind_name
+        folder = base / "models" / name
         folder.mkdir(parents=True)
         kind.fit(study.request(settings), folder)
         seal_model_folder(folder)
-        rj, rn = base / f"{kind_name}.json", base / f"{kind_name}.npz"
-        labels = {"dataset": "tiny", "model": f"{kind_name}-emb", "kind": kind_name}
+        rj, rn = base / f"{name}.json", base / f"{name}.npz"
+        labels = {"dataset": "tiny", "model": f"{name}-emb", "kind": kind_name}
         payload = evaluate_decoder(kind, folder, stores, stimuli, features, rj, rn, labels)
-        out = decoder_folder(root, "fmri", "tiny", f"{kind_name}-emb")
-        export_decoder(folder, rj, out, f"{kind_name}-emb", study.features)
-        models[kind_name] = (kind, folder, payload)
+        out = decoder_folder(root, "fmri", "tiny", f"{name}-emb")
+        export_decoder(folder, rj, out, f"{name}-emb", study.features)
+        models[name] = (kind, folder, payload)
     return study, root, models
 
 
@@ -66,6 +70,7 @@ def test_the_exported_folder_holds_json_safetensors_and_sums(exported):
     assert meta["retrieval"] == json.loads(json.dumps(models["ridge_decoder"][2]))
     assert BERG(root).list_decoding_models() == [
         "fmri/tiny/fmri_mlp-emb",
+        "fmri/tiny/fmri_mlp_subjects-emb",
         "fmri/tiny/ridge_decoder-emb",
     ]
 
@@ -90,6 +95,35 @@ def test_decode_and_retrieve_match_the_kind_and_numpy(exported, name):
         np.take_along_axis(cos, ranking, 1), np.take_along_axis(cos, expected, 1)
     )
     assert (ranking == expected).mean() > 0.95
+
+
+def test_a_decoder_with_subject_layers_decodes_with_a_subject_or_refuses(exported):
+    """Exported with its subject layers, the model decodes as the kind does for the subject given
+    (one for all trials, or one per trial); without a subject, or for one it has no layer for,
+    one clear error; a model without subject layers takes a subject and ignores it."""
+    study, root, models = exported
+    kind, folder, payload = models["fmri_mlp_subjects"]
+    x = PreparedTrials(study.stores[1]).read_split("test")[1][:6]
+    model = BERG(root).get_decoding_model("tiny", "fmri_mlp_subjects-emb", device="cpu")
+    assert model.subject_layers == [1, 2]
+    out = model.decode(x, subjects=2)
+    np.testing.assert_array_equal(out, kind.decode(folder, x, subjects=2))
+    np.testing.assert_array_equal(model.decode(x, subjects=np.array([2] * 6)), out)
+    assert not np.allclose(model.decode(x, subjects=1), out, atol=1e-3)
+    ranking = model.retrieve(x, candidate_embeddings=study.embeddings[:9], subjects=2)
+    cos = out @ (study.embeddings[:9] / np.linalg.norm(study.embeddings[:9], axis=1)[:, None]).T
+    np.testing.assert_array_equal(ranking[:, 0], np.argmax(cos, axis=1))
+    with pytest.raises(InvalidParameterError, match=r"has a layer per subject \(\[1, 2\]\)"):
+        model.decode(x)
+    with pytest.raises(InvalidParameterError, match=r"subject\(s\) \[5\]: .*for \[1, 2\] only"):
+        model.decode(x, subjects=5)
+    for bad in (np.array([1, 2]), 1.0, True, [1] * 6):
+        with pytest.raises(InvalidParameterError, match="subjects must be one subject number"):
+            model.decode(x, subjects=bad)
+    pooled = BERG(root).get_decoding_model("tiny", "fmri_mlp-emb", device="cpu")
+    assert pooled.subject_layers is None
+    np.testing.assert_array_equal(pooled.decode(x, subjects=7), pooled.decode(x))
+    assert payload["aggregations"]["subject-agg"]["n_queries"] == 2 * 8
 
 
 def test_bad_inputs_get_one_clear_error(exported):
