@@ -6,6 +6,7 @@ folder), retrieval ranks checked against NumPy, bad inputs and a tampered file r
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,6 +151,46 @@ def test_bad_inputs_get_one_clear_error(exported):
         berg.get_decoding_model("tiny", "nope")
     with pytest.raises(InvalidParameterError, match="plain names"):
         berg.get_decoding_model("../x", "ridge_decoder-emb")
+
+
+def test_a_release_packs_the_decoders_verified_and_they_decode_from_it(exported, tmp_path):
+    """The workflow declares each decoder folder by its JSON and SHA256SUMS (rule export_decoder's
+    outputs): the release copies the weights that manifest lists, lists every file in its own
+    SHA256SUMS, verifies as folder and archive, records the decoders' seeds, and BERG decodes
+    from the released folder exactly as from the export; a decoder whose weights no longer match
+    its SHA256SUMS stops the release with nothing half-built."""
+    import shutil
+
+    from bergforge.release import build_release, collect_seeds, verify_release
+
+    study, root, models = exported
+    declared = sorted(p for p in root.rglob("*") if p.name in (DECODER_JSON, "SHA256SUMS"))
+    assert len(declared) == 2 * len(models)
+    seeds = collect_seeds([f / "model.json" for _, f, _ in models.values()], root.parent / "models")
+    assert seeds["fmri_mlp"] == {"fmri_mlp": 1} and "pca" in seeds["ridge_decoder"]
+    repo = Path(__file__).resolve().parents[1]
+    folder, archive = build_release(root, declared, tmp_path / "rel", "0.0.1", {}, seeds, repo)
+    listed = (folder / "SHA256SUMS").read_text()
+    for name in models:
+        rel = decoder_folder(folder, "fmri", "tiny", f"{name}-emb").relative_to(folder)
+        for file in (DECODER_JSON, WEIGHTS, "SHA256SUMS"):
+            assert f"  {rel.as_posix()}/{file}\n" in listed
+            assert (folder / rel / file).read_bytes() == (root / rel / file).read_bytes()
+    assert verify_release(folder).ok and verify_release(archive).ok
+    assert json.loads((folder / "provenance.json").read_text())["seeds"] == seeds
+    x = PreparedTrials(study.stores[0]).read_split("test")[1][:4]
+    for name, subjects in (("ridge_decoder", None), ("fmri_mlp_subjects", 1)):
+        a = BERG(root).get_decoding_model("tiny", f"{name}-emb", device="cpu")
+        b = BERG(folder).get_decoding_model("tiny", f"{name}-emb", device="cpu")
+        np.testing.assert_array_equal(b.decode(x, subjects), a.decode(x, subjects))
+    copy = tmp_path / "berg"
+    shutil.copytree(root, copy)
+    weights = decoder_folder(copy, "fmri", "tiny", "fmri_mlp-emb") / WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")
+    again = [copy / p.relative_to(root) for p in declared]
+    with pytest.raises(ModelLoadError, match=f"{WEIGHTS} does not match SHA256SUMS"):
+        build_release(copy, again, tmp_path / "again", "0.0.1", {}, seeds, repo)
+    assert list((tmp_path / "again").iterdir()) == []
 
 
 def test_a_tampered_file_is_refused(exported, tmp_path):
