@@ -116,13 +116,16 @@ class SubjectLayers(nn.Module):
             out = torch.einsum("bct,bcd->bdt", x, self.weight[subjects])
             return out + self.bias[subjects].unsqueeze(-1)
         n = self.weight.shape[0]
+        # unbound once: the backward stacks the subjects' gradients in one tensor (indexing the
+        # weight per subject would fill a zero tensor of the whole weight per subject)
+        weights, biases = self.weight.unbind(0), self.bias.unbind(0)
         out = x.new_zeros((x.shape[0], self.weight.shape[2], x.shape[2]))
         for s in torch.unique(subjects).tolist():
             if not 0 <= s < n:
                 raise DataError(f"SubjectLayers: subject index {s}; expected 0…{n - 1}")
             rows = torch.nonzero(subjects == s).squeeze(1)
-            part = torch.einsum("bct,cd->bdt", x[rows], self.weight[s])
-            out = out.index_copy(0, rows, part + self.bias[s].unsqueeze(-1))
+            part = torch.einsum("bct,cd->bdt", x[rows], weights[s])
+            out = out.index_copy(0, rows, part + biases[s].unsqueeze(-1))
         return out
 
 
