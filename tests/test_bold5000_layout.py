@@ -81,7 +81,15 @@ def events_file(tmp_path, edit):
     [
         (
             lambda t: t.rename(columns={"stim_file": "stimfile"}),
-            r"lacks column\(s\) \['stim_file'\]",
+            r"lacks column\(s\) \['stim_file'\]; .*\(an earlier ds001499 snapshot's events",
+        ),
+        (  # ds001499's events as an earlier snapshot has them: the 12 columns up to RT
+            lambda t: t.drop(columns="stim_file"),
+            r"lacks column\(s\) \['stim_file'\]; .*v1\.3\.1",
+        ),
+        (
+            lambda t: t.drop(columns=["stim_file", "ImgType"]),
+            r"lacks column\(s\) \['ImgType', 'stim_file'\]; expected BOLD5000's \[[^\]]*\]$",
         ),
         (lambda t: t.assign(ImgType="faces"), r"ImgType \['faces'\]; expected one of"),
         (

@@ -255,3 +255,33 @@ def test_the_decoders_fit_retrieve_and_reach_the_leaderboard(built):
     assert emb.shape == feats.shape == (3, 1000)
     assert all(np.corrcoef(a, b)[0, 1] > 0.9 for a, b in zip(emb, feats, strict=True))
     np.testing.assert_array_equal(ranking, dec.retrieve(x, candidate_embeddings=emb))
+
+
+def test_a_release_packs_the_exported_decoders(built):
+    """`release`: every decoder's exported folder (declared by its JSON and SHA256SUMS) comes whole
+    into the release, listed in its SHA256SUMS, the decoders' seeds in provenance.json; the
+    release verifies and BERG decodes from it as from the export."""
+    from bergforge import __version__, paths
+    from bergforge.release import verify_release
+
+    run_snakemake(built, "--cores", "2", "release")
+    release = built / paths.fill(paths.RELEASE_DIR, version=__version__)
+    listed = (release / "SHA256SUMS").read_text()
+    models = ("fmri_mlp-alexnet_untrained_seed1", "ridge_decoder-alexnet_untrained")
+    for model in models:
+        rel = f"decoding_models/modality-fmri/train_dataset-bold/model-{model}"
+        for name in ("bergforge_decoder.json", "weights.safetensors", "SHA256SUMS"):
+            assert f"  {rel}/{name}\n" in listed
+            assert (release / rel / name).read_bytes() == (
+                built / "results/berg" / rel / name
+            ).read_bytes()
+    assert verify_release(release).ok
+    assert verify_release(release.parent / f"{release.name}.tar.gz").ok
+    seeds = json.loads((release / "provenance.json").read_text())["seeds"]
+    assert seeds["bold/fmri_mlp-alexnet_untrained_seed1"] == {"fmri_mlp": 1}
+    assert set(seeds) == {f"bold/{m}" for m in models}
+    x = PreparedTrials(built / PREPARED / "sub-02.zarr").read_split("test")[1][:2]
+    for model in models:
+        out = BERG(release).get_decoding_model("bold", model, device="cpu").decode(x)
+        exported = BERG(built / "results/berg").get_decoding_model("bold", model, device="cpu")
+        np.testing.assert_array_equal(out, exported.decode(x))

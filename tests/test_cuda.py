@@ -179,15 +179,21 @@ def decoder_data():
     return (x + 0.5 * rng.standard_normal(x.shape)).astype(np.float32), y
 
 
-def test_decoder_training_on_the_gpu_gives_the_cpu_weights(tmp_path):
+@pytest.mark.parametrize("subject_layers", [False, True])
+def test_decoder_training_on_the_gpu_gives_the_cpu_weights(tmp_path, subject_layers):
     """Without dropout (the CPU's and the GPU's generators draw different masks from one seed)
-    the same epochs, lr schedule and kept weights within float32 round-off."""
+    the same epochs, lr schedule and kept weights within float32 round-off; also with a subject
+    layer per subject (3 subjects, trials alternating; that layer reads each batch's subjects
+    back to the host, so it is left out of the no-wait check below)."""
     x, y = decoder_data()
     cfg = DecoderConfig(hidden=16, batch_size=16, max_epochs=6, patience=6, lr=3e-3)
-    cfg = DecoderConfig(**{**cfg.hyperparameters(), "dropout_in": 0.0, "dropout_blocks": 0.0})
+    no_dropout = {"dropout_in": 0.0, "dropout_blocks": 0.0, "subject_layers": subject_layers}
+    cfg = DecoderConfig(**{**cfg.hyperparameters(), **no_dropout})
+    subjects = np.arange(90) % 3 if subject_layers else None
+    fit, val = np.arange(70), np.arange(70, 90)
     runs = {
         name: decoding_train.train_decoder(
-            x, y, np.arange(70), np.arange(70, 90), cfg, device, tmp_path / name, "data"
+            x, y, fit, val, cfg, device, tmp_path / name, "data", subjects=subjects
         )
         for name, device in (("cpu", torch.device("cpu")), ("gpu", GPU))
     }

@@ -6,6 +6,7 @@ folder), retrieval ranks checked against NumPy, bad inputs and a tampered file r
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,18 +42,22 @@ def exported(tmp_path_factory):
     stimuli, features = open_embeddings(study.stimuli, study.features)
     stores = [PreparedTrials(p) for p in study.stores]
     models = {}
-    for kind_name, settings in (("ridge_decoder", RIDGE), ("fmri_mlp", MLP)):
+    for name, kind_name, settings in (
+        ("ridge_decoder", "ridge_decoder", RIDGE),
+        ("fmri_mlp", "fmri_mlp", MLP),
+        ("fmri_mlp_subjects", "fmri_mlp", MLP | {"subject_layers": True}),
+    ):
         kind = get_kind(kind_name)
-        folder = base / "models" / kind_name
+        folder = base / "models" / name
         folder.mkdir(parents=True)
         kind.fit(study.request(settings), folder)
         seal_model_folder(folder)
-        rj, rn = base / f"{kind_name}.json", base / f"{kind_name}.npz"
-        labels = {"dataset": "tiny", "model": f"{kind_name}-emb", "kind": kind_name}
+        rj, rn = base / f"{name}.json", base / f"{name}.npz"
+        labels = {"dataset": "tiny", "model": f"{name}-emb", "kind": kind_name}
         payload = evaluate_decoder(kind, folder, stores, stimuli, features, rj, rn, labels)
-        out = decoder_folder(root, "fmri", "tiny", f"{kind_name}-emb")
-        export_decoder(folder, rj, out, f"{kind_name}-emb", study.features)
-        models[kind_name] = (kind, folder, payload)
+        out = decoder_folder(root, "fmri", "tiny", f"{name}-emb")
+        export_decoder(folder, rj, out, f"{name}-emb", study.features)
+        models[name] = (kind, folder, payload)
     return study, root, models
 
 
@@ -66,6 +71,7 @@ def test_the_exported_folder_holds_json_safetensors_and_sums(exported):
     assert meta["retrieval"] == json.loads(json.dumps(models["ridge_decoder"][2]))
     assert BERG(root).list_decoding_models() == [
         "fmri/tiny/fmri_mlp-emb",
+        "fmri/tiny/fmri_mlp_subjects-emb",
         "fmri/tiny/ridge_decoder-emb",
     ]
 
@@ -92,6 +98,35 @@ def test_decode_and_retrieve_match_the_kind_and_numpy(exported, name):
     assert (ranking == expected).mean() > 0.95
 
 
+def test_a_decoder_with_subject_layers_decodes_with_a_subject_or_refuses(exported):
+    """Exported with its subject layers, the model decodes as the kind does for the subject given
+    (one for all trials, or one per trial); without a subject, or for one it has no layer for,
+    one clear error; a model without subject layers takes a subject and ignores it."""
+    study, root, models = exported
+    kind, folder, payload = models["fmri_mlp_subjects"]
+    x = PreparedTrials(study.stores[1]).read_split("test")[1][:6]
+    model = BERG(root).get_decoding_model("tiny", "fmri_mlp_subjects-emb", device="cpu")
+    assert model.subject_layers == [1, 2]
+    out = model.decode(x, subjects=2)
+    np.testing.assert_array_equal(out, kind.decode(folder, x, subjects=2))
+    np.testing.assert_array_equal(model.decode(x, subjects=np.array([2] * 6)), out)
+    assert not np.allclose(model.decode(x, subjects=1), out, atol=1e-3)
+    ranking = model.retrieve(x, candidate_embeddings=study.embeddings[:9], subjects=2)
+    cos = out @ (study.embeddings[:9] / np.linalg.norm(study.embeddings[:9], axis=1)[:, None]).T
+    np.testing.assert_array_equal(ranking[:, 0], np.argmax(cos, axis=1))
+    with pytest.raises(InvalidParameterError, match=r"has a layer per subject \(\[1, 2\]\)"):
+        model.decode(x)
+    with pytest.raises(InvalidParameterError, match=r"subject\(s\) \[5\]: .*for \[1, 2\] only"):
+        model.decode(x, subjects=5)
+    for bad in (np.array([1, 2]), 1.0, True, [1] * 6):
+        with pytest.raises(InvalidParameterError, match="subjects must be one subject number"):
+            model.decode(x, subjects=bad)
+    pooled = BERG(root).get_decoding_model("tiny", "fmri_mlp-emb", device="cpu")
+    assert pooled.subject_layers is None
+    np.testing.assert_array_equal(pooled.decode(x, subjects=7), pooled.decode(x))
+    assert payload["aggregations"]["subject-agg"]["n_queries"] == 2 * 8
+
+
 def test_bad_inputs_get_one_clear_error(exported):
     study, root, _ = exported
     berg = BERG(root)
@@ -116,6 +151,46 @@ def test_bad_inputs_get_one_clear_error(exported):
         berg.get_decoding_model("tiny", "nope")
     with pytest.raises(InvalidParameterError, match="plain names"):
         berg.get_decoding_model("../x", "ridge_decoder-emb")
+
+
+def test_a_release_packs_the_decoders_verified_and_they_decode_from_it(exported, tmp_path):
+    """The workflow declares each decoder folder by its JSON and SHA256SUMS (rule export_decoder's
+    outputs): the release copies the weights that manifest lists, lists every file in its own
+    SHA256SUMS, verifies as folder and archive, records the decoders' seeds, and BERG decodes
+    from the released folder exactly as from the export; a decoder whose weights no longer match
+    its SHA256SUMS stops the release with nothing half-built."""
+    import shutil
+
+    from bergforge.release import build_release, collect_seeds, verify_release
+
+    study, root, models = exported
+    declared = sorted(p for p in root.rglob("*") if p.name in (DECODER_JSON, "SHA256SUMS"))
+    assert len(declared) == 2 * len(models)
+    seeds = collect_seeds([f / "model.json" for _, f, _ in models.values()], root.parent / "models")
+    assert seeds["fmri_mlp"] == {"fmri_mlp": 1} and "pca" in seeds["ridge_decoder"]
+    repo = Path(__file__).resolve().parents[1]
+    folder, archive = build_release(root, declared, tmp_path / "rel", "0.0.1", {}, seeds, repo)
+    listed = (folder / "SHA256SUMS").read_text()
+    for name in models:
+        rel = decoder_folder(folder, "fmri", "tiny", f"{name}-emb").relative_to(folder)
+        for file in (DECODER_JSON, WEIGHTS, "SHA256SUMS"):
+            assert f"  {rel.as_posix()}/{file}\n" in listed
+            assert (folder / rel / file).read_bytes() == (root / rel / file).read_bytes()
+    assert verify_release(folder).ok and verify_release(archive).ok
+    assert json.loads((folder / "provenance.json").read_text())["seeds"] == seeds
+    x = PreparedTrials(study.stores[0]).read_split("test")[1][:4]
+    for name, subjects in (("ridge_decoder", None), ("fmri_mlp_subjects", 1)):
+        a = BERG(root).get_decoding_model("tiny", f"{name}-emb", device="cpu")
+        b = BERG(folder).get_decoding_model("tiny", f"{name}-emb", device="cpu")
+        np.testing.assert_array_equal(b.decode(x, subjects), a.decode(x, subjects))
+    copy = tmp_path / "berg"
+    shutil.copytree(root, copy)
+    weights = decoder_folder(copy, "fmri", "tiny", "fmri_mlp-emb") / WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")
+    again = [copy / p.relative_to(root) for p in declared]
+    with pytest.raises(ModelLoadError, match=f"{WEIGHTS} does not match SHA256SUMS"):
+        build_release(copy, again, tmp_path / "again", "0.0.1", {}, seeds, repo)
+    assert list((tmp_path / "again").iterdir()) == []
 
 
 def test_a_tampered_file_is_refused(exported, tmp_path):

@@ -110,9 +110,13 @@ def test_ridge_decoder_decodes_as_sklearn_with_the_chosen_alphas(study, ridge):
     assert record["trials"]["sub-01"]["test"] == N_TEST * 3
 
 
-def numpy_forward(tensors: dict, x: np.ndarray) -> np.ndarray:
-    """FmriMlp in eval mode from its saved tensors, in float64 (the network's docstring)."""
+def numpy_forward(tensors: dict, x: np.ndarray, row: int | None = None) -> np.ndarray:
+    """FmriMlp in eval mode from its saved tensors, in float64 (the network's docstring); with
+    subject layers, every trial through row ``row`` of them first."""
     t = {k: v.astype(np.float64) for k, v in tensors.items()}
+    if row is not None:
+        x = np.einsum("nft,fh->nht", x, t["subject_layers.weight"][row])
+        x = x + t["subject_layers.bias"][row][:, None]
 
     def norm(h, prefix):
         mean = h.mean(-1, keepdims=True)
@@ -150,6 +154,49 @@ def test_fmri_mlp_reloads_to_the_network_it_saved(study, mlp, tmp_path):
     assert 1 <= record["best_epoch"] <= record["epochs"] <= MLP["max_epochs"]
     assert record["settings"]["seed"] == 3 and record["device"] == "cpu"
     assert not (folder / "checkpoint.safetensors").exists()
+
+
+@pytest.fixture(scope="module")
+def mlp_subjects(study, tmp_path_factory):
+    settings = MLP | {"seed": 3, "subject_layers": True, "max_epochs": 8, "patience": 8}
+    return fit(study, "fmri_mlp", settings, tmp_path_factory.mktemp("m") / "mlp_subjects")
+
+
+def test_fmri_mlp_with_subject_layers_decodes_each_subject_through_its_own(
+    study, mlp_subjects, tmp_path
+):
+    """Row k of the subject layer is the fit's k-th subject: decoding subject 2's trials equals the
+    NumPy network through row 1; without subjects, or for a subject it was not fitted on, one
+    clear error; the retrieval evaluation decodes each store with its own subject."""
+    from safetensors.numpy import load_file
+
+    kind, folder = mlp_subjects
+    tensors = load_file(folder / "weights.safetensors")
+    record = json.loads((folder / "model.json").read_text())
+    assert record["network"]["subject_layers"] == [1, 2] and record["settings"]["subject_layers"]
+    assert tensors["subject_layers.weight"].shape == (2, VERTICES, MLP["hidden"])
+    (_, first), (_, second) = split_data(study, "test")
+    got = kind.decode(folder, second, subjects=2)
+    np.testing.assert_allclose(got, numpy_forward(tensors, second, row=1), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(kind.decode(folder, second, subjects=1), got, atol=1e-3)
+    mixed = np.concatenate([first[:3], second[:3]])
+    np.testing.assert_array_equal(
+        kind.decode(folder, mixed, subjects=np.array([1, 1, 1, 2, 2, 2])),
+        np.concatenate([kind.decode(folder, first[:3], 1), got[:3]]),
+    )
+    with pytest.raises(DataError, match=r"has a layer per subject \(\[1, 2\]\); pass each"):
+        kind.decode(folder, second)
+    with pytest.raises(DataError, match=r"subject\(s\) \[3\]: .* for \[1, 2\] only"):
+        kind.decode(folder, second, subjects=3)
+    with pytest.raises(DataError, match="one subject number or 24"):
+        kind.decode(folder, second, subjects=np.array([1, 2]))
+    stimuli, features = open_embeddings(study.stimuli, study.features)
+    stores = [PreparedTrials(p) for p in study.stores]
+    out = tmp_path / "r.json", tmp_path / "r.npz"
+    evaluate_decoder(kind, folder, stores, stimuli, features, *out, {"model": "m"})
+    predictions = load_npz(out[1], ["predictions"])["predictions"]
+    expected = np.concatenate([kind.decode(folder, first, 1), got])
+    np.testing.assert_array_equal(predictions, expected)
 
 
 def direct_retrieval(study, kind, folder):

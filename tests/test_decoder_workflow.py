@@ -120,6 +120,25 @@ def test_decoders_are_fitted_and_evaluated_by_retrieval_only():
     assert paths.LEADERBOARD_DECODING_TSV in targets and paths.LEADERBOARD_JSON in targets
 
 
+def test_a_release_holds_the_exported_decoders_and_their_seeds():
+    """Rule build_release's inputs: the encoding export tree plus every decoder's exported JSON
+    and SHA256SUMS (the release copies the weights that manifest lists); the provenance's seeds
+    come from every decoder's model.json too."""
+    from bergforge.workflow.decoder_export import decoder_export_targets
+    from bergforge.workflow.export import export_targets
+    from bergforge.workflow.targets import release_export_files, release_seed_files
+
+    cfg = config()
+    files = release_export_files(cfg)
+    assert files == export_targets(cfg) + decoder_export_targets(cfg)
+    assert len(decoder_export_targets(cfg)) == 2 * 3 and export_targets(cfg)  # meg's linear tree
+    seeds = release_seed_files(cfg)
+    assert seeds[-3:] == [f"results/models/b5k/{m}/model.json" for m in (RIDGE, *MLPS)]
+    assert seeds[:-3] == wm.exported_model_files(cfg) and seeds[:-3]
+    del cfg["datasets"]["meg"]  # decoders only: the release is the decoders
+    assert release_export_files(cfg) == decoder_export_targets(cfg)
+
+
 def test_a_decoders_only_config_still_gets_its_leaderboard():
     cfg = config()
     del cfg["datasets"]["meg"]

@@ -139,6 +139,131 @@ def test_dropout_masks_come_from_the_generator():
     assert torch.equal(net.eval()(x), net(x))  # no dropout in eval mode
 
 
+# --- subject layers (setting subject_layers) ---------------------------------------------------
+
+
+def test_subject_layers_are_off_by_default_and_add_a_layer_per_subject_before_lin0():
+    plain = build(20_484, 1536, DecoderConfig())
+    assert plain.subject_layers is None and not DecoderConfig().subject_layers
+    assert not any(k.startswith("subject_layers") for k in plain.state_dict())
+    net = build(20_484, 1536, DecoderConfig(subject_layers=True), n_subjects=4)
+    shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    assert shapes["subject_layers.weight"] == (4, 20_484, 128)
+    assert shapes["subject_layers.bias"] == (4, 128)
+    assert shapes["lin0.weight"] == (128, 128)  # lin0 now maps the subject layer's output
+    # the rest of the network as without the option
+    assert {k: v for k, v in shapes.items() if not k.startswith(("subject", "lin0."))} == {
+        k: tuple(v.shape) for k, v in plain.state_dict().items() if not k.startswith("lin0.")
+    }
+    n = sum(p.numel() for p in net.parameters())
+    assert n == 5_214_853 - 20_484 * 128 + 128 * 128 + 4 * (20_484 * 128 + 128)
+    with pytest.raises(DataError, match="need one subject index per trial, got None"):
+        net(torch.zeros(2, 20_484, 4))
+    with pytest.raises(DataError, match="subject_layers: expected ≥ 1 subject, got 0"):
+        build(7, 6, DecoderConfig(subject_layers=True))
+    with pytest.raises(ConfigError, match="subject_layers = 'yes'; expected true or false"):
+        DecoderConfig(subject_layers="yes")
+
+
+def subject_network(n_subjects: int = 3) -> FmriMlp:
+    """A small FmriMlp with subject layers, every parameter moved off its initial value."""
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(0)
+        net = FmriMlp(7, 6, hidden=5, n_blocks=2, n_trs=4, n_subjects=n_subjects).eval()
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return net
+
+
+def test_each_trial_goes_through_its_subjects_layer_as_a_direct_computation():
+    """NumPy (float64) from the weights: trial b of subject s is z = W[s]ᵀ x_b[:, t] + c[s] for
+    every TR t, then the network without subject layers (lin0 on z, …, head)."""
+    net = subject_network()
+    w = {k: v.double().numpy() for k, v in net.state_dict().items()}
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 7, 4))
+    subjects = np.array([2, 0, 1, 2, 0, 0])
+
+    def layer_norm(h, prefix):
+        mu, var = h.mean(-1, keepdims=True), h.var(-1, keepdims=True)
+        return (h - mu) / np.sqrt(var + 1e-5) * w[f"{prefix}.weight"] + w[f"{prefix}.bias"]
+
+    def gelu(h):
+        return 0.5 * h * (1 + erf(h / np.sqrt(2)))
+
+    expected = np.empty((6, 6))
+    for b, s in enumerate(subjects):
+        per_tr = []
+        for t in range(4):
+            z = w["subject_layers.weight"][s].T @ x[b, :, t] + w["subject_layers.bias"][s]
+            h = gelu(layer_norm(w["lin0.weight"] @ z + w["lin0.bias"], "norm0"))
+            for i in range(2):
+                lin = w[f"blocks.{i}.linear.weight"] @ h + w[f"blocks.{i}.linear.bias"]
+                h = gelu(layer_norm(lin, f"blocks.{i}.norm")) + h
+            per_tr.append(h)
+        pooled = w["out_linear.weight"][0] @ np.array(per_tr) + w["out_linear.bias"][0]
+        e = w["lin1.weight"] @ pooled + w["lin1.bias"]
+        expected[b] = w["head.weight"] @ e + w["head.bias"]
+    with torch.no_grad():
+        got = net(torch.from_numpy(x).float(), None, torch.from_numpy(subjects)).double().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    # another subject gives another output: the layers differ
+    with torch.no_grad():
+        moved = net(torch.from_numpy(x).float(), None, torch.from_numpy((subjects + 1) % 3))
+    assert not np.allclose(moved.numpy(), got, atol=1e-3)
+    with pytest.raises(DataError, match=r"subject index 3; expected 0…2"):
+        net(torch.from_numpy(x).float(), None, torch.tensor([0, 1, 2, 3, 0, 0]))
+
+
+def test_the_per_subject_loop_equals_the_gathered_layers():
+    """SubjectLayers' ``loop`` mode (fmri_mlp's) gives what ``gather`` (SimpleConvTimeAgg's)
+    gives, values and gradients."""
+    from bergforge.models.decoding.simple_conv import SubjectLayers
+
+    torch.manual_seed(0)
+    gather, loop = SubjectLayers(3, 9, 4), SubjectLayers(3, 9, 4, mode="loop")
+    loop.load_state_dict(gather.state_dict())
+    x = torch.randn(7, 9, 5, dtype=torch.float32)
+    subjects = torch.tensor([1, 1, 0, 2, 1, 0, 2])
+    a, b = gather(x, subjects), loop(x, subjects)
+    torch.testing.assert_close(b, a)
+    a.square().sum().backward()
+    b.square().sum().backward()
+    torch.testing.assert_close(loop.weight.grad, gather.weight.grad)
+    torch.testing.assert_close(loop.bias.grad, gather.bias.grad)
+
+
+def test_training_updates_only_the_layers_of_the_subjects_it_fits(tmp_path):
+    """Subject 2's trials are validation only: with weight decay 0 its layer (rows of the same
+    tensor) keeps its initial value while the others move; without the setting the subjects are
+    ignored (the weights of a plain run)."""
+    x, y = windows(120, noise=0.3)
+    subjects = np.repeat([0, 1, 2], 40)
+    fit = np.flatnonzero(subjects < 2)[:70]
+    val = np.flatnonzero(subjects == 2)
+    settings = {**SMALL, "max_epochs": 2, "patience": 2, "pct_start": 0.3, "weight_decay": 0.0}
+    cfg = DecoderConfig.from_settings({**settings, "subject_layers": True}, {"device": "cpu"})
+    trained = decoding_train.train_decoder(
+        x, y, fit, val, cfg, CPU, tmp_path / "s.safetensors", "d", subjects=subjects
+    )
+    initial = build(30, 16, cfg, n_subjects=3).state_dict()["subject_layers.weight"].numpy()
+    weight = trained.weights["subject_layers.weight"]
+    assert weight.shape == (3, 30, 32)
+    np.testing.assert_array_equal(weight[2], initial[2])
+    assert not np.allclose(weight[0], initial[0]) and not np.allclose(weight[1], initial[1])
+    with pytest.raises(DataError, match="subject_layers needs one subject index per sample"):
+        decoding_train.train_decoder(x, y, fit, val, cfg, CPU, tmp_path / "t.safetensors", "d")
+    plain_cfg = DecoderConfig.from_settings(settings, {"device": "cpu"})
+    plain = [
+        decoding_train.train_decoder(
+            x, y, fit, val, plain_cfg, CPU, tmp_path / f"p{k}.safetensors", "d", subjects=given
+        )
+        for k, given in enumerate((None, subjects))
+    ]
+    assert as_bytes(plain[0].weights) == as_bytes(plain[1].weights)
+    assert "subject_layers.weight" not in plain[0].weights
+
+
 # --- loss and ranks --------------------------------------------------------------------------
 
 

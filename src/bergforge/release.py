@@ -1,6 +1,7 @@
 """Reproducible releases of the model artifacts: manifest, provenance, deterministic archive, verify.
 
-A release folder ``bergforge-models-<version>/`` holds the BERG export tree, ``SHA256SUMS``
+A release folder ``bergforge-models-<version>/`` holds the BERG export tree (with the exported
+decoders under ``decoding_models/``), ``SHA256SUMS``
 (``sha256sum`` format, every other file, sorted), and ``provenance.json``; beside it a ``.tar.gz``
 with sorted entries, fixed mtimes, owners and modes, so two clean runs give identical bytes.
 """
@@ -28,6 +29,7 @@ from typing import Any
 from bergforge._version import __version__
 from bergforge.atomic import atomic_file, atomic_folder
 from bergforge.errors import BergforgeError
+from bergforge.export.decoder_layout import DECODER_JSON
 from bergforge.export.manifest import MANIFEST_NAME, sha256_of_stream, write_manifest
 from bergforge.export.own_layout import MODEL_JSON as OWN_MODEL_JSON
 from bergforge.export.own_layout import verify_folder
@@ -169,8 +171,9 @@ def copy_listed(export_dir: Path, files: Sequence[Path | str], dest: Path) -> No
     """Copy exactly ``files`` (each a file under ``export_dir``) to the same places under ``dest``.
 
     A model folder in bergforge's own layout is declared by its ``bergforge_model.json`` and
-    ``SHA256SUMS`` (the export rule's outputs); the files that manifest lists (weights, card) come
-    with it, after the folder is verified against it."""
+    ``SHA256SUMS`` (the export rule's outputs), an exported decoder by its
+    ``bergforge_decoder.json`` and ``SHA256SUMS`` (rule ``export_decoder``); the files that
+    manifest lists (weights, card) come with it, after the folder is verified against it."""
     for path in map(Path, files):
         if not path.is_relative_to(export_dir):
             raise ReleaseError(f"{path}: not under the export tree {export_dir}")
@@ -178,7 +181,9 @@ def copy_listed(export_dir: Path, files: Sequence[Path | str], dest: Path) -> No
             raise ReleaseError(f"{path}: listed for the release but not a file")
         rel = path.relative_to(export_dir)
         _copy(path, dest / rel)
-        if path.name == MANIFEST_NAME and (path.parent / OWN_MODEL_JSON).is_file():
+        if path.name == MANIFEST_NAME and any(
+            (path.parent / name).is_file() for name in (OWN_MODEL_JSON, DECODER_JSON)
+        ):
             for name in verify_folder(path.parent):
                 _copy(path.parent / name, dest / rel.parent / name)
 

@@ -15,6 +15,7 @@ import numpy as np
 from bergforge.api.stimulus import stimulus_batches
 from bergforge.errors import InvalidParameterError
 from bergforge.export.decoder_layout import DecoderFolder, temporary_model_folder
+from bergforge.models.kind import decode_responses
 
 BATCH_SIZE = 100
 
@@ -50,10 +51,51 @@ class DecodingModel:
             raise InvalidParameterError(f"{expected}; got non-finite values (NaN or inf)")
         return responses.astype(np.float32)
 
-    def decode(self, responses: np.ndarray) -> np.ndarray:
-        """Embeddings ``[trial, n_dims]`` (float32) of responses ``[trial, *response_shape]``."""
+    @property
+    def subject_layers(self) -> list[int] | None:
+        """The subjects with a layer of their own (a model fitted with ``subject_layers``), or
+        None: the model decodes every subject alike."""
+        network = self.metadata.get("model_json", {}).get("network")
+        known = network.get("subject_layers") if isinstance(network, dict) else None
+        return [int(s) for s in known] if known else None
+
+    def _check_subjects(self, subjects: object, n: int) -> np.ndarray | None:
+        """Each of ``n`` trials' subject number, checked (None when not given and not needed)."""
+        known = self.subject_layers
+        if subjects is None:
+            if known:
+                raise InvalidParameterError(
+                    f"{self.model_id} has a layer per subject ({known}): pass subjects= (one "
+                    "subject number for every trial, or an integer numpy array [trial])"
+                )
+            return None
+        expected = (
+            f"subjects must be one subject number (int) or an integer numpy array [{n}] for "
+            f"{self.model_id}"
+        )
+        if isinstance(subjects, bool) or not isinstance(subjects, (int, np.integer, np.ndarray)):
+            raise InvalidParameterError(f"{expected}; got {type(subjects).__name__}")
+        given = np.asarray(subjects)
+        if given.ndim == 0:
+            given = np.full(n, given)
+        if given.dtype.kind not in "iu" or given.shape != (n,):
+            raise InvalidParameterError(f"{expected}; got {given.dtype} of shape {given.shape}")
+        unknown = sorted(set(given.tolist()) - set(known)) if known else []
+        if unknown:
+            raise InvalidParameterError(
+                f"subject(s) {unknown}: {self.model_id} has subject layers for {known} only"
+            )
+        return given.astype(np.int64)
+
+    def decode(self, responses: np.ndarray, subjects: object = None) -> np.ndarray:
+        """Embeddings ``[trial, n_dims]`` (float32) of responses ``[trial, *response_shape]``.
+
+        ``subjects``: each trial's subject number (an int for all, or an integer array
+        ``[trial]``); required by a model with subject layers (:attr:`subject_layers`: one of
+        those subjects), unused by one that decodes every subject alike."""
         x = self._check(responses)
-        return np.asarray(self.kind.decode(self._folder, x), dtype=np.float32)
+        subj = self._check_subjects(subjects, len(x))
+        return np.asarray(decode_responses(self.kind, self._folder, x, subj), dtype=np.float32)
 
     def embed_images(self, images: np.ndarray, show_progress: bool = False) -> np.ndarray:
         """The target backbone's embeddings of uint8 images ``[image, 3, H, W]``."""
@@ -75,10 +117,12 @@ class DecodingModel:
         responses: np.ndarray,
         candidate_images: np.ndarray | None = None,
         candidate_embeddings: np.ndarray | None = None,
+        subjects: object = None,
     ) -> np.ndarray:
         """Candidate indices ``[trial, candidate]``, best first: the decoded embedding's scores
         against the L2-normalised candidates (images run through the target backbone, or
-        embeddings ``[candidate, n_dims]``); ties keep the lower index first."""
+        embeddings ``[candidate, n_dims]``); ties keep the lower index first. ``subjects``: as
+        :meth:`decode`."""
         from bergforge.evaluation.retrieval import scores
 
         if (candidate_images is None) == (candidate_embeddings is None):
@@ -108,7 +152,7 @@ class DecodingModel:
                 f"candidate embeddings must be a finite real numpy array [candidate, {n}] for "
                 f"{self.model_id}; got {got}"
             )
-        s = scores(self.decode(responses), candidates.astype(np.float32))
+        s = scores(self.decode(responses, subjects), candidates.astype(np.float32))
         return np.argsort(-s, axis=1, kind="stable")
 
 

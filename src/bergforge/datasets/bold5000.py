@@ -106,9 +106,15 @@ def read_events(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: cannot read the events table ({err})") from err
     missing = [c for c in EVENT_COLUMNS if c not in table.columns]
     if missing:
+        hint = ""
+        if missing == ["stim_file"]:  # the 12 other columns: an earlier snapshot's table
+            hint = (
+                " (an earlier ds001499 snapshot's events have no stim_file column; the route "
+                "reads the current one's, v1.3.1, as OpenNeuro serves it)"
+            )
         raise DataError(
             f"{path}: events table lacks column(s) {missing}; expected BOLD5000's "
-            f"{list(EVENT_COLUMNS)}"
+            f"{list(EVENT_COLUMNS)}{hint}"
         )
     onset = pd.to_numeric(table["onset"], errors="coerce").to_numpy(np.float64)
     if len(table) == 0 or not np.all(np.isfinite(onset)) or np.any(np.diff(onset) <= 0):

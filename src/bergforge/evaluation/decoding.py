@@ -4,7 +4,8 @@ trial show?
 For one fitted decoding model (a kind with ``task = "decode"``, reached through the registry)
 and every subject's trial-indexed store:
 
-1. every ``test`` trial of every subject is decoded into an embedding (``kind.decode``);
+1. every ``test`` trial of every subject is decoded into an embedding (``kind.decode``, given
+   the store's subject when the kind takes it: a model with subject layers);
 2. the retrieval set is the test trials' target embeddings averaged per image (research note
    decoding.md §1.9; each trial's target is its image's feature row, so this is one embedding per
    distinct test image, pooled over subjects): ``N`` candidates;
@@ -40,6 +41,7 @@ from bergforge.evaluation.retrieval import (
 )
 from bergforge.evaluation.retrieval_chance import chance_levels, describe
 from bergforge.features.image_rows import feature_rows_of, image_embeddings
+from bergforge.models.kind import decode_responses
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,12 @@ def evaluate_decoder(
     ``stimuli`` (checked by the caller); ``labels`` (dataset, model, kind, backbone, seed) are
     copied into the JSON."""
     table, data = test_trials(stores)
-    predictions = np.concatenate([kind.decode(Path(folder), values) for values in data])
+    predictions = np.concatenate(
+        [
+            decode_responses(kind, Path(folder), values, store.subject)
+            for store, values in zip(stores, data, strict=True)
+        ]
+    )
     if predictions.shape[0] != len(table):
         raise DataError(
             f"the decoder gave {predictions.shape[0]} embeddings for {len(table)} test trials"

@@ -120,8 +120,23 @@ class DecodingKind(Protocol):
     def decode(self, folder: Path, responses: np.ndarray) -> np.ndarray:
         """Embeddings ``[trial, dims]`` (float32) of responses ``[trial, *target_shape]`` (the
         shape of a trial in the stores it was fitted on) by the fitted model in ``folder``
-        (checked against its ``checksums.json`` first)."""
+        (checked against its ``checksums.json`` first). A kind whose models can have
+        per-subject parts (``fmri_mlp`` with ``subject_layers``) takes a third argument,
+        ``subjects`` (each trial's subject number, or one for all; None when unknown), and is
+        then always given it (:func:`decode_responses`)."""
         ...
+
+
+def decode_responses(
+    kind: Any, folder: Path, responses: np.ndarray, subjects: Any = None
+) -> np.ndarray:
+    """``kind.decode(folder, responses)``, passing ``subjects`` when the kind's ``decode`` takes
+    them (kinds that pool subjects need not)."""
+    import inspect
+
+    if "subjects" in inspect.signature(kind.decode).parameters:
+        return kind.decode(folder, responses, subjects=subjects)
+    return kind.decode(folder, responses)
 
 
 def kind_task(kind: Any) -> str:

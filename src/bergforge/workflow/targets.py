@@ -158,16 +158,21 @@ def release_targets(config: dict[str, Any]) -> list[str]:
 
 
 def release_export_files(config: dict[str, Any]) -> list[str]:
-    """Every export-tree file a release holds (the whole exported tree of the config)."""
-    return export_targets(config)
+    """Every export-tree file a release holds: the whole exported tree of the config and every
+    decoding model's exported folder under ``decoding_models/`` (declared by its JSON and
+    ``SHA256SUMS``; the release copies the weights that manifest lists, verified)."""
+    return export_targets(config) + decoder_export_targets(config)
 
 
 def release_seed_files(config: dict[str, Any]) -> list[str]:
     """The files whose seeds a release's provenance records: the marker file of every model folder
-    of an exported model (``model.json`` of each linear split, ``training.json`` of a cnn8)."""
-    from bergforge.workflow.models import exported_model_files
+    of an exported model (``model.json`` of each linear split, ``training.json`` of a cnn8, the
+    ``model.json`` of every decoding model)."""
+    from bergforge.workflow.decoding import decoder_marker
+    from bergforge.workflow.models import decoding_entries, exported_model_files
 
-    return exported_model_files(config)
+    decoders = [decoder_marker(config, e) for e in decoding_entries(config)]
+    return exported_model_files(config) + decoders
 
 
 def summary_targets(config: dict[str, Any]) -> list[str]:

@@ -1,7 +1,8 @@
 """The fit job of the ``fmri_mlp`` kind: every subject's BOLD windows → one ``FmriMlp`` →
 ``weights.safetensors`` + ``model.json`` (written last) in ``results/models/{dataset}/{model}/``.
 
-The network is trained on the pooled ``train`` trials of every subject (no per-subject layers),
+The network is trained on the pooled ``train`` trials of every subject (with ``subject_layers``,
+each trial through its subject's own first layer: the fit request's k-th subject is row k),
 stopped early on the pooled ``validation`` trials' in-batch top-5
 (:func:`bergforge.models.decoding.train.train_decoder`); the ``test`` trials are never read here.
 Inputs are the stored windows as they are (z-scored per run and vertex by the preprocessing),
@@ -77,6 +78,7 @@ def fit_fmri_mlp(
         )
     x = data.read(rows)
     y = data.targets(rows)
+    subjects = data.table["store"].to_numpy(dtype=np.int64)[rows]  # k = request.subjects[k]
     log.info(
         "fmri_mlp: %d train and %d validation trials of %d subjects, windows %s → %d dims",
         fit.size,
@@ -97,11 +99,16 @@ def fit_fmri_mlp(
         checkpoint,
         fingerprint(x, y),
         on_epoch_end,
+        subjects if cfg.subject_layers else None,
     )
     write_weights(folder / WEIGHTS, {k: v.astype(np.float32) for k, v in trained.weights.items()})
+    # the subject layer's rows: the fit's subjects up to the last one with trials fitted or
+    # validated (a subject after it has no layer, and the model refuses to decode it)
+    layers = trained.weights.get("subject_layers.weight")
+    layered = list(request.subjects)[: 0 if layers is None else layers.shape[0]]
     model = {
         **base_record("fmri_mlp", request, data),
-        "network": network_record(int(x.shape[1]), data.n_dims, cfg),
+        "network": network_record(int(x.shape[1]), data.n_dims, cfg, layered),
         "settings": cfg.hyperparameters(),
         "epochs": trained.epochs,
         "best_epoch": trained.best_epoch,

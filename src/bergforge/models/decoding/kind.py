@@ -48,11 +48,13 @@ class FmriMlpKind:
 
         fit_fmri_mlp(request, Path(folder))
 
-    def decode(self, folder: Path, responses: Any) -> np.ndarray:
-        """Embeddings ``[trial, dims]`` of windows ``[trial, vertex, tr]`` (on the CPU)."""
+    def decode(self, folder: Path, responses: Any, subjects: Any = None) -> np.ndarray:
+        """Embeddings ``[trial, dims]`` of windows ``[trial, vertex, tr]`` (on the CPU);
+        ``subjects`` (each trial's subject number, or one for all) is needed by a model fitted
+        with ``subject_layers`` and unused otherwise."""
         from bergforge.models.decoding.weights import FmriMlpDecoder
 
-        return FmriMlpDecoder.load(folder).decode(responses)
+        return FmriMlpDecoder.load(folder).decode(responses, subjects)
 
 
 KIND = FmriMlpKind()

@@ -7,8 +7,14 @@ through ``lin0`` (F → hidden, shared across TRs) → LayerNorm → GELU → dr
 the T TRs are then aggregated (``out_linear``: a learned weighted sum plus a bias, shared by all
 hidden units; ``out_mean``: their mean), ``lin1`` maps hidden → out and the head is one
 Linear(out → out) (torchvision's MLP with a single hidden size: no norm or activation after its
-last layer, and its dropout is 0). Per-subject layers are not implemented (one network for all
-subjects, as the task trains it).
+last layer, and its dropout is 0).
+
+Subject layers (``n_subjects`` > 0; off in the task, which trains one network for all subjects):
+as neuraltrain's ``FmriMlp`` with ``subject_layers_dim="hidden"``, the input first goes through
+its trial's subject's own Linear(F → hidden) over the feature axis (the same map for every TR;
+:class:`~bergforge.models.decoding.simple_conv.SubjectLayers`, a weight (n_subjects, F, hidden)
+and a bias (n_subjects, hidden), both ~ N(0, 1/F)), and ``lin0`` becomes Linear(hidden → hidden);
+the rest is unchanged. ``forward`` then needs each trial's subject index (0 … n_subjects − 1).
 
 Dropout masks come from a generator the training loop passes in (seeded per epoch), as in the
 ``mlp`` kind, so a resumed training draws the same masks.
@@ -22,6 +28,7 @@ from torch.nn import functional
 
 from bergforge.errors import DataError
 from bergforge.models.decoding.settings import DecoderConfig
+from bergforge.models.decoding.simple_conv import SubjectLayers
 
 
 def dropout(
@@ -47,7 +54,8 @@ class ResidualBlock(nn.Module):
 
 
 class FmriMlp(nn.Module):
-    """(B, n_features, n_trs) → (B, n_out); the module docstring has the layers."""
+    """(B, n_features, n_trs) → (B, n_out); the module docstring has the layers (``n_subjects``
+    > 0 adds the subject layers)."""
 
     def __init__(
         self,
@@ -59,20 +67,30 @@ class FmriMlp(nn.Module):
         time_agg: str = "out_linear",
         dropout_in: float = 0.5,
         dropout_blocks: float = 0.15,
+        n_subjects: int = 0,
     ) -> None:
         super().__init__()
         if time_agg not in ("out_linear", "out_mean"):
             raise ValueError(f"time_agg = {time_agg!r}; expected out_linear or out_mean")
         self.n_features, self.n_trs, self.time_agg = n_features, n_trs, time_agg
         self.dropout_in, self.dropout_blocks = float(dropout_in), float(dropout_blocks)
-        self.lin0 = nn.Linear(n_features, hidden)
+        self.subject_layers = None  # created first when on (as neuraltrain), so off draws as before
+        if n_subjects > 0:
+            self.subject_layers = SubjectLayers(n_subjects, n_features, hidden, mode="loop")
+        self.lin0 = nn.Linear(hidden if n_subjects > 0 else n_features, hidden)
         self.norm0 = nn.LayerNorm(hidden)
         self.blocks = nn.ModuleList(ResidualBlock(hidden) for _ in range(n_blocks))
         self.out_linear = nn.Linear(n_trs, 1) if time_agg == "out_linear" else None
         self.lin1 = nn.Linear(hidden, n_out)
         self.head = nn.Linear(n_out, n_out)
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None = None,
+        subjects: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``subjects``: each trial's subject index (B,), needed with subject layers only."""
         if x.ndim != 3 or x.shape[1] != self.n_features:
             raise DataError(
                 f"FmriMlp: expected an input of shape (batch, {self.n_features} features, "
@@ -80,6 +98,13 @@ class FmriMlp(nn.Module):
             )
         if x.shape[2] != self.n_trs:
             raise DataError(f"FmriMlp: expected {self.n_trs} TRs, got {x.shape[2]}")
+        if self.subject_layers is not None:
+            if subjects is None or subjects.shape != (x.shape[0],):
+                raise DataError(
+                    "FmriMlp: the subject layers need one subject index per trial, got "
+                    f"{None if subjects is None else tuple(subjects.shape)} for {x.shape[0]} trials"
+                )
+            x = self.subject_layers(x, subjects)  # (B, hidden, T)
         h = self.lin0(x.transpose(1, 2))  # (B, T, hidden): each TR's map projected alike
         h = dropout(functional.gelu(self.norm0(h)), self.dropout_in, self.training, generator)
         for block in self.blocks:
@@ -89,9 +114,12 @@ class FmriMlp(nn.Module):
         return self.head(self.lin1(h))
 
 
-def build(n_features: int, n_out: int, cfg: DecoderConfig) -> FmriMlp:
+def build(n_features: int, n_out: int, cfg: DecoderConfig, n_subjects: int = 0) -> FmriMlp:
     """The network with PyTorch's default initialisation drawn from ``cfg.seed`` (on the CPU, so
-    the same on every device; the global random state is left as it was)."""
+    the same on every device; the global random state is left as it was); with
+    ``cfg.subject_layers``, one subject layer per subject (``n_subjects`` ≥ 1)."""
+    if cfg.subject_layers and n_subjects < 1:
+        raise DataError(f"{cfg.SECTION}.subject_layers: expected ≥ 1 subject, got {n_subjects}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         return FmriMlp(
@@ -103,4 +131,5 @@ def build(n_features: int, n_out: int, cfg: DecoderConfig) -> FmriMlp:
             cfg.time_agg,
             cfg.dropout_in,
             cfg.dropout_blocks,
+            n_subjects if cfg.subject_layers else 0,
         )

@@ -55,6 +55,7 @@ class DecoderConfig(DecoderSettings):
     time_agg: str = "out_linear"  # learned weighted sum of the TRs (+ bias), or their mean
     dropout_in: float = 0.5  # after lin0's LayerNorm → GELU
     dropout_blocks: float = 0.15  # inside every residual block
+    subject_layers: bool = False  # a Linear(features → hidden) per subject before lin0
     lr: float = 1e-4  # AdamW's lr and OneCycleLR's max_lr
     weight_decay: float = 0.05
     pct_start: float = 0.1  # OneCycleLR's share of rising steps (cosine annealing)
@@ -74,6 +75,10 @@ class DecoderConfig(DecoderSettings):
             ),
             (self.hidden >= 1 and self.n_blocks >= 0, "hidden ≥ 1 and n_blocks ≥ 0 expected"),
             (self.n_trs >= 1, f"n_trs = {self.n_trs}; expected ≥ 1"),
+            (
+                isinstance(self.subject_layers, bool),
+                f"subject_layers = {self.subject_layers!r}; expected true or false",
+            ),
             (
                 0.0 <= self.dropout_in < 1.0 and 0.0 <= self.dropout_blocks < 1.0,
                 "dropout_in and dropout_blocks: expected 0 ≤ dropout < 1",

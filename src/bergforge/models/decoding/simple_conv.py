@@ -97,16 +97,36 @@ class SpatialAttention(nn.Module):
 
 
 class SubjectLayers(nn.Module):
-    """A Linear(c_in → c_out) per subject over the channel axis of (B, c_in, T)."""
+    """A Linear(c_in → c_out) per subject over the channel axis of (B, c_in, T): trial b's
+    output is ``weight[s_b]ᵀ x_b + bias[s_b]``. ``mode`` says how: ``gather`` takes every trial's
+    matrix at once (B copies of c_in × c_out: fine at sensor size), ``loop`` runs one product per
+    subject present in the batch (fMRI size, 20,484 × 128 per subject, where B copies would take
+    GBs; it reads the batch's subjects back to the host and refuses an index outside the layer)."""
 
-    def __init__(self, n_subjects: int, c_in: int, c_out: int) -> None:
+    def __init__(self, n_subjects: int, c_in: int, c_out: int, mode: str = "gather") -> None:
         super().__init__()
+        if mode not in ("gather", "loop"):
+            raise ValueError(f"SubjectLayers mode = {mode!r}; expected gather or loop")
+        self.mode = mode
         self.weight = nn.Parameter(torch.randn(n_subjects, c_in, c_out) / math.sqrt(c_in))
         self.bias = nn.Parameter(torch.randn(n_subjects, c_out) / math.sqrt(c_in))
 
     def forward(self, x: torch.Tensor, subjects: torch.Tensor) -> torch.Tensor:
-        out = torch.einsum("bct,bcd->bdt", x, self.weight[subjects])
-        return out + self.bias[subjects].unsqueeze(-1)
+        if self.mode == "gather":
+            out = torch.einsum("bct,bcd->bdt", x, self.weight[subjects])
+            return out + self.bias[subjects].unsqueeze(-1)
+        n = self.weight.shape[0]
+        # unbound once: the backward stacks the subjects' gradients in one tensor (indexing the
+        # weight per subject would fill a zero tensor of the whole weight per subject)
+        weights, biases = self.weight.unbind(0), self.bias.unbind(0)
+        out = x.new_zeros((x.shape[0], self.weight.shape[2], x.shape[2]))
+        for s in torch.unique(subjects).tolist():
+            if not 0 <= s < n:
+                raise DataError(f"SubjectLayers: subject index {s}; expected 0…{n - 1}")
+            rows = torch.nonzero(subjects == s).squeeze(1)
+            part = torch.einsum("bct,cd->bdt", x[rows], weights[s])
+            out = out.index_copy(0, rows, part + biases[s].unsqueeze(-1))
+        return out
 
 
 class ConvLayer(nn.Module):

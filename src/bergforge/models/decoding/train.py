@@ -138,7 +138,12 @@ def validation_sums(
 
 
 def check_inputs(
-    x: np.ndarray, y: np.ndarray, fit: np.ndarray, validation: np.ndarray, cfg: DecoderConfig
+    x: np.ndarray,
+    y: np.ndarray,
+    fit: np.ndarray,
+    validation: np.ndarray,
+    cfg: DecoderConfig,
+    subjects: np.ndarray | None = None,
 ) -> None:
     """One clear error for inputs the decoder cannot train on."""
     if x.ndim != 3 or y.ndim != 2 or x.shape[0] != y.shape[0]:
@@ -156,6 +161,11 @@ def check_inputs(
             raise DataError(
                 f"fmri_mlp: expected a non-empty set of {name} rows within 0…{x.shape[0] - 1}"
             )
+    if cfg.subject_layers:
+        if subjects is None or np.shape(subjects) != (x.shape[0],):
+            raise DataError("fmri_mlp: subject_layers needs one subject index per sample")
+        if not np.issubdtype(np.asarray(subjects).dtype, np.integer) or np.min(subjects) < 0:
+            raise DataError("fmri_mlp: expected integer subject indices ≥ 0")
 
 
 def train_decoder(
@@ -168,16 +178,24 @@ def train_decoder(
     checkpoint: Path,
     data_id: str,
     on_epoch_end: Callable[[int, dict[str, float], FmriMlp], None] | None = None,
+    subjects: np.ndarray | None = None,
 ) -> DecoderTrained:
     """Train (or resume from ``checkpoint``) on float32 windows ``x`` (samples, features, TRs)
     and image embeddings ``y`` (samples, dims), fitting rows ``fit`` and early-stopping on rows
     ``validation``; return the best epoch's weights. ``data_id`` identifies ``x`` and ``y`` (e.g.
-    :func:`bergforge.models.mlp.train.fingerprint`; the rows are added here).
+    :func:`bergforge.models.mlp.train.fingerprint`; the rows are added here). With
+    ``cfg.subject_layers``, ``subjects`` gives each sample's subject index (0, 1, …): the
+    network gets one subject layer per index up to the largest, and each sample goes through
+    its own subject's (ignored without the setting).
     ``on_epoch_end(epoch, record, model)`` runs after each epoch's checkpoint (a test hook:
     raising there stops training as a killed job would). The checkpoint stays after the last
     epoch (a rerun returns at once); the caller removes it once it has written the result."""
-    check_inputs(x, y, fit, validation, cfg)
+    check_inputs(x, y, fit, validation, cfg, subjects)
     xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    n_subjects = int(np.max(subjects)) + 1 if cfg.subject_layers else 0
+    subj = None
+    if n_subjects:
+        subj = torch.from_numpy(np.asarray(subjects, dtype=np.int64)).to(device)
     fit = np.asarray(fit, dtype=np.int64)
     validation = np.asarray(validation, dtype=np.int64)
     fit_rows, val_rows = torch.from_numpy(fit).to(device), torch.from_numpy(validation).to(device)
@@ -185,7 +203,7 @@ def train_decoder(
     total_steps = cfg.max_epochs * math.ceil(fit.size / batch)
 
     def fresh() -> tuple[FmriMlp, torch.optim.Optimizer, Scheduler]:
-        model = build(x.shape[1], y.shape[1], cfg).to(device)
+        model = build(x.shape[1], y.shape[1], cfg, n_subjects).to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         return model, optimizer, one_cycle(optimizer, cfg, total_steps)
 
@@ -193,21 +211,21 @@ def train_decoder(
         order = epoch_order(fit_rows, cfg.seed, epoch)
         generator = dropout_generator(cfg.seed, epoch, device)
         return run_epoch(
-            model, optimizer, scheduler, xt, yt, order, batch, generator, cfg.grad_clip
+            model, optimizer, scheduler, xt, yt, order, batch, generator, cfg.grad_clip, subj
         )
 
-    identity = json.dumps(
-        {
-            "hyperparameters": cfg.hyperparameters(),
-            "data": data_id,
-            "rows": fingerprint(fit, validation),
-        },
-        sort_keys=True,
-    )
+    ids = {
+        "hyperparameters": cfg.hyperparameters(),
+        "data": data_id,
+        "rows": fingerprint(fit, validation),
+    }
+    if n_subjects:
+        ids["subjects"] = fingerprint(np.asarray(subjects, dtype=np.int64))
+    identity = json.dumps(ids, sort_keys=True)
     return decoder_loop(
         fresh,
         train_epoch,
-        lambda model: validation_sums(model, xt, yt, val_rows, cfg.batch_size),
+        lambda model: validation_sums(model, xt, yt, val_rows, cfg.batch_size, subj),
         validation.size,
         cfg,
         checkpoint,

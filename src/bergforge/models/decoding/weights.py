@@ -4,13 +4,17 @@ The tensors are the network's state dict under PyTorch's names (float32): ``lin0
 (hidden, n_features), ``lin0.bias``, ``norm0.weight``, ``norm0.bias``,
 ``blocks.{i}.linear.weight`` / ``.bias``, ``blocks.{i}.norm.weight`` / ``.bias``,
 ``out_linear.weight`` (1, n_trs) / ``.bias`` (time aggregation ``out_linear`` only),
-``lin1.weight`` (n_out, hidden), ``lin1.bias``, ``head.weight`` (n_out, n_out), ``head.bias``.
-The network's sizes are ``model.json``'s ``network``. Written by the ``mlp`` kind's safetensors
-writer (same arrays → same bytes).
+``lin1.weight`` (n_out, hidden), ``lin1.bias``, ``head.weight`` (n_out, n_out), ``head.bias``;
+with subject layers also ``subject_layers.weight`` (n_subjects, n_features, hidden) and
+``subject_layers.bias`` (n_subjects, hidden), and ``lin0.weight`` is (hidden, hidden).
+The network's sizes are ``model.json``'s ``network``; its ``subject_layers`` is null, or the
+subject numbers of the layer's rows (row k: the k-th subject of the fit). Written by the ``mlp``
+kind's safetensors writer (same arrays → same bytes).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +29,11 @@ WEIGHTS = "weights.safetensors"
 DECODE_BATCH = 256
 
 
-def network_record(n_features: int, n_out: int, cfg: DecoderConfig) -> dict[str, Any]:
-    """``model.json``'s ``network``: what rebuilds the network around the weights."""
+def network_record(
+    n_features: int, n_out: int, cfg: DecoderConfig, subjects: Sequence[int] = ()
+) -> dict[str, Any]:
+    """``model.json``'s ``network``: what rebuilds the network around the weights (``subjects``:
+    the fit's subjects in order, recorded as the subject layer's rows when it has one)."""
     return {
         "n_features": n_features,
         "n_out": n_out,
@@ -36,7 +43,37 @@ def network_record(n_features: int, n_out: int, cfg: DecoderConfig) -> dict[str,
         "time_agg": cfg.time_agg,
         "dropout_in": cfg.dropout_in,
         "dropout_blocks": cfg.dropout_blocks,
+        "subject_layers": [int(s) for s in subjects] if cfg.subject_layers else None,
     }
+
+
+def subject_rows(record: dict[str, Any], subjects: Any, n_trials: int, folder: Path) -> Any:
+    """Each trial's row of the subject layer (int64 ``[n_trials]``), from ``subjects`` (one subject
+    number, or one per trial); None for a network without subject layers (``subjects`` unused)."""
+    known = record.get("network", {}).get("subject_layers")
+    if not known:
+        return None
+    if subjects is None:
+        raise DataError(
+            f"the decoder in {folder} has a layer per subject ({known}); pass each trial's "
+            "subject (one subject number, or one per trial)"
+        )
+    given = np.asarray(subjects)
+    if given.ndim == 0:
+        given = np.full(n_trials, given)
+    if given.shape != (n_trials,) or not np.issubdtype(given.dtype, np.integer):
+        raise DataError(
+            f"subjects of shape {given.shape} and dtype {given.dtype}; expected one subject "
+            f"number or {n_trials} (one per trial), integers"
+        )
+    unknown = sorted(set(given.tolist()) - set(known))
+    if unknown:
+        raise DataError(
+            f"subject(s) {unknown}: the decoder in {folder} has subject layers for {known} "
+            "only (it cannot decode a subject it was not trained on)"
+        )
+    row = {s: k for k, s in enumerate(known)}
+    return np.array([row[s] for s in given.tolist()], dtype=np.int64)
 
 
 class FmriMlpDecoder:
@@ -72,6 +109,7 @@ class FmriMlpDecoder:
                 str(net["time_agg"]),
                 float(net["dropout_in"]),
                 float(net["dropout_blocks"]),
+                len(net.get("subject_layers") or []),  # absent in folders of before the option
             )
             network.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
@@ -81,14 +119,20 @@ class FmriMlpDecoder:
             ) from err
         return cls(network.eval(), record, folder)
 
-    def decode(self, responses: Any, batch_size: int = DECODE_BATCH) -> np.ndarray:
-        """Embeddings ``[trial, n_out]`` (float32) of windows ``[trial, n_features, n_trs]``."""
+    def decode(
+        self, responses: Any, subjects: Any = None, batch_size: int = DECODE_BATCH
+    ) -> np.ndarray:
+        """Embeddings ``[trial, n_out]`` (float32) of windows ``[trial, n_features, n_trs]``;
+        ``subjects`` (one subject number or one per trial) is needed by a network with subject
+        layers (:func:`subject_rows`) and unused otherwise."""
         import torch
 
         x = check_responses(responses, self.record, self.folder)
+        rows = subject_rows(self.record, subjects, x.shape[0], self.folder)
         out = np.empty((x.shape[0], int(self.record["n_dims"])), dtype=np.float32)
         with torch.no_grad():
             for start in range(0, x.shape[0], batch_size):
                 batch = torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size]))
-                out[start : start + batch.shape[0]] = self.network(batch).numpy()
+                subj = None if rows is None else torch.from_numpy(rows[start : start + batch_size])
+                out[start : start + batch.shape[0]] = self.network(batch, None, subj).numpy()
         return out
