@@ -224,8 +224,16 @@ def test_decoder_jobs_are_sized_from_their_inputs(tmp_path):
     n_trials = 2 * (8 * 3 + 32 * 2)
     assert size.units == pytest.approx(n_trials * 60 * 4 * 4 / 1e6)
     work, params = fmri_mlp_work(n_trials, 60, 16, {})
-    assert size.work == pytest.approx(work) and fit.source.startswith("guess")
+    assert size.work == pytest.approx(work) and fit.source.startswith("measured")
     assert fmri_mlp_work(1, 20_484, 1536, {})[1] == 5_214_853  # the task's network
+    # with subject layers: the parameters of the network itself, and CSI1–4's at full size
+    from bergforge.models.decoding.network import build
+    from bergforge.models.decoding.settings import DecoderConfig
+
+    on = {"subject_layers": True}
+    network = build(60, 16, DecoderConfig.from_settings(on), n_subjects=3)
+    assert fmri_mlp_work(1, 60, 16, on, 3)[1] == sum(p.numel() for p in network.parameters())
+    assert fmri_mlp_work(1, 20_484, 1536, on, 4)[1] == 13_097_605
 
 
 # ------------------------------------------------------------------------------- leaderboard

@@ -736,15 +736,23 @@ def _trial_stores_mb(stores: Any) -> float:
     return sum(array_mb(p, "data") for p in stores)
 
 
-def fmri_mlp_work(n_trials: int, n_vertices: int, n_dims: int, settings: dict) -> tuple[float, int]:
-    """(training MFLOP over every epoch, parameters) of an ``fmri_mlp`` fit of ``n_trials``."""
+def fmri_mlp_work(
+    n_trials: int, n_vertices: int, n_dims: int, settings: dict, n_subjects: int = 1
+) -> tuple[float, int]:
+    """(training MFLOP over every epoch, parameters) of an ``fmri_mlp`` fit of ``n_trials`` (with
+    ``subject_layers``: one Linear(vertices → hidden) per subject before a hidden → hidden
+    ``lin0``)."""
     from bergforge.models.decoding.settings import DecoderConfig
 
     cfg = DecoderConfig.from_settings(settings)
     h, t = cfg.hidden, cfg.n_trs
+    first = h if cfg.subject_layers else n_vertices  # lin0's input width
     macs = n_vertices * h * t + cfg.n_blocks * h * h * t + h * n_dims + n_dims * n_dims
-    params = (n_vertices + 3) * h + cfg.n_blocks * (h * h + 3 * h) + t + 1
+    params = (first + 3) * h + cfg.n_blocks * (h * h + 3 * h) + t + 1
     params += (h + 1) * n_dims + (n_dims + 1) * n_dims
+    if cfg.subject_layers:
+        macs += h * h * t  # lin0 after the subject's layer
+        params += n_subjects * (n_vertices + 1) * h
     return cfg.max_epochs * n_trials * 6 * macs / 1e6, params
 
 
@@ -755,7 +763,7 @@ def _size_fit_fmri_mlp(config, wildcards, input) -> Size:
     _, n_dims, _ = feature_matrix(input.features)
     n_trials = sum(shape[0] for shape in shapes)
     settings = kind_settings(config, wildcards.dataset, "fmri_mlp")
-    work, params = fmri_mlp_work(n_trials, shapes[0][1], n_dims, settings)
+    work, params = fmri_mlp_work(n_trials, shapes[0][1], n_dims, settings, len(shapes))
     fixed = (8 * params + n_trials * n_dims) * 4 / MB
     return Size(_trial_stores_mb(input.prepared), work, fixed)
 
