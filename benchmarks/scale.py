@@ -47,7 +47,14 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from scale_cases import DEVICE_VARIABLE, Case, all_cases, case_by_name, declared  # noqa: E402
+from scale_cases import (  # noqa: E402
+    DEVICE_VARIABLE,
+    Case,
+    all_cases,
+    case_by_name,
+    declared,
+    limit_verdict,
+)
 from scale_fit import Fit, fit_case, ok_margin  # noqa: E402
 
 DEFAULT_FRACTIONS = (1 / 8, 1 / 4, 1 / 2)
@@ -186,7 +193,7 @@ def print_case(case: Case, points: list[dict], fit: Fit | None) -> None:
         + (f" (GPU estimate {_secs(fit.gpu_seconds)})" if fit.gpu_seconds else "")
         + f" | declared: {said} | mem_mb within "
         f"[prediction, 1.5·prediction + 1 GB]: {verdict} | ≤ {LIMIT_GB:.0f} GB: "
-        f"{'yes' if fit.full_peak_mb <= LIMIT_GB * GB else 'NO'}"
+        f"{limit_verdict(case, case.variant, fit.full_peak_mb, LIMIT_GB * GB)}"
     )
 
 
@@ -226,7 +233,7 @@ def print_summary(results: list[tuple[Case, list[dict], Fit | None]]) -> None:
                 _secs(fit.full_seconds),
                 *said,
                 ok_margin(fit.full_peak_mb, mem),
-                "yes" if fit.full_peak_mb <= LIMIT_GB * GB else "NO",
+                limit_verdict(case, case.variant, fit.full_peak_mb, LIMIT_GB * GB),
             ]
         label = f"{case.rule} ({case.variant})" if case.gpu_variant else case.rule
         print(f"| {label} | {case.dataset} | {fractions} | {basis} | " + " | ".join(cells) + " |")
@@ -238,7 +245,7 @@ def print_summary(results: list[tuple[Case, list[dict], Fit | None]]) -> None:
                 f"{_secs(fit.gpu_seconds)} (est.)",
                 *gsaid,
                 ok_margin(fit.gpu_peak_mb, gmem),
-                "yes" if fit.gpu_peak_mb <= LIMIT_GB * GB else "NO",
+                limit_verdict(case, case.gpu_variant, fit.gpu_peak_mb, LIMIT_GB * GB),
             ]
             print(
                 f"| {case.rule} ({case.gpu_variant}) | {case.dataset} | {fractions} | "

@@ -62,6 +62,9 @@ class Case:
     gpu_real: Size | None = None  # the real job's size on a GPU host
     gpu_note: str = ""
     gpu_host_extra_mb: float = 0.0  # host memory a CUDA context adds (estimate)
+    #: variants no real configuration (config/*.yaml) runs, e.g. a kind the harness adds or a
+    #: device the config does not train on: their ≤ 16 GB verdict says "(not configured)"
+    not_configured: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
 
@@ -144,3 +147,10 @@ def case_by_name(name: str) -> Case:
         if case.name == name:
             return case
     raise KeyError(f"no case {name!r}; known: {[c.name for c in all_cases()]}")
+
+
+def limit_verdict(case: Case, variant: str | None, peak_mb: float, limit_mb: float) -> str:
+    """``yes``/``NO`` for a predicted peak against the limit, with ``(not configured)`` for a
+    variant no real configuration runs."""
+    verdict = "yes" if peak_mb <= limit_mb else "NO"
+    return f"{verdict} (not configured)" if variant in case.not_configured else verdict

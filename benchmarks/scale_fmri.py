@@ -469,6 +469,7 @@ FMRI_CASES = [
         gpu_note="3 × forward FLOPs at 50 TFLOP/s",
         gpu_host_extra_mb=1000.0,
         extra={"time_per_work_only": True},
+        not_configured=("cpu",),  # nsd_mosaic.yaml trains CNN8 on one GPU
     ),
     Case(
         name="evaluate_subject[nsd]",

@@ -229,6 +229,7 @@ COMMON = {
     "gpu_variant": "cuda",
     "gpu_note": "training MFLOP at half of 50 TFLOP/s plus the CPU's other time",
     "gpu_host_extra_mb": 1000.0,
+    "not_configured": ("cpu", "cuda"),  # the harness adds the kinds to things_meg.yaml
 }
 
 TRAINED_CASES = [

@@ -108,6 +108,7 @@ def test_the_table_shows_prediction_and_declared_resources(run):
         assert float(m.group(3)) == pytest.approx(p["seconds"], abs=0.06)
     assert cells[3].startswith("extrapolated ×")
     assert cells[6:8] == [str(mem), f"{minutes} min"]
+    assert cells[9] == "yes"  # a job of a real configuration: no "(not configured)" mark
     assert case["declared"] == {"mem_mb": mem, "runtime": minutes}
     predicted = float(re.match(r"([\d.]+) GB", cells[4]).group(1))
     assert predicted == pytest.approx(case["fit"]["full_peak_mb"] / 1024, abs=0.01)
@@ -186,3 +187,9 @@ def test_the_trained_cases_fit_the_projected_time_and_emit_their_rows(tmp_path):
         assert gpu.seconds_per_work == pytest.approx(2e-6, rel=1e-5)  # the points' mean
         assert gpu.mem_base_mb == pytest.approx(a + 1000, abs=0.501)  # + a CUDA context
     assert "(→ " in proc.stdout  # the table shows each point's projected time
+    # the kinds are not in any real configuration: every row's ≤ 16 GB verdict says so
+    table = [line for line in proc.stdout.splitlines() if line.startswith(("| fit_", "| eval"))]
+    assert len(table) == 6
+    assert all(
+        line.endswith(("| yes (not configured) |", "| NO (not configured) |")) for line in table
+    )
