@@ -166,6 +166,41 @@ def test_an_unknown_variant_is_refused_by_the_schema_and_the_format_check():
         check_datasets(raw)
 
 
+def test_the_real_data_config_is_neuralbenchs_eeg_image_setting():
+    """config/things_eeg_decoding.yaml (not run here): THINGS-EEG2's 10 subjects downloaded, the
+    variant at the task's defaults, SimpleConvTimeAgg at the task's size on DINOv2-giant targets
+    over 3 seeds, trained on cuda (a runtime key: not in the fit's settings)."""
+    from bergforge.preprocess.meeg_windows import neuralbench_params
+    from bergforge.workflow.meeg_decoding import window_section
+    from bergforge.workflow.models import entry_settings
+
+    config = checked(yaml.safe_load((REPO / "config/things_eeg_decoding.yaml").read_text()))
+    (name,) = config["datasets"]
+    ds = config["datasets"][name]
+    assert (ds["format"], ds["source"], ds["subjects"]) == (
+        "things_eeg2",
+        "download",
+        list(range(1, 11)),
+    )
+    assert dataset_layout(config, name) == "trials"
+    params = neuralbench_params(window_section(config, name))
+    assert (params.sfreq, params.l_freq, params.h_freq, params.notch) == (
+        120.0,
+        0.1,
+        75.0,
+        (50.0, 60.0),
+    )
+    assert (params.start, params.duration, params.baseline, params.clamp) == (
+        -0.2,
+        1.0,
+        (0.0, 0.2),
+        20.0,
+    )
+    entries = model_entries(config)
+    assert [e.model for e in entries] == [f"simple_conv-dinov2_giant_seed{s}" for s in (33, 34, 35)]
+    assert all(entry_settings(config, e) == {"seed": e.seed} for e in entries)  # the task's sizes
+
+
 # --- the prepared stores ------------------------------------------------------------------------
 
 

@@ -421,36 +421,38 @@ COEFFICIENTS: dict[str, JobModel] = {
         seconds_per_work=0.05,
         source="guess from the shapes (not measured): see the comment above the row",
     ),
-    # MEG/EEG decoding (rule meeg_decoding_windows, kind simple_conv): NOT YET MEASURED by the
-    # scale harness; guesses from the code. meeg_decoding_windows holds one recording: MNE's
-    # float64 copy of it (EEG: the session dict's array, about the .npy's size; MEG: CTF's int32
-    # samples as float64, twice the .meg4), the filters' work (MNE filters channel by channel), the
-    # 120 Hz copy, its robust-scaled float64 copy and the recording's windows (EEG training
-    # partition at 1000 Hz: ~0.35 MB per MB of the file; MEG runs: ~0.05) → ~2 (EEG) and ~2.5
-    # (MEG) MB per MB of the largest recording. Time: ~0.1 s per MB of every recording (the
-    # encoding route's EEG job measured 0.06 with a 0.03 Hz filter and CSD). Real sizes:
-    # THINGS-EEG2 subject 1 (largest partition 1,797 MB, all 8,934 MB, as preprocess_eeg_subject);
-    # THINGS-MEG1 P1 estimated from the design (a run ≈ 272 channels × 1200 Hz × 420 s int32 ≈
-    # 550 MB; 12 sessions × 10 runs ≈ 66,000 MB).
+    # MEG/EEG decoding (rule meeg_decoding_windows, kind simple_conv): NOT MEASURED by the scale
+    # harness. meeg_decoding_windows holds one recording: MNE's float64 copy of it (EEG: the
+    # session dict's array, the .npy's size; MEG: CTF's int32 samples as float64, twice the
+    # .meg4), the filters' work, the 120 Hz copy, its robust-scaled float64 copy and the
+    # recording's windows. Measured once (2026-12-06, a loaded 2-core machine, not a harness row):
+    # a synthetic 614 MB EEG partition (63 channels × 1,200 s at 1000 Hz, an image every 200 ms:
+    # 5,980 windows) peaked at 2,068 MB RSS through read_partition + preprocess_recording (18 s
+    # CPU, 213 s wall); the demo's EEG subject (8 partitions of 10–31 MB) at 512 MB, 9.8 s CPU.
+    # Rows: 500 MB + 2.7 MB per MB of the largest EEG recording (≥ both), 5.5 per MB of a MEG
+    # run's files (int32 → float64); time 0.1 s per MB of every recording (3× the CPU time
+    # measured). Real sizes: THINGS-EEG2 subject 1 (largest partition 1,797 MB, all 8,934 MB, as
+    # preprocess_eeg_subject); THINGS-MEG1 P1 estimated from the design (a run ≈ 272 channels ×
+    # 1200 Hz × 420 s int32 ≈ 550 MB; 12 sessions × 10 runs ≈ 66,000 MB).
     "meeg_decoding_windows/eeg": JobModel(
         unit="largest recording (MB)",
         work_unit="every recording (MB)",
         real=Size(1797.3, 8934.2, 0.0),
-        mem_base_mb=800,
-        mem_mb_per_unit=2.0,
+        mem_base_mb=500,
+        mem_mb_per_unit=2.7,
         seconds_base=10.0,
         seconds_per_work=0.1,
-        source="guess from the code (not measured): see the comment above the row",
+        source="one synthetic 614 MB partition and the demo (2026-12-06), not the harness",
     ),
     "meeg_decoding_windows/meg": JobModel(
         unit="largest recording (MB)",
         work_unit="every recording (MB)",
         real=Size(550.0, 66000.0, 0.0),
-        mem_base_mb=800,
-        mem_mb_per_unit=2.5,
+        mem_base_mb=500,
+        mem_mb_per_unit=5.5,
         seconds_base=10.0,
         seconds_per_work=0.1,
-        source="guess from the code (not measured): see the comment above the row",
+        source="the EEG measurement scaled for int32 files (a guess, not measured on MEG)",
     ),
     # fit_simple_conv: as fit_fmri_mlp, the train + validation windows held once as one float32
     # array (~1.1 MB per MB of every subject's windows), fixed: parameters × 8 copies and the
