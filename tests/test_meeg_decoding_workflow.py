@@ -25,7 +25,7 @@ from bergforge.api.berg import BERG
 from bergforge.config import validate_config
 from bergforge.datasets.formats import check_datasets, dataset_layout
 from bergforge.datasets.sensors import EEG_TARGET_CODE
-from bergforge.errors import ConfigError
+from bergforge.errors import ConfigError, InvalidParameterError
 from bergforge.features.store import FeatureStore
 from bergforge.models.registry import get_kind
 from bergforge.preprocess.stimuli import read_stimuli
@@ -322,9 +322,13 @@ def test_the_decoders_fit_retrieve_export_and_reach_the_leaderboard(built):
             :3
         ]
         expected = get_kind("simple_conv").decode(built / f"results/models/{dataset}/{model}", x)
-        dec = berg.get_decoding_model(dataset, model, device="cpu")
+        dec = berg.get_decoding_model(dataset, model, device="cpu")  # the modality found
+        modality = "eeg" if dataset == "eegdec" else "meg"
+        assert dec.metadata["modality"] == modality
+        again = berg.get_decoding_model(dataset, model, modality=modality, device="cpu")
+        np.testing.assert_array_equal(again.decode(x), dec.decode(x))
         np.testing.assert_array_equal(dec.decode(x), np.asarray(expected, dtype=np.float32))
-        with pytest.raises(Exception, match=r"responses must be .*\[trial, channel, time\]"):
+        with pytest.raises(InvalidParameterError, match=r"\[trial, channel, time\]"):
             dec.decode(x[:, :, :100])
     # the encoding stages left the decoding datasets alone
     assert not (built / "results/truth").exists()
