@@ -75,7 +75,7 @@ CONFIG = {
     },
     # one layer (1,000 dimensions) as the targets: every layer would be 205,672
     "backbones": {"alexnet_untrained": {"layers": ["classifier.6"]}},
-    "features": {"shard_size": 16, "batch_size": 8},
+    "features": {"shard_size": 64, "batch_size": 8},  # one shard per dataset
 }
 EEG_RAW = "resources/raw/eegdec"
 MODELS = {
