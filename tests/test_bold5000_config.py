@@ -123,9 +123,10 @@ CASES = [
         "config: datasets.bold.subjects has [5]; BOLD5000's design has subjects 1–4 (CSI1–CSI4)",
     ),
     (
+        # BOLD windows on an EEG dataset: its own `preprocess` is the MEG/EEG decoding variant's
         lambda c: c["datasets"]["eeg"].update(preprocess={"n_trs": 4}),
-        "config: datasets.eeg.preprocess (the decoding windows) is only allowed with a "
-        "trial-indexed format (bold5000)",
+        "config: unknown key(s) ['n_trs'] under datasets.eeg.preprocess; expected one of "
+        "['baseline',",
     ),
     (
         lambda c: c["datasets"]["bold"]["models"].update(linear={}),

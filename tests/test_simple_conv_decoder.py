@@ -185,7 +185,7 @@ def test_bad_shapes_positions_and_settings_are_one_error_each():
     with pytest.raises(DataError, match=r"positions \(channels, 2 or 3\), got \(6, 4\)"):
         build(torch.zeros(6, 4), 16, 4, SimpleConvConfig(**SMALL))
     for key, value in {"kernel": 4, "time_agg": "att", "device": "tpu", "hidden": 0}.items():
-        with pytest.raises(ConfigError, match=rf"^models\.simpleconv_time_agg: .*{key}"):
+        with pytest.raises(ConfigError, match=rf"^models\.simple_conv: .*{key}"):
             SimpleConvConfig.from_settings({key: value})
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['merger'\]"):
         SimpleConvConfig.from_settings({"merger": True})
@@ -297,7 +297,7 @@ def test_the_epoch_loop_makes_nothing_off_the_device(monkeypatch, tmp_path):
 def test_device_setting_is_resolved_like_the_other_decoders(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert sct.simple_conv_device(SimpleConvConfig(device="auto")).type == "cpu"
-    with pytest.raises(ConfigError, match="^models.simpleconv_time_agg.device is 'cuda'"):
+    with pytest.raises(ConfigError, match="^models.simple_conv.device is 'cuda'"):
         sct.simple_conv_device(SimpleConvConfig(device="cuda"))
 
 

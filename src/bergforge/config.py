@@ -120,11 +120,13 @@ RUNTIME_KEYS: dict[str, frozenset[str]] = {
     "models/mlp": frozenset({"device"}),
     "models/shared": frozenset({"device"}),
     "models/fmri_mlp": frozenset({"device"}),
+    "models/simple_conv": frozenset({"device"}),
     "datasets/*/models/linear": frozenset({"dask_scheduler"}),
     "datasets/*/models/cnn8": frozenset({"device"}),
     "datasets/*/models/mlp": frozenset({"device"}),
     "datasets/*/models/shared": frozenset({"device"}),
     "datasets/*/models/fmri_mlp": frozenset({"device"}),
+    "datasets/*/models/simple_conv": frozenset({"device"}),
     "datasets/*/download": frozenset({"retries", "backoff"}),
 }
 

@@ -19,6 +19,7 @@ from bergforge.config import (
 )
 from bergforge.datasets.formats import check_datasets, datasets_of
 from bergforge.workflow.bold5000 import check_decoding_datasets
+from bergforge.workflow.meeg_decoding import check_meeg_decoding_datasets
 from bergforge.workflow.models import check_models
 from bergforge.simulate.prepared_truth import DEFAULT_TRIALS as PREPARED_TRUTH_TRIALS
 from bergforge.workflow.targets import (
@@ -34,6 +35,7 @@ validate_config(config, schema_path=Path(workflow.basedir) / "workflow/schemas/c
 validate(config, schema="../schemas/config.schema.yaml")
 check_datasets(config)
 check_decoding_datasets(config)
+check_meeg_decoding_datasets(config)
 check_models(config)
 # sorted keys everywhere: reordering the YAML must not change any rule's params
 _canonical_config = canonical(config)

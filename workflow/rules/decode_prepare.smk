@@ -115,3 +115,40 @@ rule bold5000_windows:
         "logs/preprocess/{dataset}/sub-{subject}.log",
     script:
         "../scripts/bold5000_windows.py"
+
+
+# MEG/EEG decoding (THINGS-MEG1 / THINGS-EEG2 with `preprocess: {variant: neuralbench}`): the
+# encoding route's raw files and stimuli.tsv (rules prepare_meg_stimuli / prepare_eeg_stimuli),
+# then one subject's recordings → neuralbench-style windows [trial, channel, time] with the
+# decoding split (bergforge.preprocess.meeg_decoding). One recording in memory at a time.
+from bergforge.workflow.meeg_decoding import (
+    meeg_decoding_datasets,
+    windows_inputs as meeg_windows_inputs,
+    windows_params as meeg_windows_params,
+)
+
+MEEG_DECODING = alternation(meeg_decoding_datasets(config))
+
+
+rule meeg_decoding_windows:
+    input:
+        unpack(meeg_windows_inputs(config)),
+    output:
+        directory(paths.PREPARED_STORE),
+    wildcard_constraints:
+        dataset=MEEG_DECODING,
+        subject=r"\d\d",
+    params:
+        format=lookup(dpath="datasets/{dataset}/format", within=config),
+        preprocess=meeg_windows_params(config),
+        design=recording_design(config),
+    threads: 1
+    resources:  # from the largest recording (bergforge.workflow.resources); preprocess.mem_mb overrides
+        mem_mb=sized_mem_mb(config, "meeg_decoding_windows", override="preprocess/mem_mb"),
+        runtime=sized_runtime(config, "meeg_decoding_windows"),
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/preprocess/{dataset}/sub-{subject}.log",
+    script:
+        "../scripts/meeg_decoding_windows.py"

@@ -6,13 +6,16 @@
 from bergforge.datasets.formats import datasets_of
 from bergforge.preprocess.design import meg_datasets, meg_epochs_file, meg_raw_subject_dir
 from bergforge.workflow.design import recording_design
+from bergforge.workflow.meeg_decoding import encoding_only
 from bergforge.workflow.resources import sized_mem_mb, sized_runtime
 from bergforge.workflow.targets import subject_paths
 
 MEG_DATASETS = alternation(datasets_where(config, format="things_meg1"))
-MEG_RAW_DATASETS = alternation(meg_datasets(config, published_epochs=False))
+# the encoding preprocessing skips datasets with a decoding variant (rule meeg_decoding_windows)
+MEG_RAW_DATASETS = alternation(encoding_only(config, meg_datasets(config, published_epochs=False)))
 MEG_EPOCHS_DATASETS = alternation(meg_datasets(config, published_epochs=True))
 EEG_DATASETS = alternation(datasets_where(config, format="things_eeg2"))
+EEG_ENCODING = alternation(encoding_only(config, datasets_where(config, format="things_eeg2")))
 NSD_BOLD = alternation(datasets_of(config, fmt="nsd_bold"))
 NSD_MOSAIC = alternation(datasets_of(config, fmt="nsd_mosaic"))
 # image-indexed fMRI datasets (bold5000, trial-indexed, has its own rules: decode_prepare.smk)
@@ -100,7 +103,7 @@ rule preprocess_eeg_subject:
     output:
         directory(paths.PREPARED_STORE),
     wildcard_constraints:
-        dataset=EEG_DATASETS,
+        dataset=EEG_ENCODING,
         subject=r"\d\d",
     params:
         design=recording_design(config),

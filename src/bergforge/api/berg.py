@@ -255,18 +255,31 @@ class BERG:
         )
 
     def get_decoding_model(
-        self, dataset: str, model: str, modality: str = "fmri", device: str = "auto"
+        self, dataset: str, model: str, modality: str | None = None, device: str = "auto"
     ):
         """Load the exported decoder ``model`` (e.g. ``ridge_decoder-clip``) of ``dataset``
-        (verified against its ``SHA256SUMS``); see :class:`bergforge.api.decoder.DecodingModel`."""
+        (verified against its ``SHA256SUMS``); see :class:`bergforge.api.decoder.DecodingModel`.
+        ``modality`` (``fmri``, ``meg``, ``eeg``) may be left out when one modality has it."""
         from bergforge.api.decoder import load_decoding_model
         from bergforge.export.decoder_layout import DecoderFolder, decoder_folder, is_decoder
 
-        names = (dataset, model, modality)
+        names = (dataset, model, "fmri" if modality is None else modality)
         if not all(isinstance(v, str) and v and "/" not in v and ".." not in v for v in names):
             raise InvalidParameterError(
                 f"dataset, model and modality must be plain names; got {names!r}"
             )
+        if modality is None:
+            found = [
+                m
+                for m in SUPPORTED_MODALITIES
+                if is_decoder(decoder_folder(self.berg_dir, m, dataset, model))
+            ]
+            if len(found) > 1:
+                raise InvalidParameterError(
+                    f"decoders {dataset}/{model} of modalities {found} in {self.berg_dir}; pass "
+                    "modality= to choose one"
+                )
+            modality = found[0] if found else "fmri"
         folder = decoder_folder(self.berg_dir, modality, dataset, model)
         if not is_decoder(folder):
             raise ModelNotFoundError(

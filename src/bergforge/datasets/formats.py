@@ -37,6 +37,12 @@ class DatasetFormat:
     #: read by the encoding kinds) or "trials" (``[trial, …]`` with a trial table, read by the
     #: decoding kinds); the encoding stages (evaluation, export, summary) skip "trials" datasets
     layout: str = "images"
+    #: preprocessing variants (``datasets.<name>.preprocess.variant``) that make a dataset of an
+    #: image-indexed format a decoding dataset: its stores become trial-indexed ("trials") and it
+    #: builds :attr:`decoding_kinds` by default (THINGS-MEG1/EEG2: ``neuralbench``, the windows of
+    #: neuralbench's MEG/EEG ``image`` tasks, ``bergforge.preprocess.meeg_decoding``)
+    decoding_variants: tuple[str, ...] = ()
+    decoding_kinds: tuple[str, ...] = ()
 
     def raw_subject(self, subject: int) -> str:
         """How the raw files name a subject (``BIGMEG1`` for THINGS-MEG1, ``CSI1`` for BOLD5000,
@@ -47,6 +53,9 @@ class DatasetFormat:
             return f"CSI{subject}"
         return f"{subject:02d}"
 
+
+#: the neuralbench-style MEG/EEG decoding variant of THINGS-MEG1 and THINGS-EEG2
+NEURALBENCH = "neuralbench"
 
 FORMATS: dict[str, DatasetFormat] = {
     f.name: f
@@ -64,6 +73,8 @@ FORMATS: dict[str, DatasetFormat] = {
             "folder",
             "THINGS-MEG1",
             tuple(range(1, 5)),
+            decoding_variants=(NEURALBENCH,),
+            decoding_kinds=("simple_conv",),
         ),
         DatasetFormat(
             "things_eeg2",
@@ -78,6 +89,8 @@ FORMATS: dict[str, DatasetFormat] = {
             "folder",
             "THINGS-EEG2",
             tuple(range(1, 11)),
+            decoding_variants=(NEURALBENCH,),
+            decoding_kinds=("simple_conv",),
         ),
         # BOLD runs + onsets on grayordinates (the simulated NSD-like study): GLMsingle betas
         DatasetFormat(
@@ -142,10 +155,30 @@ def dataset_format(config: dict[str, Any], dataset: str) -> DatasetFormat:
     return get_format(config["datasets"][dataset]["format"])
 
 
+def dataset_variant(config: dict[str, Any], dataset: str) -> str | None:
+    """The decoding variant the dataset asks for (``preprocess.variant``, e.g. ``neuralbench`` on
+    a THINGS-EEG2 dataset), or None: the format's own preprocessing."""
+    fmt = dataset_format(config, dataset)
+    if not fmt.decoding_variants:
+        return None
+    section = config["datasets"][dataset].get("preprocess") or {}
+    variant = section.get("variant") if isinstance(section, dict) else None
+    return str(variant) if variant is not None else None
+
+
 def dataset_layout(config: dict[str, Any], dataset: str) -> str:
     """The prepared layout of the config's dataset ``dataset``: ``"images"`` or ``"trials"``
-    (its format's; the one place to ask, should a format come to offer both)."""
+    (its format's, or "trials" for a decoding variant of an image-indexed format; the one place
+    to ask)."""
+    if dataset_variant(config, dataset) is not None:
+        return "trials"
     return dataset_format(config, dataset).layout
+
+
+def default_kinds(config: dict[str, Any], dataset: str) -> tuple[str, ...]:
+    """The kinds a dataset builds when it names none: its format's, or the decoding variant's."""
+    fmt = dataset_format(config, dataset)
+    return fmt.decoding_kinds if dataset_variant(config, dataset) else fmt.default_kinds
 
 
 def datasets_of(
@@ -186,12 +219,27 @@ def check_datasets(config: dict[str, Any]) -> None:
             )
         if "mosaic" in ds and f.name != "nsd_mosaic":
             raise ConfigError(f"config: datasets.{name}.mosaic is only allowed with nsd_mosaic")
-        if "preprocess" in ds and dataset_layout(config, name) != "trials":
+        if "preprocess" in ds and f.decoding_variants:
+            variant = (ds["preprocess"] or {}).get("variant")
+            if variant not in f.decoding_variants:
+                raise ConfigError(
+                    f"config: datasets.{name}.preprocess.variant = {variant!r}; a {f.name} "
+                    f"dataset's own `preprocess` asks for a decoding variant: expected "
+                    f"{' or '.join(repr(v) for v in f.decoding_variants)} (the encoding "
+                    "preprocessing is the top-level `preprocess` section)"
+                )
+        elif "preprocess" in ds and dataset_layout(config, name) != "trials":
             raise ConfigError(
                 f"config: datasets.{name}.preprocess (the decoding windows) is only allowed with "
-                f"a trial-indexed format ({', '.join(trial_formats())}); {f.name} is "
-                "preprocessed by the top-level `preprocess` section"
+                f"a trial-indexed format ({', '.join(trial_formats())}) or a decoding variant of "
+                f"{', '.join(variant_formats())}; {f.name} is preprocessed by the top-level "
+                "`preprocess` section"
             )
+
+
+def variant_formats() -> list[str]:
+    """Names of the formats that offer a decoding variant (``preprocess.variant``)."""
+    return [f.name for f in FORMATS.values() if f.decoding_variants]
 
 
 def trial_formats() -> list[str]:

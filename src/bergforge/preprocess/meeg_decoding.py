@@ -26,6 +26,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,7 @@ from bergforge.preprocess.decoding_split import decoding_split
 from bergforge.preprocess.eeg import SPLIT_OF_PARTITION, check_codes, trial_events
 from bergforge.preprocess.meeg_windows import (
     NeuralbenchParams,
+    neuralbench_params,
     normalise_positions,
     notch_frequencies,
     preprocess_recording,
@@ -233,3 +235,33 @@ def prepare_things_eeg2_decoding(
     return write_decoding_store(
         recordings, out, modality="eeg", dataset=dataset, subject=subject, params=params
     )
+
+
+def prepare_decoding_job(
+    fmt: str,
+    raw_dir: Path,
+    subject: int,
+    out: Path,
+    section: dict[str, Any] | None,
+    design: dict[str, int],
+    dataset: str = "",
+) -> Path:
+    """Rule ``meeg_decoding_windows``: the store ``out`` of one subject of a ``things_meg1`` or
+    ``things_eeg2`` dataset with ``preprocess: {variant: neuralbench, …}`` (``section``: the
+    keys besides ``variant``; ``design``: ``n_sessions`` and, for MEG, ``runs_per_session``)."""
+    params = neuralbench_params(section)
+    if fmt == "things_meg1":
+        return prepare_things_meg1_decoding(
+            raw_dir,
+            subject,
+            out,
+            params,
+            n_sessions=design["n_sessions"],
+            runs_per_session=design["runs_per_session"],
+            dataset=dataset,
+        )
+    if fmt == "things_eeg2":
+        return prepare_things_eeg2_decoding(
+            raw_dir, subject, out, params, n_sessions=design["n_sessions"], dataset=dataset
+        )
+    raise DataError(f"{dataset}: format {fmt!r} has no neuralbench decoding variant")

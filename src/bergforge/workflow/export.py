@@ -21,8 +21,15 @@ BERG_ROOT = "results/berg"
 
 
 def exported_datasets(config: dict[str, Any]) -> list[str]:
-    """Config datasets whose linear models have a BERG export (MEG and EEG)."""
-    return [n for n, ds in config["datasets"].items() if ds["format"] in layout.MODALITY_OF_FORMAT]
+    """Config datasets whose linear models have a BERG export (MEG and EEG; not a decoding
+    variant's, whose models are decoders)."""
+    from bergforge.datasets.formats import dataset_layout
+
+    return [
+        n
+        for n, ds in config["datasets"].items()
+        if ds["format"] in layout.MODALITY_OF_FORMAT and dataset_layout(config, n) == "images"
+    ]
 
 
 def linear_backbones(config: dict[str, Any], dataset: str) -> list[str]:

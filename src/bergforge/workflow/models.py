@@ -24,8 +24,11 @@ from bergforge.config import runtime_settings, strip_runtime
 from bergforge.datasets.formats import (
     dataset_format,
     dataset_layout,
+    dataset_variant,
+    default_kinds,
     get_format,
     trial_formats,
+    variant_formats,
 )
 from bergforge.errors import ConfigError
 from bergforge.models.folder_checksums import MANIFEST as MODEL_MANIFEST
@@ -55,7 +58,7 @@ def dataset_kinds(config: dict[str, Any], dataset: str) -> dict[str, dict[str, A
     """Kind name → the dataset's own settings of it (the format's default kinds if none)."""
     entry = config["datasets"][dataset].get("models")
     if entry is None:
-        return {k: {} for k in dataset_format(config, dataset).default_kinds}
+        return {k: {} for k in default_kinds(config, dataset)}
     return {k: dict(v or {}) for k, v in entry.items()}
 
 
@@ -210,14 +213,21 @@ def check_layout(config: dict[str, Any], dataset: str, name: str, kind: ModelKin
         raise ConfigError(
             f"{where}: kind {name!r} decodes trial-indexed prepared stores; format {fmt.name} "
             f"writes image-indexed ones; expected a decoding dataset (format "
-            f"{' or '.join(trial_formats())})"
+            f"{' or '.join(trial_formats())}, or {' / '.join(variant_formats())} with "
+            "`preprocess: {variant: neuralbench}`)"
         )
     if kind_task(kind) != "decode" and layout == "trials":
         raise ConfigError(
             f"{where}: kind {name!r} is an encoding kind (it reads image-indexed prepared "
-            f"stores); format {fmt.name} writes trial-indexed ones, for decoding; expected a "
-            f"decoding kind (task 'decode', e.g. {', '.join(fmt.default_kinds)})"
+            f"stores); format {fmt.name}{_variant_words(config, dataset)} writes trial-indexed "
+            "ones, for decoding; expected a "
+            f"decoding kind (task 'decode', e.g. {', '.join(default_kinds(config, dataset))})"
         )
+
+
+def _variant_words(config: dict[str, Any], dataset: str) -> str:
+    variant = dataset_variant(config, dataset)
+    return f" with preprocess variant {variant!r}" if variant else ""
 
 
 def config_kind(config: dict[str, Any], name: str, where: str) -> ModelKind:

@@ -429,6 +429,67 @@ COEFFICIENTS: dict[str, JobModel] = {
         seconds_per_work=0.00307697,
         source="measured 2026-12-06, 2 CPUs, fractions 0.0625, 0.125",
     ),
+    # MEG/EEG decoding (rule meeg_decoding_windows, kind simple_conv): NOT MEASURED by the scale
+    # harness. meeg_decoding_windows holds one recording: MNE's float64 copy of it (EEG: the
+    # session dict's array, the .npy's size; MEG: CTF's int32 samples as float64, twice the
+    # .meg4), the filters' work, the 120 Hz copy, its robust-scaled float64 copy and the
+    # recording's windows. Measured once (2026-12-06, a loaded 2-core machine, not a harness row):
+    # a synthetic 614 MB EEG partition (63 channels × 1,200 s at 1000 Hz, an image every 200 ms:
+    # 5,980 windows) peaked at 2,068 MB RSS through read_partition + preprocess_recording (18 s
+    # CPU, 213 s wall); the demo's EEG subject (8 partitions of 10–31 MB) at 512 MB, 9.8 s CPU.
+    # Rows: 500 MB + 2.7 MB per MB of the largest EEG recording (≥ both), 5.5 per MB of a MEG
+    # run's files (int32 → float64); time 0.1 s per MB of every recording (3× the CPU time
+    # measured). Real sizes: THINGS-EEG2 subject 1 (largest partition 1,797 MB, all 8,934 MB, as
+    # preprocess_eeg_subject); THINGS-MEG1 P1 estimated from the design (a run ≈ 272 channels ×
+    # 1200 Hz × 420 s int32 ≈ 550 MB; 12 sessions × 10 runs ≈ 66,000 MB).
+    "meeg_decoding_windows/eeg": JobModel(
+        unit="largest recording (MB)",
+        work_unit="every recording (MB)",
+        real=Size(1797.3, 8934.2, 0.0),
+        mem_base_mb=500,
+        mem_mb_per_unit=2.7,
+        seconds_base=10.0,
+        seconds_per_work=0.1,
+        source="one synthetic 614 MB partition and the demo (2026-12-06), not the harness",
+    ),
+    "meeg_decoding_windows/meg": JobModel(
+        unit="largest recording (MB)",
+        work_unit="every recording (MB)",
+        real=Size(550.0, 66000.0, 0.0),
+        mem_base_mb=500,
+        mem_mb_per_unit=5.5,
+        seconds_base=10.0,
+        seconds_per_work=0.1,
+        source="the EEG measurement scaled for int32 files (a guess, not measured on MEG)",
+    ),
+    # fit_simple_conv: as fit_fmri_mlp, the train + validation windows held once as one float32
+    # array (~1.1 MB per MB of every subject's windows), fixed: parameters × 8 copies and the
+    # targets; time: 6 FLOP per multiply-add of the forward pass (simple_conv_work) × trials ×
+    # max_epochs at ~25 GFLOP/s on 2 CPU cores or half of 50 TFLOP/s on a GPU. Real size:
+    # THINGS-EEG2's 10 subjects pooled as neuralbench trains them (10 × (66,160 + 16,000)
+    # windows of 63 × 120: 24,845 MB; 4.96 M parameters and the 661,600 train + validation
+    # trials' 1,536-d targets: 4,200 MB; 438 M multiply-adds per trial → 5.2e10 MFLOP over 40
+    # epochs of 496,200 train trials: ~24 days on 2 CPU cores, ~35 min on one GPU).
+    "fit_simple_conv/cpu": JobModel(
+        unit="every subject's windows (MB)",
+        work_unit="training MFLOP (every epoch)",
+        real=Size(24845.0, 5.2e10, 4200.0),
+        mem_base_mb=1000,
+        mem_mb_per_unit=1.1,
+        seconds_base=60.0,
+        seconds_per_work=4e-05,
+        source="guess from the shapes (not measured): see the comment above the row",
+    ),
+    "fit_simple_conv/cuda": JobModel(
+        unit="every subject's windows (MB)",
+        work_unit="training MFLOP (every epoch)",
+        real=Size(24845.0, 5.2e10, 4200.0),
+        mem_base_mb=2000,
+        mem_mb_per_unit=1.1,
+        seconds_base=60.0,
+        seconds_per_work=4e-08,
+        source="guess from the shapes (not measured; GPU at half of 50 TFLOP/s)",
+    ),
 }
 
 
@@ -768,6 +829,62 @@ def _size_fit_fmri_mlp(config, wildcards, input) -> Size:
     return Size(_trial_stores_mb(input.prepared), work, fixed)
 
 
+def recording_sizes(raw: Any) -> list[float]:
+    """MB of each recording under a subject's raw folder: a THINGS-EEG2 partition
+    (``raw_eeg_*.npy``), a CTF run (the files of a ``*.ds`` folder) or a FIF run."""
+    root = _path(raw)
+    sizes = [p.stat().st_size / MB for p in root.rglob("raw_eeg_*.npy")]
+    sizes += [p.stat().st_size / MB for p in root.rglob("*.fif")]
+    for ds in root.rglob("*.ds"):
+        if ds.is_dir():
+            sizes.append(sum(f.stat().st_size for f in ds.rglob("*") if f.is_file()) / MB)
+    if not sizes:
+        raise MissingInputError(str(root))
+    return sizes
+
+
+def _size_meeg_recordings(config, wildcards, input) -> Size:
+    sizes = recording_sizes(input.raw)
+    return Size(max(sizes), sum(sizes))  # one recording in memory at a time
+
+
+def simple_conv_work(
+    n_trials: int, n_channels: int, n_times: int, n_dims: int, settings: dict
+) -> tuple[float, int]:
+    """(training MFLOP over every epoch, parameters) of a ``simple_conv`` fit of ``n_trials``
+    windows (channels × times) to ``n_dims`` targets (3-D sensor positions: the larger size)."""
+    from bergforge.models.decoding.simple_conv_settings import SimpleConvConfig
+
+    cfg = SimpleConvConfig.from_settings(settings)
+    t, v = n_times, cfg.n_virtual
+    params = v * 2 * cfg.n_freqs**3 + (v + 1) * cfg.initial_linear
+    macs = v * n_channels * t + v * cfg.initial_linear * t
+    sizes = [cfg.initial_linear] + [cfg.hidden] * (cfg.depth - 1) + [cfg.backbone_out]
+    for k in range(cfg.depth):
+        c_in, c_out = sizes[k], sizes[k + 1]
+        params += c_in * c_out * cfg.kernel + c_out + (2 * c_out if k < cfg.depth - 1 else 0)
+        macs += c_in * c_out * cfg.kernel * t
+        if (k + 1) % cfg.glu_every == 0:
+            gate = c_out * 2 * c_out * (1 + 2 * cfg.glu_context)
+            params += gate + 2 * c_out
+            macs += gate * t
+    params += (t + 1 if cfg.time_agg == "linear" else 0) + (cfg.backbone_out + 1) * n_dims
+    macs += cfg.backbone_out * n_dims
+    return cfg.max_epochs * n_trials * 6 * macs / 1e6, params
+
+
+def _size_fit_simple_conv(config, wildcards, input) -> Size:
+    from bergforge.workflow.models import kind_settings
+
+    shapes = [array_shape(p, "data") for p in input.prepared]
+    _, n_dims, _ = feature_matrix(input.features)
+    n_trials = sum(shape[0] for shape in shapes)
+    settings = kind_settings(config, wildcards.dataset, "simple_conv")
+    work, params = simple_conv_work(n_trials, shapes[0][1], shapes[0][2], n_dims, settings)
+    fixed = (8 * params + n_trials * n_dims) * 4 / MB
+    return Size(_trial_stores_mb(input.prepared), work, fixed)
+
+
 def _size_fit_ridge_decoder(config, wildcards, input) -> Size:
     mb = _trial_stores_mb(input.prepared)
     values = math.prod(array_shape(list(input.prepared)[0], "data")[1:])
@@ -882,6 +999,10 @@ JOBS: dict[str, Job] = {
         _size_fit_fmri_mlp, lambda c, w: _kind_device(c, w.dataset, "fmri_mlp"), "cpu"
     ),
     "fit_ridge_decoder": Job(_size_fit_ridge_decoder, lambda c, w: "cpu", "cpu"),
+    "meeg_decoding_windows": Job(_size_meeg_recordings, _modality, "eeg"),
+    "fit_simple_conv": Job(
+        _size_fit_simple_conv, lambda c, w: _kind_device(c, w.dataset, "simple_conv"), "cpu"
+    ),
     "evaluate_decoder": Job(_size_evaluate_decoder, lambda c, w: "cpu", "cpu"),
     "evaluate_subject": Job(_size_evaluate, _modality, "meg"),
     "export_meg_subject": Job(_size_export, lambda c, w: "meg", "meg"),

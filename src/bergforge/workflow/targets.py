@@ -67,9 +67,10 @@ def preprocess_section(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]
 
 
 def prepared_truth_targets(config: dict[str, Any]) -> list[str]:
-    """The prepared-data truth of every subject of each simulated MEG/EEG dataset."""
+    """The prepared-data truth of every subject of each simulated MEG/EEG dataset (image-indexed:
+    a decoding variant's trial-indexed stores have no such truth)."""
     targets = []
-    for name in datasets_of(config, source="simulated"):
+    for name in datasets_of(config, source="simulated", layout="images"):
         ds = config["datasets"][name]
         if get_format(ds["format"]).modality in ("meg", "eeg"):
             targets += [

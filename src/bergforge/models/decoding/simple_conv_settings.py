@@ -1,5 +1,5 @@
-"""Settings of the ``SimpleConvTimeAgg`` MEG/EEG decoder (future config
-``models.simpleconv_time_agg``), importable without torch. Defaults: neuralbench's
+"""Settings of the ``SimpleConvTimeAgg`` MEG/EEG decoder (config
+``models.simple_conv``, kind ``simple_conv``), importable without torch. Defaults: neuralbench's
 ``models/simpleconv_time_agg.yaml`` as the research note (decoding.md §4) describes it, and the
 training defaults the decoders share (§1.7)."""
 
@@ -17,7 +17,7 @@ TIME_AGGREGATIONS = ("linear", "gap")
 class SimpleConvConfig(DecoderSettings):
     """Hyperparameters of one ``SimpleConvTimeAgg`` fit and the runtime ``device``."""
 
-    SECTION: ClassVar[str] = "models.simpleconv_time_agg"
+    SECTION: ClassVar[str] = "models.simple_conv"
     # spatial attention
     n_virtual: int = 270  # virtual channels the sensors are merged into
     n_freqs: int = 10  # Fourier frequencies per position axis (3-D: 2·10³ = 2,000 features)
