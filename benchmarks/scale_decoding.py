@@ -446,11 +446,13 @@ REAL_TRIALS, REAL_TEST_TRIALS = 18_870, 1_615
 PCA_COMPONENTS = 500  # ridge_decoder's default
 
 
-def _real(rule: str) -> Size:
-    """The real job's size, as the workflow sizes it (every subject, the default settings)."""
+def _real(rule: str, gpu: bool = False) -> Size:
+    """The real job's size, as the workflow sizes it (every subject, the default settings; on a
+    GPU the host holds one read block of windows)."""
+    from bergforge.models.decoding.data import READ_BLOCK
     from bergforge.workflow.resources import fmri_mlp_work
 
-    mb = REAL_TRIALS * TRIAL_MB
+    mb = (READ_BLOCK if gpu else REAL_TRIALS) * TRIAL_MB
     if rule == "fit_ridge_decoder":
         return Size(mb, mb, 3 * FSAVERAGE5 * N_TRS * (PCA_COMPONENTS + 20) * 8 / 1e6)
     if rule == "fit_fmri_mlp":
@@ -517,7 +519,9 @@ DECODING_CASES = [
         fractions=DECODER_FRACTIONS,
         note=f"the default network (hidden 128, 2 blocks) on every trial in memory; {TIMING}.",
         gpu_variant="cuda",
-        gpu_note="training MFLOP at half of 50 TFLOP/s plus the CPU's other time",
+        gpu_real=_real("fit_fmri_mlp", gpu=True),
+        gpu_note="training MFLOP at half of 50 TFLOP/s plus the CPU's other time; the host holds "
+        "one read block of windows, the GPU the rest",
         gpu_host_extra_mb=1000.0,
         **DECODER_COMMON,
     ),

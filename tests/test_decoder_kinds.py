@@ -320,3 +320,25 @@ def test_bad_fit_inputs_are_one_clear_error_each(study, tmp_path):
     with pytest.raises(ConfigError, match="unknown"):
         kind.fit(study.request({"n_components": 5, "bogus": 1}), tmp_path / "d")
     assert not any((tmp_path / n / "model.json").exists() for n in "abcd")
+
+
+def test_windows_filled_onto_the_device_block_by_block_equal_the_read_and_its_fingerprint(
+    study, monkeypatch
+):
+    """The fit jobs fill the windows tensor in blocks (on a GPU the host never holds them whole):
+    the same values as one read, and the same checkpoint fingerprint as of the whole arrays."""
+    import torch
+
+    from bergforge.models.decoding import data as pooled
+    from bergforge.models.decoding.data import pooled_trials
+    from bergforge.models.mlp.train import fingerprint
+
+    monkeypatch.setattr(pooled, "READ_BLOCK", 7)  # several blocks, the last one partial
+    data = pooled_trials(study.request())
+    rows = data.rows(("train", "validation"))
+    x, digest = data.read_onto(rows, torch.device("cpu"))
+    expected = data.read(rows)
+    assert x.dtype == torch.float32 and tuple(x.shape) == expected.shape
+    assert np.array_equal(x.numpy(), expected)
+    y = data.targets(rows)
+    assert fingerprint(y, start=digest) == fingerprint(expected, y)

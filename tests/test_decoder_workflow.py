@@ -7,6 +7,7 @@ leaderboard gets their rows beside chance, the encoding rows unchanged."""
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import types
@@ -234,6 +235,17 @@ def test_decoder_jobs_are_sized_from_their_inputs(tmp_path):
     network = build(60, 16, DecoderConfig.from_settings(on), n_subjects=3)
     assert fmri_mlp_work(1, 60, 16, on, 3)[1] == sum(p.numel() for p in network.parameters())
     assert fmri_mlp_work(1, 20_484, 1536, on, 4)[1] == 13_097_605
+    # on a GPU the host holds one read block of windows (the device tensor is filled in blocks)
+    import bergforge.models.decoding.data as pooled
+
+    on_gpu = copy.deepcopy(cfg)
+    on_gpu.setdefault("models", {}).setdefault("fmri_mlp", {})["device"] = "cuda"
+    block = 10
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pooled, "READ_BLOCK", block)
+        gpu_size = job_size(on_gpu, "fit_fmri_mlp", w, inputs)
+    assert gpu_size.units == pytest.approx(block * 60 * 4 * 4 / 1e6)
+    assert (gpu_size.work, gpu_size.fixed_mb) == (size.work, size.fixed_mb)
 
 
 # ------------------------------------------------------------------------------- leaderboard

@@ -399,14 +399,15 @@ COEFFICIENTS: dict[str, JobModel] = {
     "fit_fmri_mlp/cuda": JobModel(
         unit="every subject's windows (MB)",
         work_unit="training MFLOP (every epoch)",
-        real=Size(6184.52928, 59665961.7792, 282.812576),
+        real=Size(83.902464, 59665961.7792, 282.812576),  # the host holds one read block
         mem_base_mb=1849,
         mem_mb_per_unit=1.07488,
         seconds_base=38.3,
         seconds_per_work=5.82453e-07,
         source=(
-            "GPU estimate (training MFLOP at half of 50 TFLOP/s plus the CPU's "
-            "other time), memory 2026-12-06, 2 CPUs, fractions 0.0625, 0.125"
+            "GPU estimate (training MFLOP at half of 50 TFLOP/s plus the CPU's other time; the "
+            "host holds one read block of windows, the GPU the rest), memory 2026-12-06, 2 CPUs, "
+            "fractions 0.0625, 0.125"
         ),
     ),
     "fit_ridge_decoder/cpu": JobModel(
@@ -483,7 +484,8 @@ COEFFICIENTS: dict[str, JobModel] = {
     "fit_simple_conv/cuda": JobModel(
         unit="every subject's windows (MB)",
         work_unit="training MFLOP (every epoch)",
-        real=Size(24845.0, 5.2e10, 4200.0),
+        # the host holds one read block of windows (256 × 63 × 120 float32), the GPU the rest
+        real=Size(7.74, 5.2e10, 4200.0),
         mem_base_mb=2000,
         mem_mb_per_unit=1.1,
         seconds_base=60.0,
@@ -817,6 +819,19 @@ def fmri_mlp_work(
     return cfg.max_epochs * n_trials * 6 * macs / 1e6, params
 
 
+def host_windows_mb(config: dict, wildcards: Any, kind: str, stores: Any) -> float:
+    """MB of a decoder's windows on the host: every subject's trials on the CPU; on a GPU one
+    read block (the fit fills the device tensor block by block,
+    :meth:`bergforge.models.decoding.data.PooledTrials.read_onto`)."""
+    from bergforge.models.decoding.data import READ_BLOCK
+
+    mb = _trial_stores_mb(stores)
+    if _kind_device(config, wildcards.dataset, kind) != "cuda":
+        return mb
+    n_trials = sum(array_shape(p, "data")[0] for p in stores)
+    return min(mb, READ_BLOCK * mb / max(n_trials, 1))
+
+
 def _size_fit_fmri_mlp(config, wildcards, input) -> Size:
     from bergforge.workflow.models import kind_settings
 
@@ -826,7 +841,7 @@ def _size_fit_fmri_mlp(config, wildcards, input) -> Size:
     settings = kind_settings(config, wildcards.dataset, "fmri_mlp")
     work, params = fmri_mlp_work(n_trials, shapes[0][1], n_dims, settings, len(shapes))
     fixed = (8 * params + n_trials * n_dims) * 4 / MB
-    return Size(_trial_stores_mb(input.prepared), work, fixed)
+    return Size(host_windows_mb(config, wildcards, "fmri_mlp", input.prepared), work, fixed)
 
 
 def recording_sizes(raw: Any) -> list[float]:
@@ -882,7 +897,7 @@ def _size_fit_simple_conv(config, wildcards, input) -> Size:
     settings = kind_settings(config, wildcards.dataset, "simple_conv")
     work, params = simple_conv_work(n_trials, shapes[0][1], shapes[0][2], n_dims, settings)
     fixed = (8 * params + n_trials * n_dims) * 4 / MB
-    return Size(_trial_stores_mb(input.prepared), work, fixed)
+    return Size(host_windows_mb(config, wildcards, "simple_conv", input.prepared), work, fixed)
 
 
 def _size_fit_ridge_decoder(config, wildcards, input) -> Size:

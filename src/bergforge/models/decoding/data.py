@@ -72,6 +72,24 @@ class PooledTrials:
                 out[part] = store.read(trial_of[part])
         return out
 
+    def read_onto(self, rows: np.ndarray, device: Any) -> tuple[Any, Any]:
+        """The data of pooled-table ``rows`` as one float32 torch tensor on ``device``, filled
+        block by block (the host holds one block of :data:`READ_BLOCK` trials at a time, never the
+        whole array: on a GPU the windows live on the device only), and the SHA-256 digest that
+        :func:`bergforge.models.mlp.train.fingerprint` computes of that array, to be continued with
+        the targets (``fingerprint(y, start=digest)``)."""
+        import torch
+
+        rows = np.asarray(rows, dtype=np.int64)
+        shape = (int(rows.size), *(int(n) for n in self.target_shape))
+        out = torch.empty(shape, dtype=torch.float32, device=device)
+        digest = hashlib.sha256(f"float32{shape}".encode())
+        for start in range(0, rows.size, READ_BLOCK):
+            block = np.ascontiguousarray(self.read(rows[start : start + READ_BLOCK]))
+            digest.update(block.data)
+            out[start : start + block.shape[0]] = torch.from_numpy(block)
+        return out, digest
+
     def targets(self, rows: np.ndarray) -> np.ndarray:
         """Target embeddings (float32 ``[len(rows), n_dims]``) of pooled-table ``rows``."""
         return image_embeddings(self.features, self.table["feature_row"].to_numpy()[rows])

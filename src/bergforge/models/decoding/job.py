@@ -76,7 +76,7 @@ def fit_fmri_mlp(
             f"fmri_mlp: {fit.size} train and {validation.size} validation trials in "
             f"{[s.label for s in data.stores]}; expected both (validation stops the training)"
         )
-    x = data.read(rows)
+    x, digest = data.read_onto(rows, device)  # on a GPU, the windows never sit on the host whole
     y = data.targets(rows)
     subjects = data.table["store"].to_numpy(dtype=np.int64)[rows]  # k = request.subjects[k]
     log.info(
@@ -97,7 +97,7 @@ def fit_fmri_mlp(
         cfg,
         torch.device(device),
         checkpoint,
-        fingerprint(x, y),
+        fingerprint(y, start=digest),  # = fingerprint(x, y)
         on_epoch_end,
         subjects if cfg.subject_layers else None,
     )

@@ -102,7 +102,7 @@ def fit_simple_conv(
             f"{KIND}: {fit.size} train and {validation.size} validation trials in "
             f"{[s.label for s in data.stores]}; expected both (validation stops the training)"
         )
-    x = data.read(rows)
+    x, digest = data.read_onto(rows, device)  # on a GPU, the windows never sit on the host whole
     y = data.targets(rows)
     log.info(
         "%s: %d train and %d validation trials of %d subjects, windows %s → %d dims on %s",
@@ -125,7 +125,7 @@ def fit_simple_conv(
         cfg,
         torch.device(device),
         checkpoint,
-        fingerprint(x, y),
+        fingerprint(y, start=digest),  # = fingerprint(x, y)
         on_epoch_end=on_epoch_end,
     )
     write_weights(folder / WEIGHTS, {k: v.astype(np.float32) for k, v in trained.weights.items()})

@@ -38,7 +38,7 @@ def check_inputs(
             f"{NAME}: expected windows (trials, channels, samples) and targets (trials, dims) "
             f"with as many trials, got {x.shape} and {y.shape}"
         )
-    if x.dtype != np.float32 or y.dtype != np.float32:
+    if not (loop.is_float32(x) and loop.is_float32(y)):
         raise DataError(f"{NAME}: expected float32 windows and targets, got {x.dtype}, {y.dtype}")
     if positions.ndim != 2 or positions.shape[0] != x.shape[1]:
         raise DataError(
@@ -84,7 +84,7 @@ def train_simple_conv(
     ``data_id`` identifies ``x`` and ``y`` (the rows are added here)."""
     positions = np.asarray(positions, dtype=np.float32)
     check_inputs(x, y, positions, fit, validation, subjects, cfg)
-    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    xt, yt = loop.on_device(x, device), torch.from_numpy(y).to(device)
     fit = np.asarray(fit, dtype=np.int64)
     validation = np.asarray(validation, dtype=np.int64)
     fit_rows, val_rows = torch.from_numpy(fit).to(device), torch.from_numpy(validation).to(device)

@@ -137,6 +137,16 @@ def validation_sums(
     return total
 
 
+def is_float32(a: Any) -> bool:
+    """Whether a numpy array or torch tensor holds float32."""
+    return str(a.dtype).removeprefix("torch.") == "float32"
+
+
+def on_device(x: Any, device: torch.device) -> torch.Tensor:
+    """``x`` (a numpy array, shared, or a tensor already filled on its device) on ``device``."""
+    return x.to(device) if isinstance(x, torch.Tensor) else torch.from_numpy(x).to(device)
+
+
 def check_inputs(
     x: np.ndarray,
     y: np.ndarray,
@@ -153,7 +163,7 @@ def check_inputs(
         )
     if x.shape[2] != cfg.n_trs:
         raise DataError(f"fmri_mlp: expected {cfg.n_trs} TRs, got {x.shape[2]}")
-    if x.dtype != np.float32 or y.dtype != np.float32:
+    if not (is_float32(x) and is_float32(y)):
         raise DataError(f"fmri_mlp: expected float32 inputs and targets, got {x.dtype}, {y.dtype}")
     for name, rows in (("fitted", fit), ("validation", validation)):
         rows = np.asarray(rows)
@@ -191,7 +201,7 @@ def train_decoder(
     raising there stops training as a killed job would). The checkpoint stays after the last
     epoch (a rerun returns at once); the caller removes it once it has written the result."""
     check_inputs(x, y, fit, validation, cfg, subjects)
-    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    xt, yt = on_device(x, device), torch.from_numpy(y).to(device)
     n_subjects = int(np.max(subjects)) + 1 if cfg.subject_layers else 0
     subj = None
     if n_subjects:

@@ -140,9 +140,10 @@ class Trained:
     history: list[dict[str, float]]
 
 
-def fingerprint(*arrays: np.ndarray) -> str:
-    """SHA-256 of the arrays' shapes and bytes: which data a checkpoint belongs to."""
-    digest = hashlib.sha256()
+def fingerprint(*arrays: np.ndarray, start: Any = None) -> str:
+    """SHA-256 of the arrays' shapes and bytes: which data a checkpoint belongs to (``start``: a
+    digest of earlier arrays to continue, e.g. one filled block by block)."""
+    digest = hashlib.sha256() if start is None else start
     for a in arrays:
         a = np.ascontiguousarray(a)
         digest.update(f"{a.dtype}{a.shape}".encode())
