@@ -82,6 +82,11 @@ def test_truth_streams_against_a_direct_computation(scenes):
     last = ~rec["table"]["has_next"].to_numpy()
     assert last.sum() == SIM.n_scenes and (truth["parafoveal"][last] == 0).all()
     assert np.ptp(truth["eye"], axis=0).max() == 0  # the same for every fixation
+    # the prepared signal at 110 ms is the noise-free recording there (own + overlapping responses)
+    at = np.round((rec["table"]["onset"].to_numpy() + SIM.latency) * SIM.sfreq).astype(int)
+    np.testing.assert_array_equal(truth["prepared_signal"], truth["signal"][:, at].T)
+    own = truth["eye"] + truth["foveal"] + truth["parafoveal"]
+    assert np.abs(truth["prepared_signal"] - own).max() > 0  # the overlap is part of it
 
 
 def test_a_study_without_parafoveal_weight_has_no_parafoveal_part(scenes):
@@ -131,3 +136,4 @@ def test_written_study(study):
         assert summary["n_fixations"] == len(table)
         assert summary["noise_variance"] == pytest.approx((SIM.noise_sd * SIM.scale) ** 2)
         assert set(summary["stream_variance"]) == {"eye", "foveal", "parafoveal"}
+        assert 0 < summary["ceiling_r_median"] < 1

@@ -32,8 +32,10 @@ subject (common ``rng([seed, 32])``, own ``rng([seed, 33, subject])``), so subje
 structure. Noise: band-limited (1–25 Hz) Gaussian with std ``noise_sd × scale`` per channel
 (``rng([seed, 34, subject])``). The truth npz holds per fixation each stream's own response at
 ``latency`` after fixation onset (``eye``, ``foveal``, ``parafoveal``: (n_fixations, 204), in
-T/m), the crop features and the patterns; the json holds each stream's variance across fixations
-(mean over channels) and the noise variance.
+T/m), the noise-free recording at that time (``prepared_signal``: own + overlapping responses,
+what a prepared epoch holds at ``latency`` besides noise), the crop features and the patterns;
+the json holds each stream's variance across fixations (mean over channels), the noise variance
+and the ceiling of the prepared data at ``latency`` (:func:`truth_summary`).
 """
 
 from __future__ import annotations
@@ -236,8 +238,10 @@ def subject_recording(sim: AvsSimulation, subject: int, scenes: np.ndarray) -> d
     noise = band_limited_noise(
         noise_rng, data.shape[0], n_samples, sim.sfreq, sim.noise_sd * sim.scale
     )
+    at = np.round((table["onset"].to_numpy() + sim.latency) * sim.sfreq).astype(int)
     truth = {
         **{s: at_latency[s] for s in STREAMS},
+        "prepared_signal": data[:, at].T.copy(),
         "foveal_features": fov,
         "parafoveal_features": par,
         **{f"pattern_{s}": patterns[s] for s in STREAMS},
@@ -252,14 +256,23 @@ def file_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def truth_summary(sim: AvsSimulation, truth: dict[str, np.ndarray], subject: int) -> dict[str, Any]:
-    """Per stream the variance across fixations at ``latency`` (mean over channels) and the noise."""
+    """Per stream the variance across fixations at ``latency`` (mean over channels), the noise
+    variance and the ceiling of the prepared data at ``latency``: per channel
+    ``r = sqrt(var_signal / (var_signal + var_noise))`` over fixations, where the signal is the
+    noise-free recording at ``latency`` after each onset (its own and overlapping responses),
+    summarised as the median over channels."""
+    noise_var = (sim.noise_sd * sim.scale) ** 2
+    signal_var = truth["prepared_signal"].var(axis=0)
+    total = signal_var + noise_var
+    ceiling = np.sqrt(np.divide(signal_var, total, out=np.zeros_like(total), where=total > 0))
     return {
         "subject": subject,
         "heldout": subject == sim.heldout_subject,
         "latency": sim.latency,
         "stream_variance": {s: float(truth[s].var(axis=0).mean()) for s in STREAMS},
         "stream_mean_square": {s: float((truth[s] ** 2).mean()) for s in STREAMS},
-        "noise_variance": float((sim.noise_sd * sim.scale) ** 2),
+        "noise_variance": float(noise_var),
+        "ceiling_r_median": float(np.median(ceiling)),
         "n_fixations": int(len(truth["eye"])),
     }
 
