@@ -252,7 +252,9 @@ def subject_recording(sim: AvsSimulation, subject: int, scenes: np.ndarray) -> d
 
 def file_table(table: pd.DataFrame) -> pd.DataFrame:
     """The canonical table under the simulated file's column names (:data:`TABLE_COLUMNS`)."""
-    return table[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
+    out = table[list(TABLE_COLUMNS)].copy()
+    out.columns = [TABLE_COLUMNS[c] for c in out.columns]
+    return out
 
 
 def truth_summary(sim: AvsSimulation, truth: dict[str, np.ndarray], subject: int) -> dict[str, Any]:
@@ -296,9 +298,7 @@ def write_study(raw_dir: Path | str, sim: AvsSimulation) -> None:
         raw = mne.io.RawArray(rec["data"].astype(np.float32), info, verbose="error")
         fif = raw_dir / label / "meg" / f"{label}_task-avs_meg.fif"
         fif.parent.mkdir(parents=True, exist_ok=True)
-        partial = fif.with_name(f".{fif.name}")  # a name MNE accepts (ends in _meg.fif)
-        raw.save(partial, overwrite=True, verbose="error")
-        partial.replace(fif)
+        raw.save(fif, overwrite=True, verbose="error")  # as the THINGS-MEG1 simulator saves
         with atomic_file(raw_dir / label / f"{label}_fixations.tsv") as tmp:
             file_table(rec["table"]).to_csv(tmp, sep="\t", index=False, float_format="%.6f")
         truth_dir = raw_dir / "ground_truth"
