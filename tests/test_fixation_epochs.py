@@ -11,6 +11,7 @@ import pytest
 from bergforge.datasets.avs_fixations import FixationTableSpec, read_fixation_table
 from bergforge.datasets.sensors import triux_gradiometer_names
 from bergforge.errors import DataError
+from bergforge.preprocess.fixation_epo import write_epochs_store
 from bergforge.preprocess.fixation_epochs import FixationEpochParams, write_fixation_store
 from bergforge.preprocess.trial_responses import PreparedTrials
 from bergforge.simulate.avs import AvsSimulation, write_study
@@ -99,3 +100,53 @@ def test_recording_without_the_gradiometers_is_refused(tmp_path, recording):
         DataError, match=r"lacks 1 of the 204 TRIUX gradiometers \(first \['MEG0112'\]\)"
     ):
         write_fixation_store(tmp_path / "bad.zarr", fewer, table, subject=2, dataset="avs_sim")
+
+
+def _epo_file(tmp_path, raw, table, order=None):
+    epochs = _mne_epochs(raw, table, FixationEpochParams())
+    meta = table[["trial", "fixation"]].rename(columns={"trial": "trial_id", "fixation": "fix_id"})
+    if order is not None:
+        meta = meta.iloc[order].reset_index(drop=True)
+    epochs.metadata = meta.reset_index(drop=True)
+    path = tmp_path / "sub-02-epo.fif"
+    epochs.save(path, overwrite=True, verbose="error")
+    return path
+
+
+IDS = {"trial": "trial_id", "fixation": "fix_id"}
+
+
+def test_published_epochs_into_the_store(tmp_path, recording):
+    raw, table = recording
+    epo = _epo_file(tmp_path, raw, table)
+    path = write_epochs_store(
+        tmp_path / "s.zarr", epo, table, subject=2, dataset="avs", id_columns=IDS, block=5
+    )
+    store = PreparedTrials(path)
+    ref = _mne_epochs(raw, table, FixationEpochParams()).get_data()
+    np.testing.assert_allclose(store.read(), ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
+    assert store.trials["fixation"].tolist() == table["fixation"].tolist()
+
+
+def test_published_epochs_in_another_order_are_refused(tmp_path, recording):
+    raw, table = recording
+    order = np.r_[1, 0, np.arange(2, len(table))]
+    epo = _epo_file(tmp_path, raw, table, order)
+    with pytest.raises(
+        DataError,
+        match=r"row 0 is \(trial, fixation\) = \(1, 1\) but epoch 0 is "
+        r"\(1, 2\).*another order",
+    ):
+        write_epochs_store(
+            tmp_path / "s.zarr", epo, table, subject=2, dataset="avs", id_columns=IDS
+        )
+    assert not (tmp_path / "s.zarr").exists()
+    with pytest.raises(DataError, match=r"metadata lacks \['fix_nr'\]"):
+        write_epochs_store(
+            tmp_path / "s.zarr",
+            epo,
+            table,
+            subject=2,
+            dataset="avs",
+            id_columns={"trial": "trial_id", "fixation": "fix_nr"},
+        )
