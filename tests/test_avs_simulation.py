@@ -64,7 +64,7 @@ def test_responses_overlap_in_the_continuous_recording(scenes):
     onsets = np.round(table.loc[later, "onset"].to_numpy() * quiet.sfreq).astype(int)
     gap = table["onset"].diff().loc[later].to_numpy()  # from the previous fixation's onset
     at_onset = np.abs(data[:, onsets]).max(axis=0)
-    assert (gap < 0.5).mean() > 0.7  # most fixations follow the previous within its response
+    assert (gap < 0.5).mean() > 0.5  # most fixations follow the previous within its response
     assert (at_onset[gap < 0.5] > 0.01 * np.abs(data).max()).all()
     assert times[-1] > table["duration"].median() + quiet.saccade_duration
 

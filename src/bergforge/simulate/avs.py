@@ -87,7 +87,7 @@ class AvsSimulation:
     scene_duration: float = 4.0
     gap: float = 1.0
     sfreq: float = 500.0
-    mean_duration: float = 0.3
+    mean_duration: float = 0.35
     saccade_duration: float = 0.05
     lock: str = "fixation"
     latency: float = 0.11
