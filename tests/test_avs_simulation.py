@@ -137,3 +137,12 @@ def test_written_study(study):
         assert summary["noise_variance"] == pytest.approx((SIM.noise_sd * SIM.scale) ** 2)
         assert set(summary["stream_variance"]) == {"eye", "foveal", "parafoveal"}
         assert 0 < summary["ceiling_r_median"] < 1
+
+
+def test_bad_simulation_settings_are_config_errors():
+    from bergforge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lock 'blink'"):
+        replace(SIM, lock="blink")
+    with pytest.raises(ConfigError, match="held-out subject"):
+        replace(SIM, heldout_subject=1)

@@ -51,6 +51,7 @@ import pandas as pd
 from bergforge.atomic import atomic_file
 from bergforge.datasets.screen import ScreenGeometry
 from bergforge.datasets.sensors import triux_gradiometer_names, triux_gradiometer_positions
+from bergforge.errors import ConfigError
 from bergforge.features.fixation_crops import CropSpec, fixation_crops
 from bergforge.simulate.avs_gaze import scene_fixations
 from bergforge.simulate.images import draw_image, make_concepts
@@ -107,9 +108,9 @@ class AvsSimulation:
 
     def __post_init__(self) -> None:
         if self.lock not in ("fixation", "saccade"):
-            raise ValueError(f"lock {self.lock!r}; expected 'fixation' or 'saccade'")
+            raise ConfigError(f"lock {self.lock!r}; expected 'fixation' or 'saccade'")
         if self.heldout_subject in self.train_subjects:
-            raise ValueError("the held-out subject must not be a training subject")
+            raise ConfigError("the held-out subject must not be a training subject")
 
     @property
     def subjects(self) -> tuple[int, ...]:
