@@ -114,6 +114,25 @@ def test_position_unit_mismatch(tmp_path):
         read_fixation_table(path, spec)
 
 
+def test_degrees_read_as_pixels_get_a_unit_hint(tmp_path):
+    table = _file_table()
+    for c, size in (("fx", 100), ("fy", 80), ("nfx", 100), ("nfy", 80)):
+        table[c] = (table[c] - size / 2) / 10.0
+    with pytest.raises(DataError, match=r"outside the scene.*are positions in degrees"):
+        read_fixation_table(_write(tmp_path, table), _spec())
+
+
+def test_non_numeric_value_is_one_error(tmp_path):
+    table = _file_table().astype({"fx": object})
+    table.loc[2, "fx"] = "centre"
+    with pytest.raises(DataError, match=r"column 'fx' \(x\) row 2 is 'centre'; expected a finite"):
+        read_fixation_table(_write(tmp_path, table), _spec())
+    table = _file_table().astype({"trial_nr": float})
+    table.loc[1, "trial_nr"] = 1.5
+    with pytest.raises(DataError, match=r"column 'trial_nr' \(trial\) row 1 .*expected an integer"):
+        read_fixation_table(_write(tmp_path, table), _spec())
+
+
 def test_degrees_from_the_centre_convert_to_pixels(tmp_path):
     table = _file_table()
     for c, size in (("fx", 100), ("fy", 80), ("nfx", 100), ("nfy", 80)):

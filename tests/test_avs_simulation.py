@@ -104,6 +104,18 @@ def test_a_study_without_parafoveal_weight_has_no_parafoveal_part(scenes):
     assert np.abs(diff).max() > 0
 
 
+def test_subjects_share_structure():
+    from bergforge.simulate.avs import subject_patterns
+
+    def corr(sim):
+        a, b = (subject_patterns(sim, s)["foveal"].ravel() for s in (1, 2))
+        return np.corrcoef(a, b)[0, 1]
+
+    assert corr(SIM) > 0.6  # shared_fraction 0.7
+    assert corr(replace(SIM, shared_fraction=1.0)) == pytest.approx(1.0)
+    assert abs(corr(replace(SIM, shared_fraction=0.0))) < 0.4
+
+
 def test_saccade_locked_eye_component_starts_earlier(scenes):
     sac = replace(SIM, lock="saccade")
     _, shapes, offset = stream_kernels(sac)

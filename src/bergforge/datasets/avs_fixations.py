@@ -260,10 +260,13 @@ def _check_inside(out: pd.DataFrame, spec: FixationTableSpec, source: str) -> No
         outside = ~np.isnan(values) & ((values < 0) | (values > size))
         if outside.any():
             row = int(np.flatnonzero(outside)[0])
+            hint = ""
+            if spec.position_unit == "pixels" and (values < 0).mean() > 0.1:
+                hint = "; many values are negative: are positions in degrees from the centre?"
             raise DataError(
                 f"{source}: fixation outside the scene: column {spec.columns[column]!r} row "
                 f"{_where(out, row)} is at {values[row]:.4g} px; expected 0–{size} px (scene "
-                f"{w}×{h} px)"
+                f"{w}×{h} px){hint}"
             )
 
 
