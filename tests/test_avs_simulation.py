@@ -128,7 +128,10 @@ def test_saccade_locked_eye_component_starts_earlier(scenes):
 
 
 def test_written_study(study):
-    assert (study / "nsd_stimuli.hdf5").exists()
+    import h5py
+
+    with h5py.File(study / "nsd_stimuli.hdf5", "r") as f:  # NSD's stimulus file: id = row
+        np.testing.assert_array_equal(f["imgBrick"][:], study_scenes(SIM))
     spec = FixationTableSpec.from_config(
         json.loads((study / "study.json").read_text())["fixation_table"]
     )
