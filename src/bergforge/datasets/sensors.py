@@ -1,4 +1,4 @@
-"""Sensor and channel facts of THINGS-MEG1 (CTF-275) and THINGS-EEG2 (63-channel actiCAP)."""
+"""Sensor and channel facts of THINGS-MEG1 (CTF-275), THINGS-EEG2 (63-channel actiCAP) and AVS (TRIUX)."""
 
 from __future__ import annotations
 
@@ -145,3 +145,36 @@ def eeg_positions(names: tuple[str, ...] | list[str] = EEG_CHANNELS) -> np.ndarr
     if missing:
         raise ValueError(f"channels without {EEG_MONTAGE} positions: {missing}")
     return np.stack([pos[n] for n in names])
+
+
+#: Planar gradiometers of an Elekta Neuromag / MEGIN TRIUX (the 204 channels AVS and the
+#: BrainEncoding26 challenge use): two per sensor triplet, named as the TRIUX writes them
+#: (``MEG0112``, ``MEG0113``; the magnetometer ``MEG0111`` is not one of them)
+N_TRIUX_GRADIOMETERS = 204
+
+
+@cache
+def _triux_gradiometer_layout() -> tuple[tuple[str, ...], np.ndarray]:
+    """Names (``MEG0112`` …, sorted by number) and 2-D positions of MNE's built-in
+    ``Vectorview-grad`` layout (on disk; its names carry a space, ``MEG 0112``, which TRIUX
+    files do not)."""
+    from mne.channels import read_layout
+
+    layout = read_layout("Vectorview-grad")
+    names = [n.replace(" ", "") for n in layout.names]
+    order = np.argsort(names, kind="stable")
+    pos = np.asarray(layout.pos[:, :2], dtype=float)[order]
+    return tuple(names[i] for i in order), pos
+
+
+def triux_gradiometer_names() -> list[str]:
+    """The 204 TRIUX planar gradiometer names, ``MEG0112``, ``MEG0113``, ``MEG0122`` … ``MEG2643``."""
+    names = list(_triux_gradiometer_layout()[0])
+    if len(names) != N_TRIUX_GRADIOMETERS:  # pragma: no cover - guards a change in MNE's layout
+        raise RuntimeError(f"MNE's Vectorview-grad layout has {len(names)} gradiometers, not 204")
+    return names
+
+
+def triux_gradiometer_positions() -> np.ndarray:
+    """2-D layout positions (204, 2) in the order of :func:`triux_gradiometer_names`."""
+    return _triux_gradiometer_layout()[1].copy()
