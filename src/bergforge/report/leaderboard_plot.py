@@ -90,7 +90,7 @@ def _decoding_panel(ax, board: Leaderboard, dataset: str) -> None:
     here = [r for r in board.decoding if r.dataset == dataset and r.subject is None]
     pooled = [r for r in here if r.kind != ORACLE_KIND]
     oracles = [r for r in here if r.kind == ORACLE_KIND]
-    names = [f"{r.kind} · {r.backbone}" if r.backbone else r.kind for r in pooled]
+    names = [f"{r.kind}\n{r.backbone}" if r.backbone else r.kind for r in pooled]
     for y, row in enumerate(pooled):
         value = row.metrics[DECODING_AGGREGATION][DECODING_METRIC]
         sd = row.metrics_sd[DECODING_AGGREGATION][DECODING_METRIC]
@@ -130,7 +130,8 @@ def _decoding_panel(ax, board: Leaderboard, dataset: str) -> None:
     ax.set_yticks(range(len(pooled)), names, fontsize=8)
     ax.set_ylim(len(pooled) - 0.5, -0.5)
     n = here[0].n_candidates if here else 0
-    note = ", dotted = oracle" if oracles else ""
-    ax.set_xlabel(f"top-5 retrieval, subject-agg (%; {n} images, dashed = chance{note})")
+    note = ", dotted: oracle" if oracles else ""
+    ax.set_xlim(0, 100)
+    ax.set_xlabel(f"subject-agg top-5 (%, {n} images)\ndashed: chance{note}", fontsize=9)
     ax.set_title(f"{dataset} (decoding)", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
