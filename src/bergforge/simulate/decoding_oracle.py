@@ -20,6 +20,7 @@ subjects' ground-truth files, the embeddings from the features of a backbone, th
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from bergforge.errors import DataError
 from bergforge.evaluation.retrieval import AGGREGATIONS, RankSummary, ranks, scores, summarise
 from bergforge.evaluation.retrieval_chance import chance_levels
 from bergforge.features.image_rows import feature_rows_of, image_embeddings
+
+log = logging.getLogger(__name__)
 
 
 def oracle_retrieval(
@@ -119,6 +122,18 @@ def write_oracle(
     test = split == "test"
     summary = oracle_retrieval(embeddings, driving, ~test, test)
     chance = chance_levels(summary.n_candidates)
+    log.info(
+        "oracle: %d training images, %d test images, %d driving latents, %d embedding dims: "
+        "top-1 %.4f, top-5 %.4f, top-10 %.4f (chance top-5 %.4f)",
+        int((~test).sum()),
+        summary.n_candidates,
+        driving.shape[1],
+        embeddings.shape[1],
+        summary.top1,
+        summary.top5,
+        summary.top10,
+        chance["top5"],
+    )
     block = {"n_queries": summary.n_queries, **summary.metrics(), "chance": chance}
     payload = {
         **(labels or {}),
