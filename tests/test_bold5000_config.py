@@ -213,6 +213,7 @@ def test_all_builds_the_data_the_decoders_and_their_retrieval_but_no_encoding_st
         "results/features/bold/alexnet_untrained/features.json",
         "results/models/bold/ridge_decoder-alexnet_untrained/model.json",
         "results/evaluation/bold/ridge_decoder-alexnet_untrained/retrieval.json",
+        "results/evaluation/bold/oracle-alexnet_untrained/oracle.json",  # simulated: its oracle
         "results/berg/decoding_models/modality-fmri/train_dataset-bold/"
         "model-ridge_decoder-alexnet_untrained/bergforge_decoder.json",
         "results/berg/decoding_models/modality-fmri/train_dataset-bold/"

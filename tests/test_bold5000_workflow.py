@@ -285,3 +285,44 @@ def test_a_release_packs_the_exported_decoders(built):
         out = BERG(release).get_decoding_model("bold", model, device="cpu").decode(x)
         exported = BERG(built / "results/berg").get_decoding_model("bold", model, device="cpu")
         np.testing.assert_array_equal(out, exported.decode(x))
+
+
+def test_the_oracle_is_the_noise_free_least_squares_decoders_retrieval(built):
+    """Rule decoding_oracle on the tiny study, recomputed here: numpy's least squares of the
+    features on [1, driving latents] over the non-test images, cosine ranks among the test
+    images counted directly; the leaderboard shows it after the decoders."""
+    target = "results/evaluation/bold/oracle-alexnet_untrained/oracle.json"
+    run_snakemake(built, "--cores", "2", target, "results/summary/leaderboard.json")
+    payload = json.loads((built / target).read_text())
+    stimuli = read_stimuli(built / PREPARED / "stimuli.tsv")
+    features = FeatureStore.open(built / FEATURES)
+    truths = [np.load(built / RAW / f"ground_truth/sub-CSI{s}_truth.npz") for s in (1, 2)]
+    driving = truths[0]["driving_latents"]
+    np.testing.assert_array_equal(driving, truths[1]["driving_latents"])  # the study's
+    order = [list(stimuli.image_id).index(i) for i in truths[0]["image_ids"]]
+    e = features.read_rows(np.array(order)).astype(np.float64)
+    test = stimuli.split.to_numpy()[order] == "test"
+    x = np.column_stack([np.ones(len(driving)), driving])
+    coef = np.linalg.lstsq(x[~test], e[~test], rcond=None)[0]
+    pred = x[test] @ coef
+    cand = e[test] / np.linalg.norm(e[test], axis=1, keepdims=True)
+    ranks = []
+    for i, p in enumerate(pred):
+        s = cand @ p
+        ranks.append((s > s[i]).sum() + ((s == s[i]).sum() - 1) / 2)
+    ranks = np.array(ranks)
+    n = int(test.sum())
+    assert payload["n_candidates"] == n == SIMULATION["n_test_images"]
+    assert payload["candidate_images"] == list(truths[0]["image_ids"][test])
+    for aggregation in ("trial", "subject-agg", "instance-agg", "subject-ind"):
+        block = payload["aggregations"][aggregation]
+        assert block["n_queries"] == n
+        assert block["top1"] == pytest.approx(np.mean(ranks < 1))
+        assert block["mean_rank"] == pytest.approx(ranks.mean())
+        assert block["normalised_rank"] == pytest.approx(np.mean(1 - ranks / (n - 1)))
+        assert block["chance"]["top1"] == pytest.approx(1 / n)
+    assert payload["kind"] == "oracle" and payload["subjects"] == [1, 2]
+    board = json.loads((built / "results/summary/leaderboard.json").read_text())["decoding"]
+    oracle = [r for r in board if r["kind"] == "oracle"]
+    assert len(oracle) == 1 and oracle[0]["subject"] is None
+    assert oracle[0]["metrics"]["subject-agg"]["top1"] == pytest.approx(np.mean(ranks < 1))

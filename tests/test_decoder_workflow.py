@@ -31,7 +31,7 @@ from bergforge.workflow import decoding as wdec
 from bergforge.workflow import models as wm
 from bergforge.workflow.leaderboard import decoding_runs, leaderboard_inputs, leaderboard_outputs
 from bergforge.workflow.resources import COEFFICIENTS, declared_mem_mb, sized_mem_mb
-from bergforge.workflow.targets import all_targets
+from bergforge.workflow.targets import all_targets, oracle_targets
 
 RIDGE = "ridge_decoder-dinov2_giant"
 MLPS = ["fmri_mlp-dinov2_giant_seed33", "fmri_mlp-dinov2_giant_seed34"]
@@ -147,7 +147,10 @@ def test_a_decoders_only_config_still_gets_its_leaderboard():
     assert paths.SUMMARY_PAGE not in targets  # no encoding model: no sections, no page
     assert {paths.LEADERBOARD_JSON, paths.LEADERBOARD_DECODING_TSV} <= set(targets)
     inputs = leaderboard_inputs(cfg)
-    assert inputs["evaluations"] == wdec.retrieval_targets(cfg)
+    # the simulated study's oracle (rule decoding_oracle) beside its decoders
+    oracle = "results/evaluation/b5k/oracle-dinov2_giant/oracle.json"
+    assert inputs["evaluations"] == [*wdec.retrieval_targets(cfg), oracle]
+    assert oracle in targets
     assert f"results/models/b5k/{RIDGE}/checksums.json" in inputs["fits"]
     assert leaderboard_outputs(cfg)["decoding_tsv"] == paths.LEADERBOARD_DECODING_TSV
     del cfg["datasets"]["b5k"]["models"]
@@ -333,8 +336,68 @@ def test_the_leaderboard_gets_decoding_rows_over_seeds(tmp_path):
 def test_decoding_runs_name_each_seeds_folder():
     cfg = config()
     runs = decoding_runs(cfg, "/r")
-    assert [r.retrieval for r in runs] == [
+    assert [r.retrieval for r in runs[:3]] == [
         Path(f"/r/results/evaluation/b5k/{m}/retrieval.json") for m in (RIDGE, *MLPS)
     ]
     assert runs[1].fit_folders == (Path(f"/r/results/models/b5k/{MLPS[0]}"),)
-    assert [r.seed for r in runs] == [None, 33, 34]
+    assert [r.seed for r in runs] == [None, 33, 34, None]
+    assert runs[3].kind == "oracle" and runs[3].fit_folders == ()
+    assert runs[3].retrieval == Path("/r/results/evaluation/b5k/oracle-dinov2_giant/oracle.json")
+
+
+def test_a_simulated_study_gets_its_oracle_downloaded_ones_do_not():
+    from bergforge.workflow.decoding_oracle import oracle_constraints, oracle_inputs
+
+    cfg = config()
+    cfg["datasets"]["b5k"]["models"]["ridge_decoder"]["backbones"] = ["alexnet_untrained"]
+    assert oracle_targets(cfg) == [
+        "results/evaluation/b5k/oracle-alexnet_untrained/oracle.json",
+        "results/evaluation/b5k/oracle-dinov2_giant/oracle.json",
+    ]
+    assert oracle_inputs(cfg)(SimpleNamespace(dataset="b5k", backbone="dinov2_giant")) == {
+        "truths": [f"resources/raw/b5k/ground_truth/sub-CSI{s}_truth.npz" for s in (1, 2)],
+        "stimuli": "results/prepared/b5k/stimuli.tsv",
+        "features": "results/features/b5k/dinov2_giant/features.json",
+    }
+    assert oracle_constraints(cfg)["dataset"] == "b5k"
+    cfg["datasets"]["b5k"]["source"] = "download"
+    assert oracle_targets(cfg) == [] and oracle_constraints(cfg)["dataset"] == "(?!x)x"
+
+
+def test_the_oracle_is_one_pooled_row_after_the_decoders(tmp_path):
+    aggs = ("trial", "subject-agg", "instance-agg", "subject-ind")
+    ridge = tmp_path / "ridge.json"
+    ridge.write_text(json.dumps(retrieval_payload({a: 0.1 for a in aggs})))
+    mlp = tmp_path / "mlp.json"
+    mlp.write_text(json.dumps(retrieval_payload({a: 0.3 for a in aggs})))
+    oracle = retrieval_payload({a: 0.6 for a in aggs})
+    del oracle["per_subject"]  # as write_oracle writes it: no per-subject queries
+    (tmp_path / "oracle.json").write_text(json.dumps(oracle))
+    runs = [
+        DecodingRun("b5k", "fmri", "dinov2_giant", "oracle", tmp_path / "oracle.json"),
+        DecodingRun("b5k", "fmri", "dinov2_giant", "fmri_mlp", mlp, seed=33),
+        DecodingRun("b5k", "fmri", "dinov2_giant", "ridge_decoder", ridge),
+    ]
+    board = build_leaderboard([], runs)
+    assert [(r.kind, r.subject) for r in board.decoding] == [
+        ("ridge_decoder", None),
+        ("fmri_mlp", None),
+        ("oracle", None),
+        ("ridge_decoder", 1),
+        ("fmri_mlp", 1),
+        ("ridge_decoder", 2),
+        ("fmri_mlp", 2),
+    ]
+    cells = dict(
+        zip(
+            DECODING_HEADER,
+            format_decoding_tsv(board.decoding).splitlines()[3].split("\t"),
+            strict=True,
+        )
+    )
+    assert cells["model"] == "oracle" and cells["seeds"] == "–" and cells["fit s"] == "–"
+    assert cells["top-5 subject-agg"] == "60.0"
+    from bergforge.report.leaderboard_plot import plot_leaderboard
+
+    plot_leaderboard(board, tmp_path / "l.png")  # the oracle: a dotted line, not a bar
+    assert (tmp_path / "l.png").stat().st_size > 1000

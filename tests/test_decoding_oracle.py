@@ -47,3 +47,34 @@ def test_perfect_and_chance_cases():
         oracle_retrieval(d[:10], d, ~test, test)
     with pytest.raises(DataError, match="disjoint training and test images"):
         oracle_retrieval(d, d, np.ones(400, bool), test)
+
+
+def test_subjects_of_other_studies_are_refused_and_nothing_is_written(tmp_path):
+    import pandas as pd
+
+    from bergforge.simulate.decoding_oracle import write_oracle
+
+    rng = np.random.default_rng(5)
+    ids = np.array([f"im{i}" for i in range(40)])
+    driving = rng.standard_normal((40, 3))
+    np.savez(tmp_path / "a.npz", image_ids=ids, driving_latents=driving)
+    np.savez(tmp_path / "b.npz", image_ids=ids, driving_latents=driving + 1e-3)
+    np.savez(tmp_path / "c.npz", image_ids=ids)
+    stimuli = pd.DataFrame({"image_id": ids, "split": ["test"] * 10 + ["train"] * 30})
+    features = types_namespace(rng.standard_normal((40, 8)))
+    out = tmp_path / "oracle.json"
+    with pytest.raises(DataError, match="driving latents differ"):
+        write_oracle([tmp_path / "a.npz", tmp_path / "b.npz"], stimuli, features, out)
+    with pytest.raises(DataError, match="expected a simulated BOLD5000 subject's ground truth"):
+        write_oracle([tmp_path / "c.npz"], stimuli, features, out)
+    assert not out.exists()
+    payload = write_oracle([tmp_path / "a.npz"], stimuli, features, out)
+    assert payload["n_candidates"] == 10 and payload["n_train_images"] == 30
+    assert payload["candidate_images"] == list(ids[:10]) and out.is_file()
+
+
+def types_namespace(values):
+    """A feature matrix as the oracle reads it (``read_rows``, ``shape``)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(read_rows=lambda rows: values[rows], shape=values.shape)

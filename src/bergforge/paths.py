@@ -41,6 +41,8 @@ UNSEEN_SUMMARY = UNSEEN_EVALUATION_DIR + "/summary.json"
 DECODER_EVALUATION_DIR = "results/evaluation/{dataset}/{model}"
 RETRIEVAL = DECODER_EVALUATION_DIR + "/retrieval.json"
 RETRIEVAL_RANKS = DECODER_EVALUATION_DIR + "/retrieval.npz"
+# the noise-free retrieval of a simulated decoding study (rule decoding_oracle), per target backbone
+DECODING_ORACLE = "results/evaluation/{dataset}/oracle-{backbone}/oracle.json"
 
 # stage 6 and 7: the exported tree and releases
 EXPORT_ROOT = "results/berg"

@@ -5,6 +5,7 @@
 # (bergforge.evaluation.decoding; files in docs/interfaces.md, "decoder evaluation").
 
 from bergforge.workflow.decoding import decoder_constraints, decoder_inputs
+from bergforge.workflow.decoding_oracle import oracle_constraints, oracle_inputs
 from bergforge.workflow.resources import sized_mem_mb, sized_runtime
 
 
@@ -26,3 +27,25 @@ rule evaluate_decoder:
         "logs/evaluate/{dataset}/{model}/retrieval.log",
     script:
         "../scripts/evaluate_decoder.py"
+
+
+# the oracle of a simulated decoding study (bergforge.simulate.decoding_oracle): the retrieval of
+# a least-squares decoder of noise-free responses, from the simulator's driving latents and the
+# backbone's features; one job per dataset × target backbone, shown beside the decoders
+rule decoding_oracle:
+    input:
+        unpack(oracle_inputs(config)),
+    output:
+        paths.DECODING_ORACLE,
+    wildcard_constraints:
+        **oracle_constraints(config),
+    threads: 1
+    resources:  # the features of the study's images (a few MB at demo size)
+        mem_mb=2000,
+        runtime=15,
+    conda:
+        BERGFORGE_ENV
+    log:
+        "logs/evaluate/{dataset}/oracle-{backbone}.log",
+    script:
+        "../scripts/decoding_oracle.py"

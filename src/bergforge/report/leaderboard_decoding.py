@@ -6,8 +6,10 @@ model's ``retrieval.json`` aggregations ``trial``, ``subject-agg``, ``instance-a
 other two aggregations pool subjects and are left empty). Each metric is the mean ± sd (ddof 1)
 over the model's seeds; the chance levels of the retrieval set's size sit beside them, and the
 fit job's cost as for the encoding rows. Within a dataset the ``ridge_decoder`` rows (the
-classic baseline) come first. The encoding rows (:mod:`bergforge.report.leaderboard`) are not
-changed by these.
+classic baseline) come first. A simulated study's oracle (kind ``oracle``: ``oracle.json`` of
+rule ``decoding_oracle``, the retrieval of a least-squares decoder of noise-free responses; no
+seeds, no fit, the same for every subject) is one pooled row after its dataset's decoders. The
+encoding rows (:mod:`bergforge.report.leaderboard`) are not changed by these.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from bergforge.report.text_table import aligned_table
 
 #: the label of the decoding baseline
 DECODING_BASELINE = "ridge_decoder"
+#: the kind of a simulated study's oracle rows (rule ``decoding_oracle``)
+ORACLE_KIND = "oracle"
 #: the metrics a row keeps per aggregation (retrieval.json's names)
 METRICS = ("top1", "top5", "top10", "median_rank", "normalised_rank")
 TOP_KS = (1, 5, 10)
@@ -103,7 +107,11 @@ def decoding_rows(runs: list[DecodingRun]) -> list[DecodingRow]:
                 f"{sorted(sizes)} candidates; expected the same test images"
             )
         n = sizes.pop()
-        subjects = sorted({int(s) for i in members for s in payloads[i]["subjects"]})
+        subjects = sorted(  # the oracle has no per-subject queries: its pooled row only
+            {int(s) for i in members for s in payloads[i]["subjects"]}
+            if all("per_subject" in payloads[i] for i in members)
+            else set()
+        )
         seconds = [costs[i][0] for i in members]
         peaks = [costs[i][1] for i in members]
         for subject in [None, *subjects]:
@@ -130,7 +138,7 @@ def decoding_rows(runs: list[DecodingRun]) -> list[DecodingRow]:
                 peak_mb=None if None in peaks else max(peaks),
                 seeds=[runs[i].seed for i in members],
             )
-            baseline = 0 if first.kind == DECODING_BASELINE else 1
+            baseline = {DECODING_BASELINE: 0, ORACLE_KIND: 2}.get(first.kind, 1)
             subject_key = -1 if subject is None else subject
             keyed.append(((datasets.index(first.dataset), subject_key, baseline, order), row))
     return [row for _, row in sorted(keyed, key=lambda kr: kr[0])]
@@ -178,7 +186,7 @@ def decoding_cells(row: DecodingRow) -> list[str]:
         row.backbone or "–",
         row.kind,
         subject,
-        str(row.n_seeds),
+        "–" if row.kind == ORACLE_KIND else str(row.n_seeds),
         str(row.n_candidates),
         *(_percent(row, a, f"top{k}") for a in AGGREGATIONS for k in TOP_KS),
         norm_text,

@@ -6,7 +6,8 @@ dashed line is the baseline's (``ridge_cv``) mean. Fixed size per panel, no tigh
 
 Decoding models add one panel per dataset after the encoding panels: each decoder's subject-agg
 top-5 retrieval accuracy (%) over all subjects pooled as a bar (± sd over seeds), each subject's
-as a dot, and the chance level as a dashed line.
+as a dot, the chance level as a dashed line and, for a simulated study, the oracle's (the
+least-squares decoder of noise-free responses) as a dotted line.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from matplotlib.figure import Figure
 
 from bergforge.report.figures import DPI, _save
 from bergforge.report.leaderboard import BASELINE, Leaderboard, Row
+from bergforge.report.leaderboard_decoding import ORACLE_KIND
 
 PANEL_WIDTH = 4.0  # inches per dataset
 ROW_HEIGHT = 0.42  # inches per model line
@@ -37,7 +39,10 @@ def plot_leaderboard(board: Leaderboard, path: Path | str) -> None:
     if not datasets and not decoding:
         raise ValueError("an empty leaderboard has no figure")
     lines = [sum(r.dataset == d for r in board.means) for d in datasets]
-    lines += [sum(r.dataset == d and r.subject is None for r in board.decoding) for d in decoding]
+    lines += [
+        sum(r.dataset == d and r.subject is None and r.kind != ORACLE_KIND for r in board.decoding)
+        for d in decoding
+    ]
     n_lines = max(lines)
     n_panels = len(datasets) + len(decoding)
     size = (PANEL_WIDTH * n_panels, 1.4 + ROW_HEIGHT * n_lines)
@@ -80,9 +85,12 @@ def plot_leaderboard(board: Leaderboard, path: Path | str) -> None:
 
 
 def _decoding_panel(ax, board: Leaderboard, dataset: str) -> None:
-    """One dataset's decoders: subject-agg top-5 (%) pooled (bar ± sd), per subject (dots)."""
-    pooled = [r for r in board.decoding if r.dataset == dataset and r.subject is None]
-    names = [f"{r.kind} · {r.backbone}" if r.backbone else r.kind for r in pooled]
+    """One dataset's decoders: subject-agg top-5 (%) pooled (bar ± sd), per subject (dots);
+    chance dashed, the oracle (one per backbone) dotted."""
+    here = [r for r in board.decoding if r.dataset == dataset and r.subject is None]
+    pooled = [r for r in here if r.kind != ORACLE_KIND]
+    oracles = [r for r in here if r.kind == ORACLE_KIND]
+    names = [f"{r.kind}\n{r.backbone}" if r.backbone else r.kind for r in pooled]
     for y, row in enumerate(pooled):
         value = row.metrics[DECODING_AGGREGATION][DECODING_METRIC]
         sd = row.metrics_sd[DECODING_AGGREGATION][DECODING_METRIC]
@@ -104,11 +112,26 @@ def _decoding_panel(ax, board: Leaderboard, dataset: str) -> None:
             ms=4,
             color="black",
         )
-    if pooled:
-        ax.axvline(100 * pooled[0].chance[DECODING_METRIC], color="tab:grey", ls="--", lw=1)
+    if here:
+        ax.axvline(100 * here[0].chance[DECODING_METRIC], color="tab:grey", ls="--", lw=1)
+    for oracle in oracles:
+        value = 100 * oracle.metrics[DECODING_AGGREGATION][DECODING_METRIC]
+        ax.axvline(value, color="tab:green", ls=":", lw=1.5)
+        label = f"oracle {value:.0f} %" + (f" · {oracle.backbone}" if len(oracles) > 1 else "")
+        ax.annotate(
+            label,
+            (value, 0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, 2),
+            textcoords="offset points",
+            fontsize=7,
+            color="tab:green",
+        )
     ax.set_yticks(range(len(pooled)), names, fontsize=8)
     ax.set_ylim(len(pooled) - 0.5, -0.5)
-    n = pooled[0].n_candidates if pooled else 0
-    ax.set_xlabel(f"top-5 retrieval, subject-agg (%; {n} images, dashed = chance)")
+    n = here[0].n_candidates if here else 0
+    note = ", dotted: oracle" if oracles else ""
+    ax.set_xlim(0, 100)
+    ax.set_xlabel(f"subject-agg top-5 (%, {n} images)\ndashed: chance{note}", fontsize=9)
     ax.set_title(f"{dataset} (decoding)", fontsize=10)
     ax.grid(axis="x", alpha=0.3)

@@ -233,7 +233,9 @@ def _decoding_table(board: Leaderboard) -> str:
             "every test trial; subject-agg: a subject's repetitions of an image averaged; "
             "instance-agg: every trial of an image averaged; subject-ind: per subject, then "
             "averaged), the normalised rank (1 = always first, 0.5 = chance) and the chance "
-            "levels. Subject rows: that subject's own queries.</p>",
+            "levels. Subject rows: that subject's own queries. A simulated study's oracle row: "
+            "the retrieval of a least-squares decoder of its noise-free responses (the same in "
+            "every aggregation and subject).</p>",
             f'<table id="leaderboard-decoding"><thead><tr>{head}</tr></thead>\n<tbody>\n'
             + "\n".join(body)
             + "\n</tbody></table>",

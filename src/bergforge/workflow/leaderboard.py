@@ -13,7 +13,8 @@ linear model, already a row). The CLI leaves out those not (yet) there, and says
 
 Decoding models (kinds with ``task = "decode"``) are decoding runs instead
 (:class:`bergforge.report.leaderboard_decoding.DecodingRun`), one per model folder (seed): its
-``retrieval.json`` and its fit folder.
+``retrieval.json`` and its fit folder; a simulated decoding study adds its oracle per target
+backbone (``oracle.json`` of rule ``decoding_oracle``, kind ``oracle``, no fit folder).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from bergforge.report.leaderboard import (
     unseen_methods,
     write_leaderboard,
 )
-from bergforge.report.leaderboard_decoding import DecodingRun
+from bergforge.report.leaderboard_decoding import ORACLE_KIND, DecodingRun
+from bergforge.workflow.decoding_oracle import oracle_entries, oracle_path
 from bergforge.workflow.models import (
     ModelEntry,
     decoding_entries,
@@ -126,9 +128,10 @@ def leaderboard_runs(
 
 
 def decoding_runs(config: dict[str, Any], root: Path | str = ".") -> list[DecodingRun]:
-    """One run per configured decoding model (each seed's folder) under ``root``."""
+    """One run per configured decoding model (each seed's folder) under ``root``, then the oracle
+    of every simulated decoding dataset × target backbone."""
     root = Path(root)
-    return [
+    models = [
         DecodingRun(
             dataset=entry.dataset,
             modality=dataset_format(config, entry.dataset).modality,
@@ -140,6 +143,17 @@ def decoding_runs(config: dict[str, Any], root: Path | str = ".") -> list[Decodi
         )
         for entry in decoding_entries(config)
     ]
+    oracles = [
+        DecodingRun(
+            dataset=dataset,
+            modality=dataset_format(config, dataset).modality,
+            backbone=backbone,
+            kind=ORACLE_KIND,
+            retrieval=root / oracle_path(dataset, backbone),
+        )
+        for dataset, backbone in oracle_entries(config)
+    ]
+    return models + oracles
 
 
 def _decoder_folder(entry: ModelEntry) -> str:
@@ -165,6 +179,7 @@ def leaderboard_inputs(config: dict[str, Any]) -> dict[str, list[str]]:
     for entry in decoding_entries(config):
         evaluations.append(paths.fill(paths.RETRIEVAL, dataset=entry.dataset, model=entry.model))
         fits.append(f"{_decoder_folder(entry)}/{MANIFEST}")
+    evaluations += [oracle_path(d, b) for d, b in oracle_entries(config)]
     return {"evaluations": list(dict.fromkeys(evaluations)), "fits": list(dict.fromkeys(fits))}
 
 

@@ -194,12 +194,20 @@ def all_targets(config: dict[str, Any]) -> list[str]:
     targets += evaluation_targets(config)
     targets += unseen_targets(config)
     targets += retrieval_targets(config)
+    targets += oracle_targets(config)
     targets += decoder_export_targets(config)
     targets += export_targets(config)
     targets += berg_manifest_targets(config)
     targets += summary_targets(config)
     targets += decoding_leaderboard_targets(config)
     return list(dict.fromkeys(targets))
+
+
+def oracle_targets(config: dict[str, Any]) -> list[str]:
+    """``oracle.json`` of every simulated decoding dataset × target backbone."""
+    from bergforge.workflow.decoding_oracle import oracle_targets as targets
+
+    return targets(config)
 
 
 def decoder_export_targets(config: dict[str, Any]) -> list[str]:
