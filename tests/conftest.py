@@ -304,30 +304,3 @@ def planned_jobs(workdir, *extra: str) -> list[tuple[str, dict[str, str]]]:
         wildcards = dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {}
         jobs.append((head.group(1), wildcards))
     return jobs
-
-
-#: the slowest test modules (a minute or more each on 2 idle cores), heaviest first: moved to the
-#: front of the collection so that pytest-xdist's ``--dist loadfile`` starts them first instead of
-#: leaving one of them for the end while the other worker idles (the rest keep their order)
-HEAVY_MODULES = (
-    "test_meeg_decoding_workflow.py",
-    "test_workflow_incremental.py",
-    "test_slurm.py",
-    "test_store_verification.py",
-    "test_bold5000_workflow.py",
-    "test_fmri_workflow.py",
-    "test_prepared_truth.py",
-    "test_real_sources.py",
-    "test_nsd_mosaic.py",
-    "test_fmri_linear.py",
-    "test_preprocess_workflow.py",
-    "test_shared_workflow.py",
-    "test_leaderboard_workflow.py",
-    "test_runtime_settings.py",
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    """Heavy modules first (:data:`HEAVY_MODULES`); a stable sort keeps every module's own order."""
-    rank = {name: k for k, name in enumerate(HEAVY_MODULES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

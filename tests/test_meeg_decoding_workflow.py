@@ -339,12 +339,15 @@ def test_a_window_past_the_end_of_a_recording_fails_its_job_and_leaves_no_store(
     workdir = tmp_path / "copy"
     shutil.copytree(built, workdir, symlinks=True)
     config = copy.deepcopy(CONFIG)
-    config["datasets"]["eegdec"]["preprocess"]["duration"] = 600.0  # 10 min after each onset
+    # 5 s after each onset: the last trials' windows run past the recording's end (≈ 2 s after
+    # the last onset), and the job stops at the first recording before cutting any window (a
+    # 10-min window once made it allocate gigabytes for recordings long enough to hold it)
+    config["datasets"]["eegdec"]["preprocess"]["duration"] = 5.0
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     store = "results/prepared/eegdec/sub-01.zarr"
     proc = run_snakemake(workdir, "--cores", "1", "--forcerun", store, check=False)
     logs = "".join(p.read_text() for p in (workdir / "logs/preprocess/eegdec").glob("sub-01.log"))
     assert proc.returncode != 0
-    assert "windows (-0.2…599.8 s around the onsets) fall outside the recording" in logs
+    assert "windows (-0.2…4.8 s around the onsets) fall outside the recording" in logs
     assert not (workdir / store).exists()
     assert not list((workdir / "results/prepared/eegdec").glob("sub-01.zarr*"))
