@@ -21,15 +21,16 @@ from bergforge.models.kind import FitRequest
 SPLITS: tuple[str, ...] = ("all",)
 
 
-class FmriMlpKind:
-    """``weights.safetensors`` and ``model.json`` (written last) in ``results/models/{dataset}/
-    fmri_mlp-{backbone}/`` (``…_seed{seed}`` with a ``seeds`` list)."""
+class TrainedDecoderKind:
+    """What the trained decoders (``fmri_mlp``, ``simple_conv``) share: one seeded model per
+    dataset × backbone (``{name}-{backbone}``, ``…_seed{seed}`` with a ``seeds`` list), fitted on
+    every subject's trials pooled, its files ``weights.safetensors`` and ``model.json``."""
 
-    name = "fmri_mlp"
+    name: str
+    modalities: tuple[str, ...]
     task = "decode"
     scope = "dataset"
     inputs = "features"  # its targets: the backbone's embedding of each trial's image
-    modalities = ("fmri",)  # windows [trial, vertex, tr]
     berg_layout = False
     seeded = True  # its settings take `seed`: a `seeds` list builds one model per seed
     resources = {"threads": 2}  # mem_mb and runtime: bergforge.workflow.resources (from sizes)
@@ -37,11 +38,19 @@ class FmriMlpKind:
 
     def model_name(self, backbone: str | None) -> str:
         if not backbone:
-            raise ValueError("the fmri_mlp kind needs a backbone (its targets)")
-        return f"fmri_mlp-{backbone}"
+            raise ValueError(f"the {self.name} kind needs a backbone (its targets)")
+        return f"{self.name}-{backbone}"
 
     def splits(self, modality: str) -> tuple[str, ...]:
         return SPLITS
+
+
+class FmriMlpKind(TrainedDecoderKind):
+    """``weights.safetensors`` and ``model.json`` (written last) in ``results/models/{dataset}/
+    fmri_mlp-{backbone}/`` (``…_seed{seed}`` with a ``seeds`` list)."""
+
+    name = "fmri_mlp"
+    modalities = ("fmri",)  # windows [trial, vertex, tr]
 
     def fit(self, request: FitRequest, folder: Path) -> None:
         from bergforge.models.decoding.job import fit_fmri_mlp

@@ -16,33 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from bergforge.models.decoding.kind import TrainedDecoderKind
 from bergforge.models.kind import FitRequest
 
-#: the one training split: one model for every subject
-SPLITS: tuple[str, ...] = ("all",)
 
-
-class SimpleConvKind:
+class SimpleConvKind(TrainedDecoderKind):
     """``weights.safetensors`` and ``model.json`` (written last) in ``results/models/{dataset}/
     simple_conv-{backbone}/`` (``…_seed{seed}`` with a ``seeds`` list)."""
 
     name = "simple_conv"
-    task = "decode"
-    scope = "dataset"
-    inputs = "features"  # its targets: the backbone's embedding of each trial's image
     modalities = ("meg", "eeg")  # windows [trial, channel, time] with sensor positions
-    berg_layout = False
-    seeded = True  # its settings take `seed`: a `seeds` list builds one model per seed
-    resources = {"threads": 2}  # mem_mb and runtime: bergforge.workflow.resources (from sizes)
-    fit_outputs = ("model.json", "weights.safetensors")
-
-    def model_name(self, backbone: str | None) -> str:
-        if not backbone:
-            raise ValueError("the simple_conv kind needs a backbone (its targets)")
-        return f"simple_conv-{backbone}"
-
-    def splits(self, modality: str) -> tuple[str, ...]:
-        return SPLITS
 
     def fit(self, request: FitRequest, folder: Path) -> None:
         from bergforge.models.decoding.simple_conv_job import fit_simple_conv
