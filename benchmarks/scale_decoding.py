@@ -32,8 +32,9 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 from scale_cases import Case, harness_device, merged_config, real_config, workflow_size
+from scale_trained import projection
 
-from bergforge.workflow.resources import GPU_FLOPS, Size
+from bergforge.workflow.resources import Size
 
 DATASET, BACKBONE = "bold5000", "dinov2_giant"
 SUBJECTS = (1, 2, 3, 4)
@@ -46,7 +47,6 @@ TRIAL_MB = FSAVERAGE5 * N_TRS * 4 / 1e6
 MODELS = {"ridge_decoder": f"ridge_decoder-{BACKBONE}", "fmri_mlp": f"fmri_mlp-{BACKBONE}_seed33"}
 REAL_EPOCHS = 40  # fmri_mlp's default max_epochs: the real job's worst case (no early stop)
 RUN_EPOCHS = {"max_epochs": 2, "patience": 2}
-GPU_EFFICIENCY = 0.5
 GROUP = "decoders-bold5000"
 #: the real job's PCA solver at every fraction (auto's choice above 2,048 training trials)
 RANDOMIZED = {"pca": {"solver": "randomized"}}
@@ -391,16 +391,7 @@ def fit(kind: str, job: dict, capped: bool = True) -> float:
 def _mlp_run(job: dict) -> dict:
     with _timed_loop() as loops:
         seconds = fit("fmri_mlp", job)
-    if len(loops) != 1 or loops[0][1] < 1:
-        raise RuntimeError(f"expected one epoch loop of at least one epoch; got {loops}")
-    train, epochs = loops[0]
-    other = seconds - train
-    return {
-        "train_seconds": train,
-        "epochs_run": epochs,
-        "projected_seconds": other + train / epochs * REAL_EPOCHS,
-        "gpu_seconds_per_work": other / job["work"] + 1e6 / (GPU_EFFICIENCY * GPU_FLOPS),
-    }
+    return projection(job, seconds, loops, REAL_EPOCHS)
 
 
 def _evaluate_prepare(point: Path, fraction: float, cache: Path) -> dict:

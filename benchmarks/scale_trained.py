@@ -88,9 +88,12 @@ def timed_training() -> Iterator[list[tuple[float, int]]]:
         mlp_train.train_loop = shared_train.train_loop = original
 
 
-def projection(job: dict, seconds: float, loops: list[tuple[float, int]]) -> dict:
+def projection(
+    job: dict, seconds: float, loops: list[tuple[float, int]], real_epochs: int = REAL_EPOCHS
+) -> dict:
     """The point's numbers beyond peak and time: the epoch loop's time, the job's time projected
-    to ``REAL_EPOCHS`` and the GPU estimate per unit of work (module docstring)."""
+    to ``real_epochs`` (the real job's, by default the kinds' 200) and the GPU estimate per unit
+    of work (module docstring)."""
     if len(loops) != 1 or loops[0][1] < 1:
         raise RuntimeError(f"expected one epoch loop of at least one epoch; got {loops}")
     train, epochs = loops[0]
@@ -98,7 +101,7 @@ def projection(job: dict, seconds: float, loops: list[tuple[float, int]]) -> dic
     return {
         "train_seconds": train,
         "epochs_run": epochs,
-        "projected_seconds": other + train / epochs * REAL_EPOCHS,
+        "projected_seconds": other + train / epochs * real_epochs,
         "gpu_seconds_per_work": other / job["work"] + 1e6 / (GPU_EFFICIENCY * GPU_FLOPS),
     }
 
