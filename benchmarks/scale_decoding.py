@@ -25,14 +25,13 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 from scale_cases import Case, harness_device, merged_config, real_config, workflow_size
-from scale_trained import projection
+from scale_trained import projection, timed_loops
 
 from bergforge.workflow.resources import Size
 
@@ -341,27 +340,6 @@ def _fit_size(kind: str):
     return size
 
 
-@contextmanager
-def _timed_loop() -> Iterator[list[tuple[float, int]]]:
-    """(seconds, epochs) of every decoder epoch loop run inside."""
-    import bergforge.models.decoding.train as train
-
-    loops: list[tuple[float, int]] = []
-    original = train.decoder_loop
-
-    def timed(*args, **kwargs):
-        began = time.perf_counter()
-        trained = original(*args, **kwargs)
-        loops.append((time.perf_counter() - began, int(trained.epochs)))
-        return trained
-
-    train.decoder_loop = timed
-    try:
-        yield loops
-    finally:
-        train.decoder_loop = original
-
-
 def fit(kind: str, job: dict, capped: bool = True) -> float:
     """The job of rule ``fit_{kind}`` on the point's inputs; its wall time."""
     from bergforge.models.registry import get_kind
@@ -389,7 +367,9 @@ def fit(kind: str, job: dict, capped: bool = True) -> float:
 
 
 def _mlp_run(job: dict) -> dict:
-    with _timed_loop() as loops:
+    import bergforge.models.decoding.train as train
+
+    with timed_loops("decoder_loop", train) as loops:
         seconds = fit("fmri_mlp", job)
     return projection(job, seconds, loops, REAL_EPOCHS)
 

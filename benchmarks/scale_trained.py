@@ -66,14 +66,12 @@ def wildcards(kind: str, subject: int | None = None) -> dict:
 
 
 @contextmanager
-def timed_training() -> Iterator[list[tuple[float, int]]]:
-    """(seconds, epochs) of every epoch loop run inside (``train_loop`` of ``mlp`` and
-    ``shared``, wrapped for the duration)."""
-    import bergforge.models.mlp.train as mlp_train
-    import bergforge.models.shared.train as shared_train
-
+def timed_loops(name: str, *modules) -> Iterator[list[tuple[float, int]]]:
+    """(seconds, epochs) of every call of the epoch loop ``name`` run inside: the function of that
+    name in each of ``modules`` (one function, imported into each) wrapped for the duration; it
+    returns a record with ``epochs``."""
     loops: list[tuple[float, int]] = []
-    original = mlp_train.train_loop
+    original = getattr(modules[0], name)
 
     def timed(*args, **kwargs):
         began = time.perf_counter()
@@ -81,11 +79,21 @@ def timed_training() -> Iterator[list[tuple[float, int]]]:
         loops.append((time.perf_counter() - began, int(trained.epochs)))
         return trained
 
-    mlp_train.train_loop = shared_train.train_loop = timed
+    for module in modules:
+        setattr(module, name, timed)
     try:
         yield loops
     finally:
-        mlp_train.train_loop = shared_train.train_loop = original
+        for module in modules:
+            setattr(module, name, original)
+
+
+def timed_training():
+    """:func:`timed_loops` of ``train_loop`` of ``mlp`` and ``shared``."""
+    import bergforge.models.mlp.train as mlp_train
+    import bergforge.models.shared.train as shared_train
+
+    return timed_loops("train_loop", mlp_train, shared_train)
 
 
 def projection(
