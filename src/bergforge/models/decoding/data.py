@@ -58,6 +58,20 @@ class PooledTrials:
         """Positions in the pooled table of the trials of ``splits`` (in table order)."""
         return np.flatnonzero(self.table["split"].isin(splits).to_numpy())
 
+    def training_rows(self, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, fit, validation) of a trained decoder: the pooled-table rows of the ``train``
+        and ``validation`` trials, and the positions among them of each; one error naming the
+        stores unless there are both (validation stops the training)."""
+        rows = self.rows(("train", "validation"))
+        split = self.table["split"].to_numpy()[rows]
+        fit, validation = np.flatnonzero(split == "train"), np.flatnonzero(split == "validation")
+        if fit.size == 0 or validation.size == 0:
+            raise DataError(
+                f"{kind}: {fit.size} train and {validation.size} validation trials in "
+                f"{[s.label for s in self.stores]}; expected both (validation stops the training)"
+            )
+        return rows, fit, validation
+
     def read(self, rows: np.ndarray) -> np.ndarray:
         """The data of pooled-table ``rows`` as one float32 array ``[len(rows), *target_shape]``,
         filled store by store in blocks of :data:`READ_BLOCK` trials."""

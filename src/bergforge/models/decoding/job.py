@@ -23,9 +23,9 @@ import numpy as np
 from bergforge.atomic import save_json
 from bergforge.errors import DataError
 from bergforge.models.decoding.data import check_split, pooled_trials
-from bergforge.models.decoding.record import MARKER, base_record
+from bergforge.models.decoding.record import MARKER, WEIGHTS, base_record
 from bergforge.models.decoding.settings import DecoderConfig
-from bergforge.models.decoding.weights import WEIGHTS, network_record
+from bergforge.models.decoding.weights import network_record
 from bergforge.models.kind import FitRequest
 from bergforge.models.mlp.weights import write_weights
 
@@ -68,14 +68,7 @@ def fit_fmri_mlp(
             f"matrix. Expected at most {MAX_TARGET_DIMS:,}: choose one layer with "
             "`backbones.<name>.layers` (dinov2_giant reads one layer, 1,536 dimensions)"
         )
-    rows = data.rows(("train", "validation"))
-    split = data.table["split"].to_numpy()[rows]
-    fit, validation = np.flatnonzero(split == "train"), np.flatnonzero(split == "validation")
-    if fit.size == 0 or validation.size == 0:
-        raise DataError(
-            f"fmri_mlp: {fit.size} train and {validation.size} validation trials in "
-            f"{[s.label for s in data.stores]}; expected both (validation stops the training)"
-        )
+    rows, fit, validation = data.training_rows("fmri_mlp")
     x, digest = data.read_onto(rows, device)  # on a GPU, the windows never sit on the host whole
     y = data.targets(rows)
     subjects = data.table["store"].to_numpy(dtype=np.int64)[rows]  # k = request.subjects[k]

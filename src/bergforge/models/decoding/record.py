@@ -9,6 +9,7 @@ shape of the responses it is asked to decode.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from bergforge.models.folder_checksums import verify_model_folder
 from bergforge.models.kind import FitRequest
 
 MARKER = "model.json"
+#: a trained decoder's weights (fmri_mlp, simple_conv)
+WEIGHTS = "weights.safetensors"
 
 
 def base_record(kind: str, request: FitRequest, data: PooledTrials) -> dict[str, Any]:
@@ -64,6 +67,32 @@ def read_record(folder: Path | str, kind: str) -> dict[str, Any]:
         if key not in record:
             raise DataError(f"{path} lacks {key!r}; expected a {kind} model.json")
     return record
+
+
+def load_network_folder(
+    folder: Path | str, kind: str, build: Callable[[dict[str, Any], dict[str, np.ndarray]], Any]
+) -> tuple[Any, dict[str, Any]]:
+    """(network, record) of a trained decoder's folder: verified and its ``model.json`` read
+    (:func:`read_record`), its ``weights.safetensors`` given to ``build(record, tensors)``; a
+    damaged file or one that does not hold the network the record describes is one error."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    folder = Path(folder)
+    record = read_record(folder, kind)  # verifies the folder first
+    path = folder / WEIGHTS
+    try:
+        tensors = load(path.read_bytes())
+    except (SafetensorError, OSError, ValueError) as err:
+        raise DataError(f"{path}: not a safetensors file ({err})") from err
+    try:
+        network = build(record, tensors)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise DataError(
+            f"{path} does not hold the network model.json describes ({err}); delete the "
+            "folder and rerun its fit"
+        ) from err
+    return network, record
 
 
 def check_responses(responses: Any, record: dict[str, Any], folder: Path | str) -> np.ndarray:

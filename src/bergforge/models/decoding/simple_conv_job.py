@@ -24,9 +24,9 @@ import numpy as np
 from bergforge.atomic import save_json
 from bergforge.errors import ConfigError, DataError
 from bergforge.models.decoding.data import PooledTrials, check_split, pooled_trials
-from bergforge.models.decoding.record import MARKER, base_record
+from bergforge.models.decoding.record import MARKER, WEIGHTS, base_record
 from bergforge.models.decoding.simple_conv_settings import SimpleConvConfig
-from bergforge.models.decoding.simple_conv_weights import KIND, WEIGHTS, network_record
+from bergforge.models.decoding.simple_conv_weights import KIND, network_record
 from bergforge.models.kind import FitRequest
 from bergforge.models.mlp.weights import write_weights
 
@@ -94,14 +94,7 @@ def fit_simple_conv(
             "with `backbones.<name>.layers` (dinov2_giant reads one layer, 1,536 dimensions)"
         )
     positions = store_positions(data)
-    rows = data.rows(("train", "validation"))
-    split = data.table["split"].to_numpy()[rows]
-    fit, validation = np.flatnonzero(split == "train"), np.flatnonzero(split == "validation")
-    if fit.size == 0 or validation.size == 0:
-        raise DataError(
-            f"{KIND}: {fit.size} train and {validation.size} validation trials in "
-            f"{[s.label for s in data.stores]}; expected both (validation stops the training)"
-        )
+    rows, fit, validation = data.training_rows(KIND)
     x, digest = data.read_onto(rows, device)  # on a GPU, the windows never sit on the host whole
     y = data.targets(rows)
     log.info(

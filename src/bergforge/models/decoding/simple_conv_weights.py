@@ -13,11 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from bergforge.errors import DataError
-from bergforge.models.decoding.record import check_responses, read_record
+from bergforge.models.decoding.record import check_responses, load_network_folder
 from bergforge.models.decoding.simple_conv_settings import SimpleConvConfig
 
-WEIGHTS = "weights.safetensors"
 KIND = "simple_conv"
 #: trials decoded per forward pass
 DECODE_BATCH = 256
@@ -44,30 +42,18 @@ class SimpleConvDecoder:
     def load(cls, folder: Path | str) -> SimpleConvDecoder:
         """The decoder in ``folder`` (verified; a damaged or mismatched file is one error)."""
         import torch
-        from safetensors import SafetensorError
-        from safetensors.numpy import load
 
         from bergforge.models.decoding.simple_conv_train import load_network
 
-        folder = Path(folder)
-        record = read_record(folder, KIND)  # verifies the folder first
-        path = folder / WEIGHTS
-        try:
-            tensors = load(path.read_bytes())
-        except (SafetensorError, OSError, ValueError) as err:
-            raise DataError(f"{path}: not a safetensors file ({err})") from err
-        try:
+        def build(record: dict[str, Any], tensors: dict[str, np.ndarray]) -> Any:
             net = record["network"]
             cfg = SimpleConvConfig.from_settings(record["settings"], {"device": "cpu"})
-            network = load_network(
+            return load_network(
                 tensors, int(net["n_times"]), int(net["n_out"]), cfg, torch.device("cpu")
             )
-        except (KeyError, TypeError, ValueError, RuntimeError) as err:
-            raise DataError(
-                f"{path} does not hold the network model.json describes ({err}); delete the "
-                "folder and rerun its fit"
-            ) from err
-        return cls(network, record, folder)
+
+        network, record = load_network_folder(folder, KIND, build)
+        return cls(network, record, Path(folder))
 
     def decode(self, responses: Any, batch_size: int = DECODE_BATCH) -> np.ndarray:
         """Embeddings ``[trial, n_out]`` (float32) of windows ``[trial, channel, time]``."""

@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 
 from bergforge.errors import DataError
-from bergforge.models.decoding.record import check_responses, read_record
+from bergforge.models.decoding.record import check_responses, load_network_folder
 from bergforge.models.decoding.settings import DecoderConfig
 
-WEIGHTS = "weights.safetensors"
 #: trials decoded per forward pass
 DECODE_BATCH = 256
 
@@ -86,19 +85,10 @@ class FmriMlpDecoder:
     def load(cls, folder: Path | str) -> FmriMlpDecoder:
         """The decoder in ``folder`` (verified; a damaged or mismatched file is one error)."""
         import torch
-        from safetensors import SafetensorError
-        from safetensors.numpy import load
 
         from bergforge.models.decoding.network import FmriMlp
 
-        folder = Path(folder)
-        record = read_record(folder, "fmri_mlp")  # verifies the folder first
-        path = folder / WEIGHTS
-        try:
-            tensors = load(path.read_bytes())
-        except (SafetensorError, OSError, ValueError) as err:
-            raise DataError(f"{path}: not a safetensors file ({err})") from err
-        try:
+        def build(record: dict[str, Any], tensors: dict[str, np.ndarray]) -> FmriMlp:
             net = record["network"]
             network = FmriMlp(
                 int(net["n_features"]),
@@ -112,12 +102,10 @@ class FmriMlpDecoder:
                 len(net.get("subject_layers") or []),  # absent in folders of before the option
             )
             network.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
-        except (KeyError, TypeError, ValueError, RuntimeError) as err:
-            raise DataError(
-                f"{path} does not hold the network model.json describes ({err}); delete the "
-                "folder and rerun its fit"
-            ) from err
-        return cls(network.eval(), record, folder)
+            return network
+
+        network, record = load_network_folder(folder, "fmri_mlp", build)
+        return cls(network.eval(), record, Path(folder))
 
     def decode(
         self, responses: Any, subjects: Any = None, batch_size: int = DECODE_BATCH
