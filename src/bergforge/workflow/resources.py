@@ -819,16 +819,18 @@ def fmri_mlp_work(
     return cfg.max_epochs * n_trials * 6 * macs / 1e6, params
 
 
-def host_windows_mb(config: dict, wildcards: Any, kind: str, stores: Any) -> float:
-    """MB of a decoder's windows on the host: every subject's trials on the CPU; on a GPU one
-    read block (the fit fills the device tensor block by block,
-    :meth:`bergforge.models.decoding.data.PooledTrials.read_onto`)."""
+def host_windows_mb(
+    config: dict, wildcards: Any, kind: str, shapes: list[tuple[int, ...]]
+) -> float:
+    """MB of a decoder's float32 windows on the host, from the stores' ``data`` shapes: every
+    subject's trials on the CPU; on a GPU one read block (the fit fills the device tensor block
+    by block, :meth:`bergforge.models.decoding.data.PooledTrials.read_onto`)."""
     from bergforge.models.decoding.data import READ_BLOCK
 
-    mb = _trial_stores_mb(stores)
+    mb = sum(math.prod(shape) for shape in shapes) * 4 / MB
     if _kind_device(config, wildcards.dataset, kind) != "cuda":
         return mb
-    n_trials = sum(array_shape(p, "data")[0] for p in stores)
+    n_trials = sum(shape[0] for shape in shapes)
     return min(mb, READ_BLOCK * mb / max(n_trials, 1))
 
 
@@ -841,7 +843,7 @@ def _size_fit_fmri_mlp(config, wildcards, input) -> Size:
     settings = kind_settings(config, wildcards.dataset, "fmri_mlp")
     work, params = fmri_mlp_work(n_trials, shapes[0][1], n_dims, settings, len(shapes))
     fixed = (8 * params + n_trials * n_dims) * 4 / MB
-    return Size(host_windows_mb(config, wildcards, "fmri_mlp", input.prepared), work, fixed)
+    return Size(host_windows_mb(config, wildcards, "fmri_mlp", shapes), work, fixed)
 
 
 def recording_sizes(raw: Any) -> list[float]:
@@ -897,7 +899,7 @@ def _size_fit_simple_conv(config, wildcards, input) -> Size:
     settings = kind_settings(config, wildcards.dataset, "simple_conv")
     work, params = simple_conv_work(n_trials, shapes[0][1], shapes[0][2], n_dims, settings)
     fixed = (8 * params + n_trials * n_dims) * 4 / MB
-    return Size(host_windows_mb(config, wildcards, "simple_conv", input.prepared), work, fixed)
+    return Size(host_windows_mb(config, wildcards, "simple_conv", shapes), work, fixed)
 
 
 def _size_fit_ridge_decoder(config, wildcards, input) -> Size:
