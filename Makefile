@@ -5,7 +5,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= all
-# pytest-xdist workers for `make test` (tests that share one Snakemake build share it across workers)
+# pytest-xdist workers for `make test` (tests that share one Snakemake build share it across workers;
+# tests/conftest.py orders the modules, and --no-loadscope-reorder keeps that order)
 TEST_WORKERS ?= 2
 STAMP := $(VENV)/.bergforge-installed
 
@@ -49,7 +50,7 @@ lint: $(STAMP)
 	SLURM_CONF=/dev/null $(VENV)/bin/snakemake --lint
 
 test: $(STAMP) lint
-	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 clean-results:
 	rm -rf results resources/raw logs .snakemake $(DEMO_EXTRA_DIR)

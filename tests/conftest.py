@@ -65,6 +65,47 @@ def pytest_addoption(parser) -> None:
     )
 
 
+def _uses_tiny_build(items: list) -> bool:
+    return any("tiny_built" in getattr(item, "fixturenames", ()) for item in items)
+
+
+def _module_rank(items: list, first_shared: str | None) -> int:
+    """Where a module's tests go in the run (see :func:`pytest_collection_modifyitems`)."""
+    if items[0].nodeid.split("::", 1)[0] == first_shared:
+        return 0
+    marks = {m.name for item in items for m in item.iter_markers()}
+    shared = _uses_tiny_build(items)
+    if "long" in marks and not shared:
+        return 1
+    if "workflow" in marks and not shared:
+        return 2
+    return 3 if shared else 4
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Order the modules so that the xdist workers stay busy (``make test`` runs
+    ``--dist loadfile --no-loadscope-reorder``, which keeps this order):
+
+    0. a module that needs the shared tiny build (``tiny_built``), one with a ``long`` test if
+       there is one, so that one worker starts building at once and goes on to its long test;
+    1. the other modules with a ``long`` test (minutes alone; the SLURM run mostly waits on the
+       cluster's status checks), so that none is left running alone at the end;
+    2. the other Snakemake (``workflow``) modules, each building its own tiny config;
+    3. the remaining modules that need the tiny build, which by then is there to copy (before
+       this order, workers sat idle on its file lock for minutes);
+    4. the quick modules, which fill the end of the run.
+
+    Within a group modules keep their collection order, and tests their order in the module."""
+    modules: dict[str, list] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    shared = [path for path, own in modules.items() if _uses_tiny_build(own)]
+    long = [p for p in shared if any(i.get_closest_marker("long") for i in modules[p])]
+    first_shared = (long or shared or [None])[0]
+    ranked = sorted(modules.values(), key=lambda own: _module_rank(own, first_shared))
+    items[:] = [item for own in ranked for item in own]
+
+
 def simulate_study(cfg: dict, raw_dir: Path) -> Path:
     """Run the simulator for every subject of a dataset entry, as the workflow rules do."""
     fmt, sim = cfg["format"], cfg["simulation"]

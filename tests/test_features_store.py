@@ -14,7 +14,8 @@ from features_data import make_stimuli
 from PIL import Image
 
 from bergforge.errors import DataError
-from bergforge.features.job import extract_shard, write_manifest
+from bergforge.features.job import extract_shard
+from bergforge.features.manifest_job import write_manifest
 from bergforge.features.plan import shard_count, shard_name, shard_rows
 from bergforge.features.registry import ALEXNET_NODES, BERG_SEED
 from bergforge.features.store import FeatureStore

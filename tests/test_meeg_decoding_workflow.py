@@ -1,7 +1,10 @@
-"""MEG/EEG decoding through real Snakemake: tiny simulated THINGS-EEG2 (2 subjects) and
-THINGS-MEG1 (1 subject) studies with ``preprocess: {variant: neuralbench}`` → trial-indexed
-stores (rule meeg_decoding_windows) → target features → ``simple_conv`` (SimpleConvTimeAgg) →
-retrieval (evaluate_decoder) → export (export_decoder) → the API and the leaderboard. The windows
+"""MEG/EEG decoding through real Snakemake: a tiny simulated THINGS-EEG2 study (2 subjects) with
+``preprocess: {variant: neuralbench}`` → trial-indexed stores (rule meeg_decoding_windows) →
+target features → ``simple_conv`` (SimpleConvTimeAgg) → retrieval (evaluate_decoder) → export
+(export_decoder) → the API and the leaderboard. The THINGS-MEG1 study of the same config is
+planned through the same rules (a dry run); its windows are built and checked against MNE by
+tests/test_meeg_decoding_windows.py, and simple_conv on MEG-sized input by
+tests/test_simple_conv_decoder.py. The windows
 are recomputed here from the simulator's raw session dicts (MNE + scikit-learn + numpy), the
 split from the trial table, the ranks from the saved embeddings and the feature store; bad
 configs are one clear error each before any job runs, and a window past the end of a recording
@@ -32,7 +35,7 @@ from bergforge.preprocess.stimuli import read_stimuli
 from bergforge.preprocess.trial_responses import PreparedTrials
 from bergforge.workflow.meeg_decoding import check_meeg_decoding_datasets
 from bergforge.workflow.models import check_models, model_entries
-from conftest import REPO, TINY_EEG, TINY_MEG, make_workdir, run_snakemake
+from conftest import REPO, TINY_EEG, TINY_MEG, make_workdir, planned_jobs, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -78,15 +81,17 @@ CONFIG = {
     "features": {"shard_size": 64, "batch_size": 8},  # one shard per dataset
 }
 EEG_RAW = "resources/raw/eegdec"
-MODELS = {
-    "eegdec": "simple_conv-alexnet_untrained_seed1",
-    "megdec": "simple_conv-alexnet_untrained_seed1",
+MODEL = "simple_conv-alexnet_untrained_seed1"
+#: what the build runs: the EEG study (the MEG one is planned only, below)
+BUILT = {
+    **copy.deepcopy(CONFIG),
+    "datasets": {"eegdec": copy.deepcopy(CONFIG["datasets"]["eegdec"])},
 }
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    workdir = make_workdir(tmp_path_factory.mktemp("meeg_decoding_flow"), copy.deepcopy(CONFIG))
+    workdir = make_workdir(tmp_path_factory.mktemp("meeg_decoding_flow"), copy.deepcopy(BUILT))
     run_snakemake(workdir, "--cores", "2")
     return workdir
 
@@ -245,11 +250,10 @@ def test_the_split_follows_the_task(built):
     ceil(0.2 × n) training timelines (session partitions / runs) of each subject's; train the rest."""
     stimuli = read_stimuli(built / "results/prepared/eegdec/stimuli.tsv")
     test_images = set(stimuli.image_id[stimuli.split == "test"])
-    for dataset, subjects in (("eegdec", (1, 2)), ("megdec", (1,))):
+    for dataset, subjects in (("eegdec", (1, 2)),):
         for s in subjects:
             table = PreparedTrials(built / f"results/prepared/{dataset}/sub-{s:02d}.zarr").trials
-            if dataset == "eegdec":
-                assert set(table.image[table.split == "test"]) == test_images
+            assert set(table.image[table.split == "test"]) == test_images
             is_test = (table.split == "test").to_numpy()
             test_set = set(table.image[is_test])
             assert not (set(table.image[~is_test]) & test_set)
@@ -261,19 +265,33 @@ def test_the_split_follows_the_task(built):
             assert set(table.split) == {"train", "validation", "test"}
 
 
-def test_meg_store_has_the_ctf_layout_positions(built):
-    store = PreparedTrials(built / "results/prepared/megdec/sub-01.zarr")
-    prep = store.preprocessing
-    assert store.dims == ["trial", "channel", "time"] and store.target_shape[1] == 120
-    assert np.asarray(prep["sensor_positions_normalised"]).shape == (store.target_shape[0], 2)
-    assert prep["l_freq"] == 1.0 and prep["notch"] == [60.0]
+def test_the_meg_study_is_planned_through_the_same_rules(tmp_path):
+    """THINGS-MEG1 with the variant: its runs → meeg_decoding_windows → simple_conv → retrieval
+    and export, and none of the encoding stages (a dry run of the whole config)."""
+    workdir = make_workdir(tmp_path, copy.deepcopy(CONFIG))
+    jobs = planned_jobs(workdir)
+    meg = {rule for rule, wildcards in jobs if wildcards.get("dataset") == "megdec"}
+    assert {
+        "simulate_meg_subject",
+        "meeg_decoding_windows",
+        "fit_simple_conv",
+        "evaluate_decoder",
+        "export_decoder",
+    } <= meg
+    assert not meg & {"preprocess_meg_subject", "fit_linear", "evaluate_subject"}
+    windows = [w for rule, w in jobs if rule == "meeg_decoding_windows"]
+    assert {(w["dataset"], w["subject"]) for w in windows} == {
+        ("eegdec", "01"),
+        ("eegdec", "02"),
+        ("megdec", "01"),
+    }
 
 
 # --- models, retrieval, export, API, leaderboard ------------------------------------------------
 
 
 def test_the_decoders_fit_retrieve_export_and_reach_the_leaderboard(built):
-    for dataset, model in MODELS.items():
+    for dataset, model in (("eegdec", MODEL),):
         stimuli = read_stimuli(built / f"results/prepared/{dataset}/stimuli.tsv")
         features = FeatureStore.open(
             built / f"results/features/{dataset}/alexnet_untrained/features.json"
@@ -310,20 +328,17 @@ def test_the_decoders_fit_retrieve_export_and_reach_the_leaderboard(built):
             agg.append((sc > sc[t]).sum() + ((sc == sc[t]).sum() - 1) / 2)
         np.testing.assert_allclose(saved["subject_agg_rank"], agg, atol=1e-9)
     table = pd.read_csv(built / "results/summary/leaderboard_decoding.tsv", sep="\t")
-    assert set(table.dataset) == {"eegdec", "megdec"} and set(table.model) == {"simple_conv"}
+    assert set(table.dataset) == {"eegdec"} and set(table.model) == {"simple_conv"}
     # exported; the API decodes test windows as the kind does on its model folder
     berg = BERG(built / "results/berg")
-    assert berg.list_decoding_models() == [
-        "eeg/eegdec/simple_conv-alexnet_untrained_seed1",
-        "meg/megdec/simple_conv-alexnet_untrained_seed1",
-    ]
-    for dataset, model in MODELS.items():
+    assert berg.list_decoding_models() == ["eeg/eegdec/simple_conv-alexnet_untrained_seed1"]
+    for dataset, model in (("eegdec", MODEL),):
         x = PreparedTrials(built / f"results/prepared/{dataset}/sub-01.zarr").read_split("test")[1][
             :3
         ]
         expected = get_kind("simple_conv").decode(built / f"results/models/{dataset}/{model}", x)
         dec = berg.get_decoding_model(dataset, model, device="cpu")  # the modality found
-        modality = "eeg" if dataset == "eegdec" else "meg"
+        modality = "eeg"
         assert dec.metadata["modality"] == modality
         again = berg.get_decoding_model(dataset, model, modality=modality, device="cpu")
         np.testing.assert_array_equal(again.decode(x), dec.decode(x))
@@ -338,7 +353,7 @@ def test_the_decoders_fit_retrieve_export_and_reach_the_leaderboard(built):
 def test_a_window_past_the_end_of_a_recording_fails_its_job_and_leaves_no_store(built, tmp_path):
     workdir = tmp_path / "copy"
     shutil.copytree(built, workdir, symlinks=True)
-    config = copy.deepcopy(CONFIG)
+    config = copy.deepcopy(BUILT)
     # 5 s after each onset: the last trials' windows run past the recording's end (≈ 2 s after
     # the last onset), and the job stops at the first recording before cutting any window (a
     # 10-min window once made it allocate gigabytes for recordings long enough to hold it)

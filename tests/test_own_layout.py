@@ -35,7 +35,8 @@ from bergforge.export.own_layout import (
     export_own_model,
     recorded_backbone,
 )
-from bergforge.features.job import extract_shard, write_manifest
+from bergforge.features.job import extract_shard
+from bergforge.features.manifest_job import write_manifest
 from bergforge.features.store import FeatureStore
 from bergforge.models.folder_checksums import seal_model_folder
 from bergforge.models.kind import FitRequest

@@ -54,6 +54,7 @@ TARGETS = ("results/prepared/tiny_meg/sub-01.zarr", "results/prepared/tiny_eeg/s
 
 @pytest.mark.slurm
 @pytest.mark.workflow
+@pytest.mark.long
 def test_tiny_config_runs_through_sbatch(slurm_cluster, tmp_path):
     meg, eeg = copy.deepcopy(TINY_MEG), copy.deepcopy(TINY_EEG)
     # 400 Hz: the MEG jobs cost a third of THINGS-MEG's 1,200 Hz (decimated to 200 Hz either way)

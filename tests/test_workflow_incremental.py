@@ -74,6 +74,7 @@ def test_changing_pca_reruns_pca_and_what_depends_on_it_only(built):
     assert not rules & {"extract_feature_shard", "preprocess_eeg_subject", "simulate_eeg_subject"}
 
 
+@pytest.mark.long
 def test_two_clean_runs_give_identical_manifests_and_a_flip_is_caught(built, tmp_path, capsys):
     other = make_workdir(tmp_path, copy.deepcopy(CONFIG))
     run_snakemake(other, "--cores", "2", "release")

@@ -1,6 +1,6 @@
 """Snakemake entry point of rule feature_manifest."""
 
-from bergforge.features.job import write_manifest
+from bergforge.features.manifest_job import write_manifest
 from bergforge.logs import start_job
 
 start_job(snakemake)

@@ -1,4 +1,5 @@
-"""The shard job and the manifest job of the workflow, as plain functions (scripts stay thin)."""
+"""The shard job of the workflow, as a plain function (scripts stay thin); the manifest job is
+:mod:`bergforge.features.manifest_job` (no torch: it only reads the shards)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from typing import Any
 import torch
 
 from bergforge.features.models import build_backbone, resolve_device
-from bergforge.features.plan import shard_rows, write_json
+from bergforge.features.plan import shard_rows
 from bergforge.features.registry import get_spec
 from bergforge.features.sources import stimulus_images
-from bergforge.features.store import FeatureStore
 from bergforge.features.writer import ExtractionSettings, write_shard
 from bergforge.logs import log_runtime
 from bergforge.preprocess.stimuli import read_stimuli
@@ -72,20 +72,3 @@ def extract_shard(
             workers,
             runtime=used,
         )
-
-
-def write_manifest(shards: list[Path | str], out: Path | str) -> dict[str, Any]:
-    """Check the shards form one complete matrix and list them in ``out`` (``features.json``)."""
-    out = Path(out)
-    store = FeatureStore.open(shards)
-    manifest = {
-        "backbone": store.attrs["backbone"],
-        "shape": list(store.shape),
-        "layers": store.layers,
-        "layer_sizes": [store.layer_sizes[k] for k in store.layers],
-        "dtype": store.attrs["dtype"],
-        "spec": store.attrs["spec"],
-        "shards": [Path(s).relative_to(out.parent).as_posix() for s in shards],
-    }
-    write_json(out, manifest)
-    return manifest

@@ -5,7 +5,7 @@
 shard's ``layers`` attribute; rows run shard after shard (the order of ``stimuli.tsv``).
 :func:`read_feature_manifest` reads ``features.json`` (e.g. its backbone ``spec`` for export).
 The writers are :func:`bergforge.features.writer.write_shard` and
-:func:`bergforge.features.job.write_manifest`. Every shard is read through
+:func:`bergforge.features.manifest_job.write_manifest`. Every shard is read through
 :func:`bergforge.store_manifest.open_verified_group`: a missing, damaged or swapped chunk is a
 :class:`~bergforge.errors.DataError` naming the shard and the chunk, never a value.
 """
