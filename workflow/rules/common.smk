@@ -21,7 +21,7 @@ from bergforge.datasets.formats import check_datasets, datasets_of
 from bergforge.workflow.bold5000 import check_decoding_datasets
 from bergforge.workflow.meeg_decoding import check_meeg_decoding_datasets
 from bergforge.workflow.models import check_models
-from bergforge.simulate.prepared_truth import DEFAULT_TRIALS as PREPARED_TRUTH_TRIALS
+from bergforge.simulate.prepared_trials import DEFAULT_TRIALS as PREPARED_TRUTH_TRIALS
 from bergforge.workflow.targets import (
     all_targets,
     alternation,

@@ -2,7 +2,7 @@
 # and keys as BERG publishes them), accuracy plots per subject and a model card per model; cnn8
 # models in MOSAIC's checkpoint layout with their metadata, plots and card.
 
-from bergforge.export.plots import MEG_SPLIT_KEYS
+from bergforge.export.plot_files import MEG_SPLIT_KEYS
 from bergforge.workflow.resources import sized_mem_mb, sized_runtime
 from bergforge.workflow.export import (
     card_inputs,

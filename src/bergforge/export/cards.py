@@ -18,7 +18,7 @@ from bergforge.atomic import save_text
 from bergforge.datasets.sensors import MEG_PREFIXES
 from bergforge.errors import BergforgeError
 from bergforge.export import layout
-from bergforge.export.plots import plot_names
+from bergforge.export.plot_files import plot_names
 from bergforge.export.selection import MEG_REGIONS
 from bergforge.safe_pickle import load_npy_item
 

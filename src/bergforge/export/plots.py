@@ -16,14 +16,12 @@ from matplotlib.figure import Figure
 from bergforge.atomic import atomic_file
 from bergforge.datasets.sensors import meg_sensor_positions
 from bergforge.export import layout
+from bergforge.export.plot_files import MEG_SPLIT_KEYS, plot_names
 from bergforge.safe_pickle import load_npy_item
 
 DPI = 100
 MEG_FIGSIZE = (16.0, 4.5)  # 1600 x 450 px
 EEG_FIGSIZE = (15.0, 8.0)  # 1500 x 800 px
-MEG_SPLIT_KEYS = ("all_training_splits",) + tuple(
-    f"single_training_split_{k}" for k in range(1, layout.N_SINGLE_SPLITS + 1)
-)
 #: EEG channel groups by the letters of the 10-10 name (AF/Fp count as frontal, PO as parietal).
 EEG_GROUPS = {
     "Frontal": ("Fp", "AF", "F", "FC", "FT"),
@@ -32,13 +30,6 @@ EEG_GROUPS = {
     "Parietal": ("P", "PO"),
     "Occipital": ("O",),
 }
-
-
-def plot_names(modality: str, subject: int) -> list[str]:
-    """File names of a subject's plots."""
-    if modality == "meg":
-        return [f"encoding_accuracy_P{subject}_{key}.png" for key in MEG_SPLIT_KEYS]
-    return [f"encoding_accuracy_subject-{subject:02d}.png"]
 
 
 def _save(fig: Figure, path: Path) -> None:

@@ -20,7 +20,6 @@ from bergforge.atomic import save_json
 from bergforge.errors import DataError
 from bergforge.evaluation.files import read_evaluation
 from bergforge.preprocess.responses import PreparedResponses
-from bergforge.report.figures import plot_noise_ceiling, plot_time_courses, plot_vertex_betas
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +123,9 @@ def draw_predictions(
     store: PreparedResponses, scores: Scores, split: int, title: str, path: Path
 ) -> dict[str, Any]:
     """The predicted vs measured figure; returns what it shows."""
+    # matplotlib only when drawing: the leaderboard (read by the Snakefile) imports this module
+    from bergforge.report.figures import plot_time_courses, plot_vertex_betas
+
     n_images = scores.predictions.shape[1]
     rows = evaluated_rows(store, n_images)
     positions = pick_images(n_images)
@@ -186,6 +188,8 @@ def summary_section(
     ``labels`` holds :data:`LABEL_KEYS`; ``plots`` and ``more_plots`` are the export stage's
     accuracy plots of the model (shown, and behind a fold), as paths from the working folder.
     """
+    from bergforge.report.figures import plot_noise_ceiling
+
     missing = [k for k in LABEL_KEYS if k not in labels]
     if missing:
         raise ValueError(f"section labels lack {missing}")

@@ -33,13 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from bergforge.atomic import save_npz
+from bergforge.simulate.prepared_trials import DEFAULT_TRIALS
 from bergforge.simulate.signals import band_limited_noise, noise_ceiling
 from bergforge.simulate.truth import SubjectTruth
 
 log = logging.getLogger(__name__)
 
-#: simulated trials per test image, at least 4 × the repetitions the study has
-DEFAULT_TRIALS = 32
 #: pseudo-studies drawn from the simulated trials to measure the estimate's sampling spread
 RESAMPLES = 100
 

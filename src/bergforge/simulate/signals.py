@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
-from scipy import signal
 
 #: Pass band of the simulated sensor noise (Hz); it lies inside every preprocessing band-pass used
 #: by bergforge (MEG 0.1–40 Hz, EEG 0.03–100 Hz), so filtering leaves its variance unchanged.
@@ -52,6 +51,8 @@ def _noise_gain(sfreq: float, n: int) -> np.ndarray:
     """Per-frequency gain (``rfft`` bins of length ``n``) that turns white noise into unit-variance
     noise in :data:`NOISE_BAND`: the squared magnitude of a 4th-order Butterworth band-pass (the
     response of running it forwards and backwards, zero phase), scaled to unit output variance."""
+    from scipy import signal  # here: importing scipy.signal costs a second
+
     sos = signal.butter(4, NOISE_BAND, btype="bandpass", fs=sfreq, output="sos")
     _, h = signal.sosfreqz(sos, worN=np.fft.rfftfreq(n, 1.0 / sfreq), fs=sfreq)
     power = np.abs(h) ** 2

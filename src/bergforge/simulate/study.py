@@ -7,26 +7,37 @@ files, so that tests can compare what the pipeline recovers with what was put in
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bergforge.datasets.formats import get_format
 from bergforge.errors import ConfigError
-from bergforge.simulate import bold5000, things_eeg2, things_meg
 from bergforge.simulate.options import check_options, responding_latents, truth_record
 from bergforge.simulate.truth import SubjectTruth, image_latents
 
 log = logging.getLogger(__name__)
 
+#: format → (module of bergforge.simulate, its simulation settings class), imported when used:
+#: the Snakefile's params functions read a study's design through :func:`simulation_params`,
+#: and each Snakemake start would otherwise import every simulator
 SIMULATORS = {
-    "things_meg1": (things_meg, things_meg.MegSimulation),
-    "things_eeg2": (things_eeg2, things_eeg2.EegSimulation),
-    "bold5000": (bold5000, bold5000.Bold5000Simulation),
+    "things_meg1": ("things_meg", "MegSimulation"),
+    "things_eeg2": ("things_eeg2", "EegSimulation"),
+    "bold5000": ("bold5000", "Bold5000Simulation"),
 }
+
+
+def simulator(fmt: str) -> tuple[Any, type]:
+    """(module, settings class) of the simulator of ``fmt`` (one of :data:`SIMULATORS`)."""
+    module_name, class_name = SIMULATORS[fmt]
+    module = importlib.import_module(f"bergforge.simulate.{module_name}")
+    return module, getattr(module, class_name)
 
 
 def simulation_params(fmt: str, simulation: dict, name: str):
@@ -35,7 +46,7 @@ def simulation_params(fmt: str, simulation: dict, name: str):
         raise ConfigError(
             f"datasets.{name}.format: no simulator for {fmt!r}; expected one of {sorted(SIMULATORS)}"
         )
-    cls = SIMULATORS[fmt][1]
+    cls = simulator(fmt)[1]
     params = dict(simulation)
     allowed = {f.name for f in fields(cls)}
     unknown = sorted(set(params) - allowed)
@@ -60,7 +71,7 @@ def simulate_images(
     fmt: str, simulation: dict, name: str, raw_dir: Path, table_path: Path
 ) -> pd.DataFrame:
     """Write a study's images in its real layout, and the ground-truth image table."""
-    module, _ = SIMULATORS[fmt]
+    module, _ = simulator(fmt)
     sim = simulation_params(fmt, simulation, name)
     table = module.write_images(Path(raw_dir), sim)
     table_path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +122,7 @@ def simulate_subject(
     subject: int,
 ) -> None:
     """Write the raw recordings and the ground truth of one subject."""
-    module, _ = SIMULATORS[fmt]
+    module, _ = simulator(fmt)
     sim = simulation_params(fmt, simulation, name)
     table = pd.read_csv(table_path, sep="\t", keep_default_na=False)
     with np.load(latents_path) as data:
@@ -156,7 +167,7 @@ def simulate_prepared_truth(
     test_latents = latents[np.flatnonzero(table.split.to_numpy() == "test")]
     if fmt == "things_meg1":
         modality, params, n_reps = "meg", meg_params(preprocess), sim.n_sessions
-        kernel_len = int(round(things_meg.TMAX * sim.sfreq)) + 1
+        kernel_len = int(round(simulator(fmt)[0].TMAX * sim.sfreq)) + 1
         all_trials = (
             sim.n_train + sim.n_sessions * sim.n_test_images + sim.n_runs * sim.catch_per_run
         )
@@ -164,7 +175,7 @@ def simulate_prepared_truth(
     else:
         modality, params = "eeg", eeg_params(preprocess)
         n_reps = min(sim.test_reps, params.test_reps or sim.test_reps)
-        kernel_len = int(round(things_eeg2.TMAX * sim.sfreq))
+        kernel_len = int(round(simulator(fmt)[0].TMAX * sim.sfreq))
         # a session's test partition (it holds half of the session's targets)
         per_recording = sim.n_test_images * sim.test_reps_per_session + sim.targets_per_session // 2
     # pseudo-studies of n_reps trials drawn from these should overlap little

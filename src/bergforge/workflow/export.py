@@ -12,7 +12,7 @@ from typing import Any
 
 from bergforge.errors import ConfigError
 from bergforge.export import layout
-from bergforge.export.plots import plot_names
+from bergforge.export.plot_files import plot_names
 
 #: bergforge splits each modality's export reads (EEG keeps one model per training repetition).
 EXPORT_SPLITS = {"meg": layout.SPLITS, "eeg": layout.SPLITS[1:]}

@@ -34,7 +34,7 @@ def accuracy_plots(
     config: dict[str, Any], entry: ModelEntry, subject: int
 ) -> tuple[list[str], list[str]]:
     """The export's accuracy plots of one section: (shown, folded away); empty if it has none."""
-    from bergforge.export.plots import plot_names
+    from bergforge.export.plot_files import plot_names
     from bergforge.workflow.export import BERG_ROOT, exported_datasets
     from bergforge.workflow.fmri import fmri_berg_name, fmri_model_folder
 
