@@ -165,9 +165,10 @@ def simulate_prepared_truth(
     truth, arrays = SubjectTruth.load(truth_path(raw_dir, fmt, subject))
     latents = responding_latents(latents, arrays)  # the nonlinear truth's driving latents
     test_latents = latents[np.flatnonzero(table.split.to_numpy() == "test")]
+    tmax = simulator(fmt)[0].TMAX
     if fmt == "things_meg1":
         modality, params, n_reps = "meg", meg_params(preprocess), sim.n_sessions
-        kernel_len = int(round(simulator(fmt)[0].TMAX * sim.sfreq)) + 1
+        kernel_len = int(round(tmax * sim.sfreq)) + 1
         all_trials = (
             sim.n_train + sim.n_sessions * sim.n_test_images + sim.n_runs * sim.catch_per_run
         )
@@ -175,7 +176,7 @@ def simulate_prepared_truth(
     else:
         modality, params = "eeg", eeg_params(preprocess)
         n_reps = min(sim.test_reps, params.test_reps or sim.test_reps)
-        kernel_len = int(round(simulator(fmt)[0].TMAX * sim.sfreq))
+        kernel_len = int(round(tmax * sim.sfreq))
         # a session's test partition (it holds half of the session's targets)
         per_recording = sim.n_test_images * sim.test_reps_per_session + sim.targets_per_session // 2
     # pseudo-studies of n_reps trials drawn from these should overlap little
