@@ -161,7 +161,7 @@ def write_archive(root: Path, archive: Path) -> Path:
     with (
         atomic_file(archive) as tmp,
         open(tmp, "wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
     ):
         gz.write(buffer.getvalue())
     return archive

@@ -175,7 +175,7 @@ def _parameters(model_id: str, modality: str, subjects: list[int], first: dict) 
 def backbone_section(name: str, recorded: dict | None) -> dict:
     """The card's backbone: the spec the features stage recorded (else the registry entry) and
     the image path of each side (``image_transform``: training, inference)."""
-    from bergforge.features.image_paths import image_transform_record
+    from bergforge.features.image_path_names import image_transform_record
     from bergforge.features.registry import SPEC_SETTINGS, get_spec
 
     overrides = {k: v for k, v in (recorded or {}).items() if k in SPEC_SETTINGS}

@@ -295,7 +295,7 @@ def _json_ready(value: Any, what: str) -> Any:
 
 def _image_transform(backbone_spec: dict[str, Any] | None) -> dict[str, str] | None:
     """Each side's image path for the recorded spec (None: the kind reads images itself)."""
-    from bergforge.features.image_paths import recorded_image_transform
+    from bergforge.features.image_path_names import recorded_image_transform
 
     return None if backbone_spec is None else recorded_image_transform(backbone_spec)
 

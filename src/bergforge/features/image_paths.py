@@ -19,22 +19,30 @@ import numpy as np
 import torch
 
 from bergforge.features.crop_resize import CenterCropResize
-from bergforge.features.registry import (
-    CENTER_CROP_RESIZE,
-    LIBRARY_TRANSFORM,
-    SPEC_SETTINGS,
-    BackboneSpec,
-    get_spec,
+from bergforge.features.image_path_names import (
+    CENTER_CROP_RESIZE_PIL,
+    LIBRARY_PIL,
+    PRESET_PIL,
+    PRESET_UINT8_TENSOR,
+    image_transform_record,
+    recorded_image_transform,
 )
+from bergforge.features.registry import CENTER_CROP_RESIZE, BackboneSpec
 from bergforge.features.transforms import PresetTransform
 
 if TYPE_CHECKING:
     from bergforge.features.models import Backbone
 
-PRESET_PIL = "preset_pil"
-CENTER_CROP_RESIZE_PIL = "center_crop_resize_pil"
-LIBRARY_PIL = "library_pil"
-PRESET_UINT8_TENSOR = "preset_uint8_tensor"
+__all__ = [
+    "CENTER_CROP_RESIZE_PIL",
+    "LIBRARY_PIL",
+    "PRESET_PIL",
+    "PRESET_UINT8_TENSOR",
+    "image_transform_record",
+    "inference_batch",
+    "recorded_image_transform",
+    "training_transform",
+]
 
 
 def training_transform(spec: BackboneSpec, preset: Any) -> Callable[[Any], torch.Tensor]:
@@ -42,20 +50,6 @@ def training_transform(spec: BackboneSpec, preset: Any) -> Callable[[Any], torch
     if spec.train_transform == CENTER_CROP_RESIZE:
         return CenterCropResize(preset)
     return PresetTransform(preset)
-
-
-def image_transform_record(spec: BackboneSpec) -> dict[str, str]:
-    """``{"train": …, "inference": …}``: the path each side takes, for provenance and cards."""
-    if spec.transform == LIBRARY_TRANSFORM:
-        return {"train": LIBRARY_PIL, "inference": LIBRARY_PIL}
-    train = CENTER_CROP_RESIZE_PIL if spec.train_transform == CENTER_CROP_RESIZE else PRESET_PIL
-    return {"train": train, "inference": PRESET_UINT8_TENSOR}
-
-
-def recorded_image_transform(recorded: dict[str, Any]) -> dict[str, str]:
-    """:func:`image_transform_record` of a spec as recorded (``BackboneSpec.as_dict``)."""
-    overrides = {k: v for k, v in recorded.items() if k in SPEC_SETTINGS}
-    return image_transform_record(get_spec(str(recorded["name"]), overrides))
 
 
 def inference_batch(backbone: Backbone, images: np.ndarray) -> torch.Tensor:
