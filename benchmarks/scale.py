@@ -145,10 +145,9 @@ def _projected(p: dict) -> str:
     """A trained kind's point: its epochs and the time projected to the real job's epochs."""
     if "projected_seconds" not in p:
         return ""
-    return (
-        f" ({p['epochs_run']} epochs, {_secs(p['train_seconds'])} of them; "
-        f"→ {_secs(p['projected_seconds'])} projected)"
-    )
+    ran = f"{p['epochs_run']} epochs" if "epochs_run" in p else f"{p['steps_run']} steps"
+    train, projected = _secs(p["train_seconds"]), _secs(p["projected_seconds"])
+    return f" ({ran}, {train} of them; → {projected} projected)"
 
 
 def print_case(case: Case, points: list[dict], fit: Fit | None) -> None:

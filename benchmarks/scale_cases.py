@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {
     "things_meg": "config/things_meg.yaml",
     "things_eeg": "config/things_eeg.yaml",
+    "things_eeg_dec": "config/things_eeg_decoding.yaml",
     "nsd": "config/nsd_mosaic.yaml",
     "bold5000": "config/bold5000.yaml",
 }
@@ -132,14 +133,22 @@ def declared(case: Case, gpu: bool = False) -> tuple[int | None, int | None]:
 @cache
 def all_cases() -> list[Case]:
     """Every case, NSD first, then MEG/EEG preprocessing, then features and linear models, then
-    the trained kinds (mlp, shared), then the BOLD5000 decoding route."""
+    the trained kinds (mlp, shared), then the BOLD5000 decoding route, then MEG/EEG decoding."""
     from scale_decoding import DECODING_CASES
     from scale_fmri import FMRI_CASES
     from scale_linear import LINEAR_CASES
+    from scale_meeg import MEEG_DECODING_CASES
     from scale_things import THINGS_CASES
     from scale_trained import TRAINED_CASES
 
-    return [*FMRI_CASES, *THINGS_CASES, *LINEAR_CASES, *TRAINED_CASES, *DECODING_CASES]
+    return [
+        *FMRI_CASES,
+        *THINGS_CASES,
+        *LINEAR_CASES,
+        *TRAINED_CASES,
+        *DECODING_CASES,
+        *MEEG_DECODING_CASES,
+    ]
 
 
 def case_by_name(name: str) -> Case:

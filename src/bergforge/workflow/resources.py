@@ -430,67 +430,65 @@ COEFFICIENTS: dict[str, JobModel] = {
         seconds_per_work=0.00307697,
         source="measured 2026-12-06, 2 CPUs, fractions 0.0625, 0.125",
     ),
-    # MEG/EEG decoding (rule meeg_decoding_windows, kind simple_conv): NOT MEASURED by the scale
-    # harness. meeg_decoding_windows holds one recording: MNE's float64 copy of it (EEG: the
-    # session dict's array, the .npy's size; MEG: CTF's int32 samples as float64, twice the
-    # .meg4), the filters' work, the 120 Hz copy, its robust-scaled float64 copy and the
-    # recording's windows. Measured once (2026-12-06, a loaded 2-core machine, not a harness row):
-    # a synthetic 614 MB EEG partition (63 channels × 1,200 s at 1000 Hz, an image every 200 ms:
-    # 5,980 windows) peaked at 2,068 MB RSS through read_partition + preprocess_recording (18 s
-    # CPU, 213 s wall); the demo's EEG subject (8 partitions of 10–31 MB) at 512 MB, 9.8 s CPU.
-    # Rows: 500 MB + 2.7 MB per MB of the largest EEG recording (≥ both), 5.5 per MB of a MEG
-    # run's files (int32 → float64); time 0.1 s per MB of every recording (3× the CPU time
-    # measured). Real sizes: THINGS-EEG2 subject 1 (largest partition 1,797 MB, all 8,934 MB, as
-    # preprocess_eeg_subject); THINGS-MEG1 P1 estimated from the design (a run ≈ 272 channels ×
-    # 1200 Hz × 420 s int32 ≈ 550 MB; 12 sessions × 10 runs ≈ 66,000 MB).
+    # MEG/EEG decoding (rule meeg_decoding_windows, kind simple_conv), measured by the scale
+    # harness (benchmarks/scale_meeg.py) on THINGS-EEG2 as config/things_eeg_decoding.yaml builds
+    # it. meeg_decoding_windows holds one recording: MNE's float64 copy of it (EEG: the session
+    # dict's array, the .npy's size), the filters' work, the 120 Hz copy, its robust-scaled copy
+    # and the recording's windows (staged to disk until the store is written). Real size:
+    # THINGS-EEG2 subject 1 (largest partition 1,797 MB, all 8,934 MB, as preprocess_eeg_subject).
     "meeg_decoding_windows/eeg": JobModel(
-        unit="largest recording (MB)",
-        work_unit="every recording (MB)",
-        real=Size(1797.3, 8934.2, 0.0),
-        mem_base_mb=500,
-        mem_mb_per_unit=2.7,
-        seconds_base=10.0,
-        seconds_per_work=0.1,
-        source="one synthetic 614 MB partition and the demo (2026-12-06), not the harness",
+        unit="largest raw partition (MB)",
+        work_unit="all raw partitions (MB)",
+        real=Size(1797.3248, 8934.1952, 0.0),
+        mem_base_mb=290,
+        mem_mb_per_unit=3.23423,
+        seconds_base=4.9,
+        seconds_per_work=0.0150568,
+        source="measured 2026-12-06, 2 CPUs, fractions 0.125, 0.25",
     ),
+    # THINGS-MEG1 decoding from the raw CTF runs: NOT MEASURED (no real configuration builds it;
+    # the harness writes no CTF runs at scale). The EEG row scaled for CTF's int32 samples read
+    # as float64 (twice the .meg4's size); real size estimated from the design (a run ≈ 272
+    # channels × 1200 Hz × 420 s int32 ≈ 550 MB; 12 sessions × 10 runs ≈ 66,000 MB).
     "meeg_decoding_windows/meg": JobModel(
         unit="largest recording (MB)",
         work_unit="every recording (MB)",
         real=Size(550.0, 66000.0, 0.0),
         mem_base_mb=500,
-        mem_mb_per_unit=5.5,
+        mem_mb_per_unit=6.5,
         seconds_base=10.0,
-        seconds_per_work=0.1,
-        source="the EEG measurement scaled for int32 files (a guess, not measured on MEG)",
+        seconds_per_work=0.03,
+        source="the EEG row scaled for int32 files (a guess, not measured on MEG)",
     ),
-    # fit_simple_conv: as fit_fmri_mlp, the train + validation windows held once as one float32
-    # array (~1.1 MB per MB of every subject's windows), fixed: parameters × 8 copies and the
-    # targets; time: 6 FLOP per multiply-add of the forward pass (simple_conv_work) × trials ×
-    # max_epochs at ~25 GFLOP/s on 2 CPU cores or half of 50 TFLOP/s on a GPU. Real size:
-    # THINGS-EEG2's 10 subjects pooled as neuralbench trains them (10 × (66,160 + 16,000)
-    # windows of 63 × 120: 24,845 MB; 4.96 M parameters and the 661,600 train + validation
-    # trials' 1,536-d targets: 4,200 MB; 438 M multiply-adds per trial → 5.2e10 MFLOP over 40
-    # epochs of 496,200 train trials: ~24 days on 2 CPU cores, ~35 min on one GPU).
+    # fit_simple_conv: the train + validation windows held once as one float32 array on the CPU
+    # (one read block on a GPU host), fixed: parameters × 8 copies and the targets; work: 6 FLOP
+    # per multiply-add of the forward pass (simple_conv_work) × trials × max_epochs. Measured
+    # at full width (neuralbench's 4.96 M parameters) over 8 training steps per point, the time
+    # projected to 40 epochs of every batch; the GPU row's time from the FLOPs at half of 50
+    # TFLOP/s. Real size: THINGS-EEG2's 10 subjects pooled as neuralbench trains them (10 ×
+    # (66,160 + 16,000) windows of 63 × 120: 24,845 MB; 661,600 train + validation targets of
+    # 1,536 dims).
     "fit_simple_conv/cpu": JobModel(
         unit="every subject's windows (MB)",
         work_unit="training MFLOP (every epoch)",
-        real=Size(24845.0, 5.2e10, 4200.0),
-        mem_base_mb=1000,
-        mem_mb_per_unit=1.1,
-        seconds_base=60.0,
-        seconds_per_work=4e-05,
-        source="guess from the shapes (not measured): see the comment above the row",
+        real=Size(24845.184, 86339323819.008, 5206.588768),
+        mem_base_mb=1141,
+        mem_mb_per_unit=0.713114,
+        seconds_base=0.0,
+        seconds_per_work=5.70051e-06,
+        source="measured 2026-12-06, 2 CPUs, fractions 0.01562, 0.03125",
     ),
     "fit_simple_conv/cuda": JobModel(
         unit="every subject's windows (MB)",
         work_unit="training MFLOP (every epoch)",
-        # the host holds one read block of windows (256 × 63 × 120 float32), the GPU the rest
-        real=Size(7.74, 5.2e10, 4200.0),
-        mem_base_mb=2000,
-        mem_mb_per_unit=1.1,
-        seconds_base=60.0,
-        seconds_per_work=4e-08,
-        source="guess from the shapes (not measured; GPU at half of 50 TFLOP/s)",
+        real=Size(7.74144, 86339323819.008, 5206.588768),
+        mem_base_mb=2141,
+        mem_mb_per_unit=0.713114,
+        seconds_base=0.0,
+        seconds_per_work=4.4369e-08,
+        source="GPU estimate (training MFLOP at half of 50 TFLOP/s plus the CPU's other time; "
+        "the host holds one read block of windows and the targets, the GPU the rest), memory "
+        "2026-12-06, 2 CPUs, fractions 0.01562, 0.03125",
     ),
 }
 
