@@ -15,22 +15,23 @@ STAMP := $(VENV)/.bergforge-installed
 setup: $(STAMP)
 
 # the lock's installer: uv (envs/installer.lock; about 40 s for the lock on 2 cores, pip about
-# 135 s) or pip (`make setup INSTALLER=pip`, e.g. where only pip's configuration reaches an index)
+# 135 s) or pip (`make setup INSTALLER=pip`, e.g. where only pip's configuration reaches an
+# index); where uv cannot be installed or cannot install the lock, pip installs it instead
 INSTALLER ?= uv
-ifeq ($(INSTALLER),uv)
-LOCK_INSTALL = $(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --compile-bytecode
-else
-LOCK_INSTALL = $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check
-endif
+PIP_INSTALL = $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check
+UV_INSTALL = $(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --compile-bytecode
 
 $(STAMP): envs/requirements.lock envs/installer.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 ifeq ($(INSTALLER),uv)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --only-binary :all: \
-		--require-hashes -r envs/installer.lock
+	$(PIP_INSTALL) --only-binary :all: --require-hashes -r envs/installer.lock \
+		&& $(UV_INSTALL) --require-hashes -r envs/requirements.lock \
+		|| { echo "uv could not install envs/requirements.lock; installing it with pip" >&2; \
+		     $(PIP_INSTALL) --require-hashes -r envs/requirements.lock; }
+else
+	$(PIP_INSTALL) --require-hashes -r envs/requirements.lock
 endif
-	$(LOCK_INSTALL) --require-hashes -r envs/requirements.lock
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PIP_INSTALL) --no-deps -e .
 	$(VENV)/bin/python -c "import torchvision; torchvision.models.alexnet(); print('environment ready:', torchvision.__version__)"
 	touch $(STAMP)
 

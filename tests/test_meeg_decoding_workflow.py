@@ -250,19 +250,19 @@ def test_the_split_follows_the_task(built):
     ceil(0.2 × n) training timelines (session partitions / runs) of each subject's; train the rest."""
     stimuli = read_stimuli(built / "results/prepared/eegdec/stimuli.tsv")
     test_images = set(stimuli.image_id[stimuli.split == "test"])
-    for dataset, subjects in (("eegdec", (1, 2)),):
-        for s in subjects:
-            table = PreparedTrials(built / f"results/prepared/{dataset}/sub-{s:02d}.zarr").trials
-            assert set(table.image[table.split == "test"]) == test_images
-            is_test = (table.split == "test").to_numpy()
-            test_set = set(table.image[is_test])
-            assert not (set(table.image[~is_test]) & test_set)
-            timelines = table[~is_test][["session", "run"]].drop_duplicates()
-            held = table[table.split == "validation"][["session", "run"]].drop_duplicates()
-            assert len(held) == math.ceil(0.2 * len(timelines))
-            chosen = table.merge(held, on=["session", "run"])
-            assert set(chosen.split) <= {"validation", "test"}
-            assert set(table.split) == {"train", "validation", "test"}
+    dataset = "eegdec"
+    for s in (1, 2):
+        table = PreparedTrials(built / f"results/prepared/{dataset}/sub-{s:02d}.zarr").trials
+        assert set(table.image[table.split == "test"]) == test_images
+        is_test = (table.split == "test").to_numpy()
+        test_set = set(table.image[is_test])
+        assert not (set(table.image[~is_test]) & test_set)
+        timelines = table[~is_test][["session", "run"]].drop_duplicates()
+        held = table[table.split == "validation"][["session", "run"]].drop_duplicates()
+        assert len(held) == math.ceil(0.2 * len(timelines))
+        chosen = table.merge(held, on=["session", "run"])
+        assert set(chosen.split) <= {"validation", "test"}
+        assert set(table.split) == {"train", "validation", "test"}
 
 
 def test_the_meg_study_is_planned_through_the_same_rules(tmp_path):
@@ -291,60 +291,54 @@ def test_the_meg_study_is_planned_through_the_same_rules(tmp_path):
 
 
 def test_the_decoders_fit_retrieve_export_and_reach_the_leaderboard(built):
-    for dataset, model in (("eegdec", MODEL),):
-        stimuli = read_stimuli(built / f"results/prepared/{dataset}/stimuli.tsv")
-        features = FeatureStore.open(
-            built / f"results/features/{dataset}/alexnet_untrained/features.json"
-        )
-        folder = built / f"results/evaluation/{dataset}/{model}"
-        payload = json.loads((folder / "retrieval.json").read_text())
-        saved = np.load(folder / "retrieval.npz")
-        record = json.loads((built / f"results/models/{dataset}/{model}/model.json").read_text())
-        assert record["kind"] == "simple_conv" and record["network"]["n_times"] == 120
-        assert record["seeds"] == {"simple_conv": 1} and record["device"] == "cpu"
-        # the ranks, recomputed from the saved embeddings and the candidates' feature rows
-        images = list(saved["candidate_images"])
-        rows = [int(np.flatnonzero(stimuli.image_id == i)[0]) for i in images]
-        cand = features.read_rows(np.array(rows)).astype(np.float64)
-        cand /= np.linalg.norm(cand, axis=1, keepdims=True)
-        scores = saved["predictions"].astype(np.float64) @ cand.T
-        true = np.array([images.index(i) for i in saved["trial_image"]])
-        mine = np.array(
-            [
-                (s > s[t]).sum() + ((s == s[t]).sum() - 1) / 2
-                for s, t in zip(scores, true, strict=True)
-            ]
-        )
-        np.testing.assert_allclose(saved["trial_rank"], mine)
-        assert payload["aggregations"]["trial"]["top1"] == pytest.approx(np.mean(mine < 1))
-        assert payload["aggregations"]["trial"]["chance"]["top1"] == pytest.approx(1 / len(images))
-        # subject-agg: each subject's predictions averaged per image, then ranked
-        sub = saved["trial_subject"]
-        agg = []
-        for s, image in zip(saved["subject_agg_subject"], saved["subject_agg_image"], strict=True):
-            mean = saved["predictions"][(sub == s) & (saved["trial_image"] == image)].mean(axis=0)
-            sc = mean.astype(np.float64) @ cand.T
-            t = images.index(image)
-            agg.append((sc > sc[t]).sum() + ((sc == sc[t]).sum() - 1) / 2)
-        np.testing.assert_allclose(saved["subject_agg_rank"], agg, atol=1e-9)
+    dataset, model = "eegdec", MODEL
+    stimuli = read_stimuli(built / f"results/prepared/{dataset}/stimuli.tsv")
+    features = FeatureStore.open(
+        built / f"results/features/{dataset}/alexnet_untrained/features.json"
+    )
+    folder = built / f"results/evaluation/{dataset}/{model}"
+    payload = json.loads((folder / "retrieval.json").read_text())
+    saved = np.load(folder / "retrieval.npz")
+    record = json.loads((built / f"results/models/{dataset}/{model}/model.json").read_text())
+    assert record["kind"] == "simple_conv" and record["network"]["n_times"] == 120
+    assert record["seeds"] == {"simple_conv": 1} and record["device"] == "cpu"
+    # the ranks, recomputed from the saved embeddings and the candidates' feature rows
+    images = list(saved["candidate_images"])
+    rows = [int(np.flatnonzero(stimuli.image_id == i)[0]) for i in images]
+    cand = features.read_rows(np.array(rows)).astype(np.float64)
+    cand /= np.linalg.norm(cand, axis=1, keepdims=True)
+    scores = saved["predictions"].astype(np.float64) @ cand.T
+    true = np.array([images.index(i) for i in saved["trial_image"]])
+    mine = np.array(
+        [(s > s[t]).sum() + ((s == s[t]).sum() - 1) / 2 for s, t in zip(scores, true, strict=True)]
+    )
+    np.testing.assert_allclose(saved["trial_rank"], mine)
+    assert payload["aggregations"]["trial"]["top1"] == pytest.approx(np.mean(mine < 1))
+    assert payload["aggregations"]["trial"]["chance"]["top1"] == pytest.approx(1 / len(images))
+    # subject-agg: each subject's predictions averaged per image, then ranked
+    sub = saved["trial_subject"]
+    agg = []
+    for s, image in zip(saved["subject_agg_subject"], saved["subject_agg_image"], strict=True):
+        mean = saved["predictions"][(sub == s) & (saved["trial_image"] == image)].mean(axis=0)
+        sc = mean.astype(np.float64) @ cand.T
+        t = images.index(image)
+        agg.append((sc > sc[t]).sum() + ((sc == sc[t]).sum() - 1) / 2)
+    np.testing.assert_allclose(saved["subject_agg_rank"], agg, atol=1e-9)
     table = pd.read_csv(built / "results/summary/leaderboard_decoding.tsv", sep="\t")
     assert set(table.dataset) == {"eegdec"} and set(table.model) == {"simple_conv"}
     # exported; the API decodes test windows as the kind does on its model folder
     berg = BERG(built / "results/berg")
     assert berg.list_decoding_models() == ["eeg/eegdec/simple_conv-alexnet_untrained_seed1"]
-    for dataset, model in (("eegdec", MODEL),):
-        x = PreparedTrials(built / f"results/prepared/{dataset}/sub-01.zarr").read_split("test")[1][
-            :3
-        ]
-        expected = get_kind("simple_conv").decode(built / f"results/models/{dataset}/{model}", x)
-        dec = berg.get_decoding_model(dataset, model, device="cpu")  # the modality found
-        modality = "eeg"
-        assert dec.metadata["modality"] == modality
-        again = berg.get_decoding_model(dataset, model, modality=modality, device="cpu")
-        np.testing.assert_array_equal(again.decode(x), dec.decode(x))
-        np.testing.assert_array_equal(dec.decode(x), np.asarray(expected, dtype=np.float32))
-        with pytest.raises(InvalidParameterError, match=r"\[trial, channel, time\]"):
-            dec.decode(x[:, :, :100])
+    x = PreparedTrials(built / f"results/prepared/{dataset}/sub-01.zarr").read_split("test")[1][:3]
+    expected = get_kind("simple_conv").decode(built / f"results/models/{dataset}/{model}", x)
+    dec = berg.get_decoding_model(dataset, model, device="cpu")  # the modality found
+    modality = "eeg"
+    assert dec.metadata["modality"] == modality
+    again = berg.get_decoding_model(dataset, model, modality=modality, device="cpu")
+    np.testing.assert_array_equal(again.decode(x), dec.decode(x))
+    np.testing.assert_array_equal(dec.decode(x), np.asarray(expected, dtype=np.float32))
+    with pytest.raises(InvalidParameterError, match=r"\[trial, channel, time\]"):
+        dec.decode(x[:, :, :100])
     # the encoding stages left the decoding datasets alone
     assert not (built / "results/truth").exists()
     assert not (built / "results/berg/encoding_models").exists()
