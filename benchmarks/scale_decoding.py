@@ -24,13 +24,13 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 from scale_cases import Case, harness_device, merged_config, real_config, workflow_size
+from scale_inputs import random_trial_store
 from scale_trained import projection, timed_loops
 
 from bergforge.workflow.resources import Size
@@ -253,25 +253,14 @@ def _write_features(folder: Path, image_ids: list[str]) -> Path:
 
 
 def _write_store(path: Path, table: pd.DataFrame, subject: int) -> None:
-    """A subject's trial-indexed store of random windows, written in blocks of 256 trials."""
-    from bergforge.preprocess.trials_store import write_trial_store
-
-    rng = np.random.default_rng(subject)
-
-    def blocks() -> Iterator[np.ndarray]:
-        for start in range(0, len(table), 256):
-            n = min(256, len(table) - start)
-            yield rng.standard_normal((n, FSAVERAGE5, N_TRS), dtype=np.float32)
-
-    write_trial_store(
+    """A subject's trial-indexed store of random windows ``[trial, 20,484, 4]``."""
+    random_trial_store(
         path,
-        table.reset_index(drop=True),
-        blocks(),
+        table,
+        subject,
+        {"vertex": list(range(FSAVERAGE5)), "tr": list(range(N_TRS))},
         modality="fmri",
         dataset=DATASET,
-        subject=subject,
-        dims=["trial", "vertex", "tr"],
-        coords={"vertex": list(range(FSAVERAGE5)), "tr": list(range(N_TRS))},
         sampling_period=TR,
         preprocessing={"scale_harness": "random windows"},
     )

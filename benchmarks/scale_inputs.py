@@ -5,7 +5,9 @@
   so a shard is written exactly as the features stage writes it, without running the network;
 - prepared MEG/EEG stores: :func:`bergforge.preprocess.store.atomic_store` and
   :func:`~bergforge.preprocess.store.write_split_arrays` over staged random epochs;
-- ``stimuli.tsv``: :func:`bergforge.preprocess.stimuli.write_stimuli_table`.
+- ``stimuli.tsv``: :func:`bergforge.preprocess.stimuli.write_stimuli_table`;
+- trial-indexed stores of random float32 windows (the decoders' inputs):
+  :func:`bergforge.preprocess.trials_store.write_trial_store`.
 """
 
 from __future__ import annotations
@@ -191,3 +193,36 @@ def write_things_store(
             },
         )
     return path
+
+
+def random_trial_store(
+    path: Path,
+    table: pd.DataFrame,
+    subject: int,
+    coords: dict[str, list],
+    block: int = 256,
+    **attributes,
+) -> None:
+    """A subject's trial-indexed store of standard-normal float32 windows (one per table row,
+    shaped by ``coords``: a dim per key, in order), written in blocks of ``block`` trials;
+    ``attributes``: the rest of :func:`~bergforge.preprocess.trials_store.write_trial_store`'s
+    keywords (modality, dataset, sampling_period, preprocessing)."""
+    from bergforge.preprocess.trials_store import write_trial_store
+
+    rng = np.random.default_rng(subject)
+    shape = tuple(len(v) for v in coords.values())
+
+    def blocks():
+        for start in range(0, len(table), block):
+            n = min(block, len(table) - start)
+            yield rng.standard_normal((n, *shape), dtype=np.float32)
+
+    write_trial_store(
+        path,
+        table.reset_index(drop=True),
+        blocks(),
+        subject=subject,
+        dims=["trial", *coords],
+        coords=coords,
+        **attributes,
+    )

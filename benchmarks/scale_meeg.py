@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 from scale_cases import Case, merged_config, workflow_size
+from scale_inputs import random_trial_store
 from scale_things import (
     EEG_SESSIONS,
     EEG_TEST,
@@ -124,26 +124,19 @@ def subject_trials(subject: int, fraction: float) -> pd.DataFrame:
 
 
 def _write_store(path: Path, table: pd.DataFrame, subject: int) -> None:
+    """A subject's store of random windows ``[trial, 63, 120]`` with the sensor positions the
+    fit reads (random, the same for every subject)."""
     from bergforge.datasets.sensors import EEG_CHANNELS
-    from bergforge.preprocess.trials_store import write_trial_store
-
-    rng = np.random.default_rng(subject)
-
-    def blocks() -> Iterator[np.ndarray]:
-        for start in range(0, len(table), 1024):
-            n = min(1024, len(table) - start)
-            yield rng.standard_normal((n, CHANNELS, TIMES), dtype=np.float32)
 
     positions = np.random.default_rng(0).random((CHANNELS, 3))
-    write_trial_store(
+    random_trial_store(
         path,
         table,
-        blocks(),
+        subject,
+        {"channel": list(EEG_CHANNELS)[:CHANNELS], "time": list(range(TIMES))},
+        block=1024,
         modality="eeg",
         dataset=DATASET,
-        subject=subject,
-        dims=["trial", "channel", "time"],
-        coords={"channel": list(EEG_CHANNELS)[:CHANNELS], "time": list(range(TIMES))},
         sampling_period=1.0 / TIMES,
         preprocessing={
             "variant": "neuralbench",

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from retrieval_reference import candidate_rows, trial_ranks
 from scipy.signal import detrend
 
 from bergforge.api.berg import BERG
@@ -205,19 +206,9 @@ def test_the_decoders_fit_retrieve_and_reach_the_leaderboard(built):
         saved = np.load(folder / "retrieval.npz")
         assert payload["n_test_trials"] == len(test) == saved["trial_rank"].size
         # candidates: each test image's feature row (every trial of an image has the same row)
-        images = list(saved["candidate_images"])
+        images, cand = candidate_rows(saved, stimuli, features)
         assert sorted(images) == sorted(test.image.unique())
-        rows = [int(np.flatnonzero(stimuli.image_id == i)[0]) for i in images]
-        cand = features.read_rows(np.array(rows)).astype(np.float64)
-        cand /= np.linalg.norm(cand, axis=1, keepdims=True)
-        scores = saved["predictions"].astype(np.float64) @ cand.T
-        true = np.array([images.index(i) for i in saved["trial_image"]])
-        mine = np.array(
-            [
-                (s > s[t]).sum() + ((s == s[t]).sum() - 1) / 2
-                for s, t in zip(scores, true, strict=True)
-            ]
-        )
+        mine = trial_ranks(saved, images, cand)
         np.testing.assert_allclose(saved["trial_rank"], mine)
         trial = payload["aggregations"]["trial"]
         assert trial["top1"] == pytest.approx(np.mean(mine < 1))

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from retrieval_reference import candidate_rows, rank_of, trial_ranks
 from sklearn.preprocessing import RobustScaler
 
 from bergforge.api.berg import BERG
@@ -303,15 +304,8 @@ def test_the_decoders_fit_retrieve_export_and_reach_the_leaderboard(built):
     assert record["kind"] == "simple_conv" and record["network"]["n_times"] == 120
     assert record["seeds"] == {"simple_conv": 1} and record["device"] == "cpu"
     # the ranks, recomputed from the saved embeddings and the candidates' feature rows
-    images = list(saved["candidate_images"])
-    rows = [int(np.flatnonzero(stimuli.image_id == i)[0]) for i in images]
-    cand = features.read_rows(np.array(rows)).astype(np.float64)
-    cand /= np.linalg.norm(cand, axis=1, keepdims=True)
-    scores = saved["predictions"].astype(np.float64) @ cand.T
-    true = np.array([images.index(i) for i in saved["trial_image"]])
-    mine = np.array(
-        [(s > s[t]).sum() + ((s == s[t]).sum() - 1) / 2 for s, t in zip(scores, true, strict=True)]
-    )
+    images, cand = candidate_rows(saved, stimuli, features)
+    mine = trial_ranks(saved, images, cand)
     np.testing.assert_allclose(saved["trial_rank"], mine)
     assert payload["aggregations"]["trial"]["top1"] == pytest.approx(np.mean(mine < 1))
     assert payload["aggregations"]["trial"]["chance"]["top1"] == pytest.approx(1 / len(images))
@@ -320,9 +314,7 @@ def test_the_decoders_fit_retrieve_export_and_reach_the_leaderboard(built):
     agg = []
     for s, image in zip(saved["subject_agg_subject"], saved["subject_agg_image"], strict=True):
         mean = saved["predictions"][(sub == s) & (saved["trial_image"] == image)].mean(axis=0)
-        sc = mean.astype(np.float64) @ cand.T
-        t = images.index(image)
-        agg.append((sc > sc[t]).sum() + ((sc == sc[t]).sum() - 1) / 2)
+        agg.append(rank_of(mean.astype(np.float64) @ cand.T, images.index(image)))
     np.testing.assert_allclose(saved["subject_agg_rank"], agg, atol=1e-9)
     table = pd.read_csv(built / "results/summary/leaderboard_decoding.tsv", sep="\t")
     assert set(table.dataset) == {"eegdec"} and set(table.model) == {"simple_conv"}
