@@ -329,14 +329,14 @@ def _fit_size(kind: str):
     return size
 
 
-def fit(kind: str, job: dict, capped: bool = True) -> float:
-    """The job of rule ``fit_{kind}`` on the point's inputs; its wall time."""
+def fit_decoder(config: dict, dataset: str, kind: str, model: str, job: dict, device: str) -> float:
+    """The job of rule ``fit_{kind}`` of ``dataset`` on a point's inputs (``stores``,
+    ``stimuli``, ``features``, ``out``) with ``config``, on 2 threads; its wall time."""
     from bergforge.models.registry import get_kind
     from bergforge.workflow.jobs import fit_job
     from bergforge.workflow.models import fit_params
 
-    config = merged_config(DATASET, _overrides(capped))
-    w = {"dataset": DATASET, "model": MODELS[kind], "split": "all"}
+    w = {"dataset": dataset, "model": model, "split": "all"}
     settings = fit_params(config, get_kind(kind, config))["settings"](SimpleNamespace(**w))
     out = Path(job["out"])
     out.mkdir(parents=True, exist_ok=True)
@@ -350,9 +350,15 @@ def fit(kind: str, job: dict, capped: bool = True) -> float:
         images=None,
         settings=settings,
         marker=out / "model.json",
-        runtime={"threads": 2, "device": harness_device()},
+        runtime={"threads": 2, "device": device},
     )
     return time.perf_counter() - began
+
+
+def fit(kind: str, job: dict, capped: bool = True) -> float:
+    """The job of rule ``fit_{kind}`` on the point's BOLD5000 inputs; its wall time."""
+    config = merged_config(DATASET, _overrides(capped))
+    return fit_decoder(config, DATASET, kind, MODELS[kind], job, harness_device())
 
 
 def _mlp_run(job: dict) -> dict:

@@ -22,7 +22,6 @@ import json
 import math
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -235,32 +234,16 @@ class _FewBatches:
 
 def _fit_run(job: dict) -> dict:
     import torch
+    from scale_decoding import fit_decoder
 
     from bergforge.models.decoding.simple_conv_settings import SimpleConvConfig
-    from bergforge.models.registry import get_kind
-    from bergforge.workflow.jobs import fit_job
-    from bergforge.workflow.models import fit_params
+    from bergforge.workflow.models import kind_settings
 
     config = merged_config(DATASET, {"models": {"simple_conv": {"device": "cpu", "max_epochs": 1}}})
-    w = {"dataset": DATASET, "model": MODEL, "split": "all"}
-    settings = fit_params(config, get_kind("simple_conv", config))["settings"](SimpleNamespace(**w))
-    out = Path(job["out"])
-    out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
-    began = time.perf_counter()
     with _FewBatches() as few:
-        fit_job(
-            config,
-            w,
-            prepared=[Path(p) for p in job["stores"]],
-            stimuli=Path(job["stimuli"]),
-            features=job["features"],
-            images=None,
-            settings=settings,
-            marker=out / "model.json",
-            runtime={"threads": 2, "device": "cpu"},
-        )
-    seconds = time.perf_counter() - began
+        seconds = fit_decoder(config, DATASET, "simple_conv", MODEL, job, "cpu")
+    settings = kind_settings(config, DATASET, "simple_conv")
     ((train, steps),) = few.steps
     n_fit, n_val = _fit_rows(job)
     batch = SimpleConvConfig.from_settings(settings).batch_size
