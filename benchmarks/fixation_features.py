@@ -4,16 +4,17 @@ In one process, on the same scenes (NSD-sized, 425 × 425 uint8) and fixations (
 per scene, uniform on the scene, each with its next target; the last of a trial has none), the
 same backbone (``--backbone``, default AlexNet with seeded random weights) and threads:
 
-- *crops* (the anchor, :mod:`bergforge.features.fixation_crops`): a foveal and a parafoveal crop
-  of ``--size-deg`` degrees per fixation (30 px per degree), resized to the backbone's input
-  and put through its inference path in batches of 64: two forwards per fixation;
-- *gaze sampling* (:mod:`bergforge.features.gaze_sampling`): one forward per scene (batches of
-  16 scenes), every spatial layer kept, each fixation reading the maps at its place and its next
+- *crops* (the anchor, :func:`bergforge.features.fixation_features.crop_features`): a foveal and
+  a parafoveal crop of ``--size-deg`` degrees per fixation (30 px per degree), resized to the
+  backbone's input and put through its inference path in batches of 64, each crop's map
+  averaged over its cells: two forwards per fixation;
+- *gaze sampling* (:func:`~bergforge.features.fixation_features.gaze_features_of`): one forward
+  per scene (batches of 16 scenes), each fixation reading the map at its place and its next
   target's.
 
 Prints fixations/s of each (the best of ``--repeats`` interleaved rounds) and gaze sampling's
-speed-up over the crops. Accuracy of the two (which one predicts MEG better) needs the simulated
-AVS study's leave-one-subject-out evaluation, which is not wired yet.
+speed-up over the crops (both give ``C`` foveal + ``C`` parafoveal values + ``has_next``). Their
+accuracy: :mod:`bergforge.evaluation.fixation_loso` (README, "Free viewing").
 
     .venv/bin/python benchmarks/fixation_features.py
     .venv/bin/python benchmarks/fixation_features.py --scenes 8 --fixations 9 --repeats 1
@@ -33,9 +34,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bergforge.datasets.screen import ScreenGeometry  # noqa: E402
-from bergforge.features.fixation_crops import CropSpec, iter_crops  # noqa: E402
-from bergforge.features.gaze_sampling import gaze_features, preset_geometry, scene_maps  # noqa: E402
-from bergforge.features.image_paths import inference_batch  # noqa: E402
+from bergforge.features.fixation_crops import CropSpec  # noqa: E402
+from bergforge.features.fixation_features import crop_features, gaze_features_of  # noqa: E402
 from bergforge.features.models import build_backbone  # noqa: E402
 from bergforge.features.registry import get_spec  # noqa: E402
 
@@ -68,34 +68,6 @@ def study(
     return images, pd.DataFrame(rows)
 
 
-def crops_way(backbone, images, table, spec, geometry, layer: str) -> np.ndarray:
-    """Both crops of every fixation through the backbone; the layer's features, flattened."""
-    crops = []
-    for c in iter_crops(table, images, spec, geometry):
-        crops += [c.foveal, c.parafoveal]
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(crops), 64):
-            batch = np.stack(crops[start : start + 64]).transpose(0, 3, 1, 2)
-            out.append(backbone.module(inference_batch(backbone, batch))[layer].flatten(1).numpy())
-    return np.concatenate(out).reshape(len(table), -1)
-
-
-def gaze_way(backbone, images, table, spec, layer: str) -> np.ndarray:
-    """One forward per scene, the maps read at every fixation and next target."""
-    resize, crop = preset_geometry(backbone)
-    ids = sorted(images)
-    maps: dict[int, dict[str, torch.Tensor]] = {}
-    for start in range(0, len(ids), 16):
-        part = ids[start : start + 16]
-        batch = np.stack([images[s] for s in part]).transpose(0, 3, 1, 2)
-        got = scene_maps(backbone, batch, layers=[layer])
-        for k, s in enumerate(part):
-            maps[s] = {layer: got[layer][k]}
-    hw = {s: images[s].shape[:2] for s in ids}
-    return gaze_features(table, maps, hw, spec, resize, crop)[1]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="alexnet_untrained")
@@ -114,8 +86,14 @@ def main(argv: list[str] | None = None) -> None:
     best = {"crops": np.inf, "gaze sampling": np.inf}
     for _ in range(args.repeats):
         for name, run in (
-            ("crops", lambda: crops_way(backbone, images, table, spec, geometry, args.layer)),
-            ("gaze sampling", lambda: gaze_way(backbone, images, table, spec, args.layer)),
+            (
+                "crops",
+                lambda: crop_features(backbone, table, images, spec, geometry, args.layer)[1],
+            ),
+            (
+                "gaze sampling",
+                lambda: gaze_features_of(backbone, table, images, spec, args.layer)[1],
+            ),
         ):
             began = time.perf_counter()
             features = run()
