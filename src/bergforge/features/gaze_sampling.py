@@ -158,37 +158,25 @@ def gaze_features(
     layers = list(next(iter(maps.values())))
     width = sum(int(maps[int(part["scene"].iloc[0])][layer].shape[0]) for layer in layers)
     dual = spec.streams == "dual"
-    n_cols = width * (2 if dual else 1) + (1 if dual and spec.last_fixation == "mask" else 0)
-    out = np.zeros((len(part), n_cols), dtype=np.float32)
+    indicator = dual and spec.last_fixation == "mask"
+    out = np.zeros((len(part), width * (2 if dual else 1) + int(indicator)), dtype=np.float32)
     has_next = part["has_next"].to_numpy(dtype=bool)
+
+    def read(layer_maps: Mapping[str, torch.Tensor], points: pd.DataFrame, x: str, y: str, hw):
+        """``[n, width]``: every layer's map read at the points' ``x``, ``y`` columns."""
+        xs, ys = points[x].to_numpy(), points[y].to_numpy()
+        return np.concatenate(
+            [sample_points(layer_maps[layer], xs, ys, hw, resize, crop) for layer in layers],
+            axis=1,
+        )
+
     for scene, where in part.groupby("scene", sort=False).indices.items():
-        fix = part.iloc[where]
         hw = scene_hw[int(scene)]
-        col = 0
-        for layer in layers:
-            fmap = maps[int(scene)][layer]
-            c = int(fmap.shape[0])
-            out[where, col : col + c] = sample_points(
-                fmap, fix["x"].to_numpy(), fix["y"].to_numpy(), hw, resize, crop
-            )
-            col += c
-        if dual:
-            nxt = where[has_next[where]]
-            if nxt.size:
-                col = width
-                for layer in layers:
-                    fmap = maps[int(scene)][layer]
-                    c = int(fmap.shape[0])
-                    points = part.iloc[nxt]
-                    out[nxt, col : col + c] = sample_points(
-                        fmap,
-                        points["next_x"].to_numpy(),
-                        points["next_y"].to_numpy(),
-                        hw,
-                        resize,
-                        crop,
-                    )
-                    col += c
-    if n_cols > width * (2 if dual else 1):
+        out[where, :width] = read(maps[int(scene)], part.iloc[where], "x", "y", hw)
+        ahead = where[has_next[where]]
+        if dual and ahead.size:
+            points = part.iloc[ahead]
+            out[ahead, width : 2 * width] = read(maps[int(scene)], points, "next_x", "next_y", hw)
+    if indicator:
         out[:, -1] = has_next
     return rows, out
