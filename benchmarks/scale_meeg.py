@@ -175,13 +175,21 @@ def simple_conv_inputs(fraction: float, cache: Path) -> dict:
         ignore_index=True,
     )
     write_stimuli_table(stimuli, prepared / "stimuli.tsv")
-    stores = []
+    stores, splits = [], []
     for s in SUBJECTS:
-        store = prepared / f"sub-{s:02d}.zarr"
-        _write_store(store, subject_trials(s, fraction), s)
+        store, table = prepared / f"sub-{s:02d}.zarr", subject_trials(s, fraction)
+        _write_store(store, table, s)
         stores.append(str(store))
+        splits.append(table["split"])
     features = _write_features(folder / "features" / DATASET / BACKBONE, list(stimuli.image_id))
-    data = {"stores": stores, "stimuli": str(prepared / "stimuli.tsv"), "features": str(features)}
+    split = pd.concat(splits)
+    data = {
+        "stores": stores,
+        "stimuli": str(prepared / "stimuli.tsv"),
+        "features": str(features),
+        "n_fit": int((split == "train").sum()),  # the fit's rows, for the time's projection
+        "n_validation": int((split == "validation").sum()),
+    }
     done.write_text(json.dumps(data))
     return data
 
@@ -223,7 +231,8 @@ class _FewBatches:
             return out
 
         def validation_sums(model, x, y, rows, batch_size, *args, **kwargs):
-            return self.validation_sums(model, x, y, rows[: STEPS * batch_size], batch_size, *args)
+            cut = rows[: STEPS * batch_size]
+            return self.validation_sums(model, x, y, cut, batch_size, *args, **kwargs)
 
         self.loop.run_epoch, self.loop.validation_sums = run_epoch, validation_sums
         return self
@@ -245,7 +254,7 @@ def _fit_run(job: dict) -> dict:
         seconds = fit_decoder(config, DATASET, "simple_conv", MODEL, job, "cpu")
     settings = kind_settings(config, DATASET, "simple_conv")
     ((train, steps),) = few.steps
-    n_fit, n_val = _fit_rows(job)
+    n_fit, n_val = job["n_fit"], job["n_validation"]
     batch = SimpleConvConfig.from_settings(settings).batch_size
     per_step = train / steps
     # the real job at this fraction: 40 epochs of every training batch, and the validation's
@@ -258,19 +267,6 @@ def _fit_run(job: dict) -> dict:
         "projected_seconds": other + per_step * real_steps,
         "gpu_seconds_per_work": other / job["work"] + 1e6 / (GPU_EFFICIENCY * GPU_FLOPS),
     }
-
-
-def _fit_rows(job: dict) -> tuple[int, int]:
-    from bergforge.preprocess.trial_responses import PreparedTrials
-
-    n_fit = n_val = 0
-    for store in job["stores"]:
-        split = PreparedTrials(Path(store)).trials["split"]
-        n_fit, n_val = (
-            n_fit + int((split == "train").sum()),
-            n_val + int((split == "validation").sum()),
-        )
-    return n_fit, n_val
 
 
 def _real_fit(gpu: bool) -> Size:
