@@ -44,6 +44,18 @@ RETRIEVAL_RANKS = DECODER_EVALUATION_DIR + "/retrieval.npz"
 # the noise-free retrieval of a simulated decoding study (rule decoding_oracle), per target backbone
 DECODING_ORACLE = "results/evaluation/{dataset}/oracle-{backbone}/oracle.json"
 
+# free viewing (avs_fixations datasets, workflow/rules/free_viewing.smk): fixation features per
+# backbone × route × subject, models named by their training subjects, leave-one-subject-out
+# scores and the challenge's prediction files of the held-out subjects
+FREE_VIEWING = "results/free_viewing/{dataset}"
+FIXATION_FEATURES = FREE_VIEWING + "/features/{backbone}/{route}/sub-{subject}.zarr"
+FIXATION_MODEL_DIR = FREE_VIEWING + "/models/{backbone}/{route}-{stream}/{kind}/train-{train}"
+FIXATION_EVALUATION = (
+    FREE_VIEWING + "/evaluation/{backbone}/{route}-{stream}/{kind}/sub-{subject}.json"
+)
+CHALLENGE_DIR = FREE_VIEWING + "/challenge/{backbone}/{route}-{stream}/{kind}/sub-{subject}"
+CHALLENGE_MARKER = CHALLENGE_DIR + "/sub-{subject}_challenge.json"
+
 # stage 6 and 7: the exported tree and releases
 EXPORT_ROOT = "results/berg"
 EXPORT_MANIFEST = EXPORT_ROOT + "/SHA256SUMS"  # every exported file, written after all exports

@@ -21,6 +21,7 @@ from bergforge.datasets.formats import check_datasets, datasets_of
 from bergforge.workflow.bold5000 import check_decoding_datasets
 from bergforge.workflow.meeg_decoding import check_meeg_decoding_datasets
 from bergforge.workflow.models import check_models
+from bergforge.workflow.free_viewing import check_free_viewing
 from bergforge.simulate.prepared_trials import DEFAULT_TRIALS as PREPARED_TRUTH_TRIALS
 from bergforge.workflow.targets import (
     all_targets,
@@ -37,6 +38,7 @@ check_datasets(config)
 check_decoding_datasets(config)
 check_meeg_decoding_datasets(config)
 check_models(config)
+check_free_viewing(config)
 # sorted keys everywhere: reordering the YAML must not change any rule's params
 _canonical_config = canonical(config)
 config.clear()

@@ -34,8 +34,10 @@ class DatasetFormat:
     #: its subjects: a downloaded dataset's subjects must be among them (simulated: any subject)
     real_subjects: tuple[int, ...]
     #: the prepared store's layout (docs/interfaces.md): "images" (``[image, repetition, …]``,
-    #: read by the encoding kinds) or "trials" (``[trial, …]`` with a trial table, read by the
-    #: decoding kinds); the encoding stages (evaluation, export, summary) skip "trials" datasets
+    #: read by the encoding kinds), "trials" (``[trial, …]`` with a trial table, read by the
+    #: decoding kinds) or "fixations" (the trial-indexed store, one trial per fixation, read by the
+    #: free-viewing stage only: workflow/rules/free_viewing.smk); the encoding stages (evaluation,
+    #: export, summary) read "images" datasets only, the decoding stages "trials" datasets only
     layout: str = "images"
     #: preprocessing variants (``datasets.<name>.preprocess.variant``) that make a dataset of an
     #: image-indexed format a decoding dataset: its stores become trial-indexed ("trials") and it
@@ -56,6 +58,8 @@ class DatasetFormat:
 
 #: the neuralbench-style MEG/EEG decoding variant of THINGS-MEG1 and THINGS-EEG2
 NEURALBENCH = "neuralbench"
+#: the layout of a free-viewing format's stores: trial-indexed, one trial per fixation
+FIXATIONS = "fixations"
 
 FORMATS: dict[str, DatasetFormat] = {
     f.name: f
@@ -139,6 +143,25 @@ FORMATS: dict[str, DatasetFormat] = {
             tuple(range(1, 5)),
             layout="trials",
         ),
+        # AVS-like free viewing (BrainEncoding26): fixation-onset MEG epochs of 204 TRIUX
+        # gradiometers + a fixation table per subject; scenes from nsd_stimuli.hdf5. AVS is given
+        # on request, so it is read from a local copy (source "local"), never downloaded; its
+        # models are the free-viewing kinds (`free_viewing.kinds`), not the registry's
+        DatasetFormat(
+            "avs_fixations",
+            "meg",
+            ("channel", "time"),
+            ("simulated", "local"),
+            "bergforge.datasets.avs_fixations",
+            "bergforge.preprocess.fixation_epochs",
+            (),
+            "avs",
+            True,
+            "nsd_hdf5",
+            "AVS (Active Visual Semantics)",
+            (),
+            layout=FIXATIONS,
+        ),
     )
 }
 
@@ -217,6 +240,7 @@ def check_datasets(config: dict[str, Any]) -> None:
                 f"{f.real_dataset} has subjects {_span(f.real_subjects)} only (source 'download'; "
                 "a simulated dataset takes any subject)"
             )
+        _check_free_viewing(name, ds, f)
         if "mosaic" in ds and f.name != "nsd_mosaic":
             raise ConfigError(f"config: datasets.{name}.mosaic is only allowed with nsd_mosaic")
         if "preprocess" in ds and f.decoding_variants:
@@ -235,6 +259,30 @@ def check_datasets(config: dict[str, Any]) -> None:
                 f"{', '.join(variant_formats())}; {f.name} is preprocessed by the top-level "
                 "`preprocess` section"
             )
+
+
+def _check_free_viewing(name: str, ds: dict[str, Any], f: DatasetFormat) -> None:
+    """A free-viewing dataset takes ``free_viewing`` (not ``models``); a local copy needs ``path``;
+    no other dataset takes either."""
+    if f.layout == FIXATIONS:
+        if "models" in ds:
+            raise ConfigError(
+                f"config: datasets.{name}.models: a {f.name} dataset's models are the "
+                "free-viewing kinds of `free_viewing.kinds` (ridge_cv, shared); expected "
+                "`free_viewing`"
+            )
+        if ds["source"] == "local" and not ds.get("path"):
+            raise ConfigError(
+                f"config: datasets.{name} has source 'local' but no `path` (the folder of the "
+                "local copy)"
+            )
+    else:
+        for key in ("free_viewing", "path", "local"):
+            if key in ds:
+                raise ConfigError(
+                    f"config: datasets.{name}.{key} is only allowed with format avs_fixations "
+                    f"(free viewing); {name!r} is {f.name}"
+                )
 
 
 def variant_formats() -> list[str]:

@@ -31,16 +31,24 @@ if TYPE_CHECKING:
     from bergforge.features.models import Backbone
 
 
+def module_device(backbone: Backbone) -> str:
+    """The device the backbone's weights are on (``cpu`` for a module without any)."""
+    weights = next(iter(backbone.module.parameters()), None)
+    return "cpu" if weights is None else str(weights.device)
+
+
 def _pooled(backbone: Backbone, crops: list[np.ndarray], layer: str, batch: int) -> np.ndarray:
     """``[n, C]``: each uint8 crop's ``layer`` map averaged over its cells."""
     from bergforge.features.image_paths import inference_batch
 
+    device = module_device(backbone)
     out = []
     with torch.no_grad():
         for start in range(0, len(crops), batch):
             images = np.stack(crops[start : start + batch]).transpose(0, 3, 1, 2)
-            maps = spatial_map(backbone.module(inference_batch(backbone, images))[layer], layer)
-            out.append(maps.float().mean(dim=(2, 3)).numpy())
+            inputs = inference_batch(backbone, images).to(device)
+            maps = spatial_map(backbone.module(inputs)[layer], layer)
+            out.append(maps.float().mean(dim=(2, 3)).cpu().numpy())
     return np.concatenate(out)
 
 
@@ -85,7 +93,10 @@ def gaze_features_of(
     for start in range(0, len(scenes), batch):
         part = scenes[start : start + batch]
         got = scene_maps(
-            backbone, np.stack([images[s] for s in part]).transpose(0, 3, 1, 2), [layer]
+            backbone,
+            np.stack([images[s] for s in part]).transpose(0, 3, 1, 2),
+            [layer],
+            module_device(backbone),
         )
         maps |= {s: {layer: got[layer][k]} for k, s in enumerate(part)}
     hw = {s: images[s].shape[:2] for s in scenes}

@@ -281,7 +281,8 @@ def truth_summary(sim: AvsSimulation, truth: dict[str, np.ndarray], subject: int
 
 
 def write_study(raw_dir: Path | str, sim: AvsSimulation) -> None:
-    """Write scenes, per-subject continuous MEG (FIF) and fixation tables, and the truth."""
+    """Write scenes, per-subject continuous MEG (FIF) and fixation tables, and the truth;
+    ``study.json`` last (an interrupted run leaves no study.json)."""
     import h5py
     import mne
 
@@ -289,8 +290,6 @@ def write_study(raw_dir: Path | str, sim: AvsSimulation) -> None:
     scenes = study_scenes(sim)
     with atomic_file(raw_dir / "nsd_stimuli.hdf5") as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("imgBrick", data=scenes, chunks=(1, *scenes.shape[1:]))
-    study = {"simulation": asdict(sim), "fixation_table": table_spec_config(sim)}
-    (raw_dir / "study.json").write_text(json.dumps(study, indent=1, sort_keys=True))
     names = triux_gradiometer_names()
     for subject in sim.subjects:
         rec = subject_recording(sim, subject, scenes)
@@ -311,3 +310,6 @@ def write_study(raw_dir: Path | str, sim: AvsSimulation) -> None:
         (truth_dir / f"{label}_truth.json").write_text(
             json.dumps(summary, indent=1, sort_keys=True)
         )
+    study = {"simulation": asdict(sim), "fixation_table": table_spec_config(sim)}
+    with atomic_file(raw_dir / "study.json") as tmp:  # last: the study is complete
+        tmp.write_text(json.dumps(study, indent=1, sort_keys=True))

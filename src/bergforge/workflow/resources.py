@@ -94,6 +94,76 @@ def declared_runtime(seconds: float) -> int:
 # nsd_mosaic.yaml (THINGS-MEG1 P1: 27,048 epochs × 272 × 281; THINGS-EEG2: 16,540 × 4 training +
 # 200 × 80 test trials; NSD: 30,000 trials × 57,051 vertices; ViT-B/32: 460,800 features).
 COEFFICIENTS: dict[str, JobModel] = {
+    "fixation_epochs/meg": JobModel(
+        unit="epochs written (MB, float32)",
+        work_unit="epochs written (MB, float32)",
+        real=Size(9824.64, 9824.64, 0.0),
+        mem_base_mb=600,
+        mem_mb_per_unit=0.05,
+        seconds_base=5.0,
+        seconds_per_work=0.05,
+        source="provisional (not measured)",
+    ),
+    "fixation_features/crops": JobModel(
+        unit="the subject's scenes in memory (MB)",
+        work_unit="fixations",
+        real=Size(2210.85, 40000.0, 0.0),
+        mem_base_mb=1500,
+        mem_mb_per_unit=1.0,
+        seconds_base=5.0,
+        seconds_per_work=0.04,
+        source="provisional (not measured)",
+    ),
+    "fixation_features/gaze": JobModel(
+        unit="the subject's scenes in memory (MB)",
+        work_unit="fixations",
+        real=Size(2210.85, 40000.0, 0.0),
+        mem_base_mb=1500,
+        mem_mb_per_unit=1.0,
+        seconds_base=5.0,
+        seconds_per_work=0.004,
+        source="provisional (not measured)",
+    ),
+    "fit_fixation_model/ridge_cv": JobModel(
+        unit="training fixations × (features + targets), float32 (MB)",
+        work_unit="training fixations × (features + targets), float32 (MB)",
+        real=Size(4375.68, 4375.68, 0.0),
+        mem_base_mb=800,
+        mem_mb_per_unit=2.5,
+        seconds_base=5.0,
+        seconds_per_work=0.05,
+        source="provisional (not measured)",
+    ),
+    "fit_fixation_model/shared": JobModel(
+        unit="training fixations × (features + targets), float32 (MB)",
+        work_unit="training fixations × (features + targets), float32 (MB)",
+        real=Size(4375.68, 4375.68, 0.0),
+        mem_base_mb=1200,
+        mem_mb_per_unit=2.0,
+        seconds_base=10.0,
+        seconds_per_work=0.5,
+        source="provisional (not measured)",
+    ),
+    "evaluate_fixations/meg": JobModel(
+        unit="the subject's fixations × (features + targets), float32 (MB)",
+        work_unit="the subject's fixations × (features + targets), float32 (MB)",
+        real=Size(1093.92, 1093.92, 0.0),
+        mem_base_mb=800,
+        mem_mb_per_unit=3.0,
+        seconds_base=5.0,
+        seconds_per_work=0.05,
+        source="provisional (not measured)",
+    ),
+    "challenge_outputs/meg": JobModel(
+        unit="the subject's fixations × (features + targets), float32 (MB)",
+        work_unit="the subject's fixations × (features + targets), float32 (MB)",
+        real=Size(1093.92, 1093.92, 0.0),
+        mem_base_mb=800,
+        mem_mb_per_unit=3.0,
+        seconds_base=5.0,
+        seconds_per_work=0.05,
+        source="provisional (not measured)",
+    ),
     "fmri_mosaic_betas/fmri": JobModel(
         unit="MOSAIC subject file (MB)",
         work_unit="MOSAIC subject file (MB)",
@@ -976,6 +1046,61 @@ def _kind_device(config: dict, dataset: str, kind: str) -> str:
     return "cuda" if kind_runtime(config, dataset, kind).get("device") == "cuda" else "cpu"
 
 
+# ------------------------------------------------------------------------ free viewing
+
+#: the gradiometers of a free-viewing store (AVS's TRIUX planar gradiometers)
+AVS_CHANNELS = 204
+
+
+def _fv_settings(config: dict, wildcards: Any):
+    from bergforge.workflow.free_viewing import settings
+
+    return settings(config, wildcards.dataset)
+
+
+def _size_fixation_epochs(config, wildcards, input) -> Size:
+    """The epochs written (MB, float32): ``fixations × 204 × samples`` from the table's rows."""
+    fv = _fv_settings(config, wildcards)
+    table = _path(fv.raw_file("table", int(wildcards.subject)))
+    with open(table) as fh:
+        n = sum(1 for _ in fh) - 1
+    tmin, tmax = float(fv.epochs.get("tmin", -0.1)), float(fv.epochs.get("tmax", 0.5))
+    mb = n * AVS_CHANNELS * (round((tmax - tmin) * 500) + 1) * 4 / MB
+    return Size(mb, mb)
+
+
+def _size_fixation_features(config, wildcards, input) -> Size:
+    """Memory: the subject's scenes in memory (MB of uint8); work: its fixations."""
+    import h5py
+
+    fv = _fv_settings(config, wildcards)
+    table = _path(fv.raw_file("table", int(wildcards.subject)))
+    with open(table) as fh:
+        n = sum(1 for _ in fh) - 1
+    with h5py.File(_path(fv.raw_file("stimuli")), "r") as f:
+        shape = f["imgBrick"].shape
+    n_scenes = min(n, int(shape[0]))  # at most one scene per fixation
+    return Size(n_scenes * math.prod(shape[1:]) / MB, float(n))
+
+
+def _size_fit_fixation_model(config, wildcards, input) -> Size:
+    """Training fixations × (features + targets) as float32 (MB); work: the same."""
+    fv = _fv_settings(config, wildcards)
+    mb = 0.0
+    for features in input.features:
+        n, width = array_shape(features, "features")
+        mb += n * (width + AVS_CHANNELS * len(fv.times)) * 4 / MB
+    return Size(mb, mb)
+
+
+def _size_fixation_subject(config, wildcards, input) -> Size:
+    """One subject's fixations × (features + targets) as float32 (MB)."""
+    fv = _fv_settings(config, wildcards)
+    n, width = array_shape(input.features, "features")
+    mb = n * (width + AVS_CHANNELS * len(fv.times)) * 4 / MB
+    return Size(mb, mb)
+
+
 # ------------------------------------------------------------------------ jobs and variants
 
 
@@ -1023,6 +1148,11 @@ JOBS: dict[str, Job] = {
     "export_meg_subject": Job(_size_export, lambda c, w: "meg", "meg"),
     "export_eeg_subject": Job(_size_export, lambda c, w: "eeg", "eeg"),
     "summary_section": Job(_size_summary, _modality, "meg"),
+    "fixation_epochs": Job(_size_fixation_epochs, lambda c, w: "meg", "meg"),
+    "fixation_features": Job(_size_fixation_features, lambda c, w: w.route, "crops"),
+    "fit_fixation_model": Job(_size_fit_fixation_model, lambda c, w: w.kind, "ridge_cv"),
+    "evaluate_fixations": Job(_size_fixation_subject, lambda c, w: "meg", "meg"),
+    "challenge_outputs": Job(_size_fixation_subject, lambda c, w: "meg", "meg"),
 }
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bergforge import paths
-from bergforge.datasets.formats import datasets_of, get_format
+from bergforge.datasets.formats import FIXATIONS, datasets_of, get_format
 
 
 def alternation(names: list[str]) -> str:
@@ -35,6 +35,9 @@ def simulated_raw_targets(config: dict[str, Any]) -> list[str]:
     targets = []
     for name in datasets_of(config, source="simulated"):
         ds = config["datasets"][name]
+        if ds["format"] == "avs_fixations":
+            targets.append(f"resources/raw/{name}/study.json")
+            continue
         if ds["format"] == "nsd_bold":
             targets.append(f"resources/raw/{name}/ground_truth/study.json")
             continue
@@ -80,9 +83,12 @@ def prepared_truth_targets(config: dict[str, Any]) -> list[str]:
 
 
 def prepared_targets(config: dict[str, Any]) -> list[str]:
-    """The stimulus table and every subject's prepared store of each dataset."""
+    """The stimulus table and every subject's prepared store of each dataset (the free-viewing
+    stores are the free-viewing stage's: :func:`free_viewing_targets`)."""
     targets = []
     for name, ds in config["datasets"].items():
+        if get_format(ds["format"]).layout == FIXATIONS:
+            continue
         targets.append(paths.fill(paths.STIMULI, dataset=name))
         targets += [
             paths.fill(paths.PREPARED_STORE, dataset=name, subject=s) for s in ds["subjects"]
@@ -200,7 +206,17 @@ def all_targets(config: dict[str, Any]) -> list[str]:
     targets += berg_manifest_targets(config)
     targets += summary_targets(config)
     targets += decoding_leaderboard_targets(config)
+    targets += free_viewing_targets(config)
     return list(dict.fromkeys(targets))
+
+
+def free_viewing_targets(config: dict[str, Any]) -> list[str]:
+    """Every free-viewing score and challenge output, and the leaderboard when there are any."""
+    from bergforge.workflow.free_viewing import free_viewing_targets as targets
+    from bergforge.workflow.leaderboard import leaderboard_targets
+
+    found = targets(config)
+    return found + leaderboard_targets(config) if found else []
 
 
 def oracle_targets(config: dict[str, Any]) -> list[str]:
