@@ -85,12 +85,16 @@ def _check_config(args: argparse.Namespace) -> int:
     from bergforge.config import load_config
     from bergforge.datasets.formats import check_datasets
     from bergforge.workflow.bold5000 import check_decoding_datasets
+    from bergforge.workflow.free_viewing import check_free_viewing
+    from bergforge.workflow.meeg_decoding import check_meeg_decoding_datasets
     from bergforge.workflow.models import check_models
 
     config = load_config(args.configfile)
     check_datasets(config)
     check_decoding_datasets(config)
+    check_meeg_decoding_datasets(config)
     check_models(config)
+    check_free_viewing(config)
     print(f"OK: {args.configfile}: datasets {', '.join(config['datasets'])}")
     return 0
 

@@ -6,6 +6,7 @@
 # `datasets.<name>.free_viewing` (bergforge.workflow.free_viewing); files in docs/interfaces.md.
 
 from bergforge.workflow import free_viewing as fv
+from bergforge.workflow.leaderboard import leaderboard_targets
 
 FREE_VIEWING = fv.free_viewing_constraints(config)
 SIMULATED_AVS = alternation(datasets_of(config, source="simulated", fmt="avs_fixations"))
@@ -137,3 +138,11 @@ rule challenge_outputs:
         "logs/export/{dataset}/{backbone}/{route}-{stream}/{kind}/challenge_sub-{subject}.log",
     script:
         "../scripts/challenge_outputs.py"
+
+
+# `snakemake free_viewing`: every free-viewing score and challenge output, and the leaderboard
+rule free_viewing:
+    input:
+        fv.free_viewing_targets(config),
+        leaderboard_targets(config) if fv.free_viewing_targets(config) else [],
+    localrule: True
