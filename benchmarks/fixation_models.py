@@ -13,7 +13,10 @@ ceiling (``ground_truth/sub-60_truth.json``, ``ceiling_r_median``).
 
 The study, epochs and features are cached under ``--cache`` (delete it to start afresh).
 ``--set key=value`` overrides a ``shared`` setting (repeatable, JSON values), e.g.
-``--set hidden=256 --set dropout=0.5``.
+``--set hidden=32 --set lr=3e-4 --set dropout=0.5``; ``--net-seeds 1 2 3`` fits the ``shared``
+kind once per network seed (its ``seed`` setting) and prints each. ``--inner`` adds the honest
+criterion for choosing settings without subject 60: the mean over the training subjects of r at
+110 ms when each is held out in turn from a model of the others (column ``inner``).
 
     .venv/bin/python benchmarks/fixation_models.py --cache /tmp/fixation_models
 """
@@ -88,9 +91,11 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def score(predicted: np.ndarray, observed: np.ndarray, n_times: int) -> np.ndarray:
-    """Median over channels of r across fixations, per kept time."""
+    """Median over channels of r across fixations, per kept time (in float64: products of
+    float32 values in T/m, ~1e-12, underflow float32)."""
     n = len(observed)
-    r = channel_correlations(predicted.reshape(n, -1, n_times), observed.reshape(n, -1, n_times))
+    predicted = np.asarray(predicted, dtype=np.float64).reshape(n, -1, n_times)
+    r = channel_correlations(predicted, np.asarray(observed, np.float64).reshape(n, -1, n_times))
     return np.median(r, axis=0)
 
 
@@ -106,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kinds", nargs="+", default=list(FIXATION_KINDS))
     parser.add_argument("--routes", nargs="+", default=list(ROUTES))
     parser.add_argument("--set", action="append", default=[], help="shared setting key=value")
+    parser.add_argument("--net-seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--inner", action="store_true", help="also score leave-one-training-out")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
@@ -122,30 +129,54 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.layer}; train {train}, held out {heldout}; ceiling_r_median "
         f"{prepared['ceiling']:.3f}; shared settings {shared or 'defaults'}"
     )
-    header = "route  kind      n_train  n_test  r@110ms  " + "  ".join(
+    header = "route  kind      seed  n_train  n_test  r@110ms  " + "  ".join(
         f"r@{t * 1000:.0f}ms" for t in times
     )
-    print(header)
+    print(header + ("    inner" if args.inner else ""))
     for route in args.routes:
-        xs = [data[f"x_{route}_{s}"] for s in train]
-        ys = [data[f"y_{route}_{s}"] for s in train]
-        x_test, y_test = data[f"x_{route}_{heldout}"], data[f"y_{route}_{heldout}"]
+        xs = {s: data[f"x_{route}_{s}"] for s in (*train, heldout)}
+        ys = {s: data[f"y_{route}_{s}"] for s in (*train, heldout)}
         for kind in args.kinds:
-            settings = shared if kind == "shared" else {}
-            began = time.perf_counter()
-            model = fit_fixation_model(kind, xs, ys, train, settings, device=args.device)
-            seconds = time.perf_counter() - began
-            curve = score(model.predict_unseen(x_test), y_test, len(times))
-            extra = ""
-            if kind == "shared":
-                record = model.config()["training"]
-                extra = f"  (best epoch {record['best_epoch']} of {record['epochs']})"
-            print(
-                f"{route:6s} {kind:9s} {sum(map(len, xs)):7d} {len(x_test):7d} "
-                f"{curve[at]:8.3f}  "
-                + "  ".join(f"{v:8.3f}" for v in curve)
-                + f"  fit {seconds:.1f} s{extra}"
-            )
+            seeds = args.net_seeds if kind == "shared" and args.net_seeds else [None]
+            for seed in seeds:
+                settings = dict(shared) if kind == "shared" else {}
+                if seed is not None:
+                    settings["seed"] = seed
+
+                def fit(subjects, kind=kind, settings=settings, xs=xs, ys=ys):
+                    return fit_fixation_model(
+                        kind,
+                        [xs[s] for s in subjects],
+                        [ys[s] for s in subjects],
+                        subjects,
+                        settings,
+                        device=args.device,
+                    )
+
+                began = time.perf_counter()
+                model = fit(train)
+                seconds = time.perf_counter() - began
+                curve = score(model.predict_unseen(xs[heldout]), ys[heldout], len(times))
+                line = (
+                    f"{route:6s} {kind:9s} {'-' if seed is None else seed:>4} "
+                    f"{sum(len(xs[s]) for s in train):8d} {len(xs[heldout]):7d} {curve[at]:8.3f}  "
+                    + "  ".join(f"{v:8.3f}" for v in curve)
+                )
+                if args.inner:
+                    inner = [
+                        score(
+                            fit([s for s in train if s != h]).predict_unseen(xs[h]),
+                            ys[h],
+                            len(times),
+                        )[at]
+                        for h in train
+                    ]
+                    line += f"  {np.mean(inner):7.3f}"
+                line += f"  fit {seconds:.1f} s"
+                if kind == "shared":
+                    record = model.config()["training"]
+                    line += f" (best epoch {record['best_epoch']} of {record['epochs']})"
+                print(line, flush=True)
 
 
 if __name__ == "__main__":
