@@ -109,7 +109,7 @@ def fit_ridge_tensors(
         "target.scale": y_scale,
     }
     counts = {f"{a:g}": int((fit.alpha == a).sum()) for a in alphas}
-    return tensors, {"n_fixations": int(x.shape[0]), "chosen_alphas": counts}
+    return tensors, {"chosen_alphas": counts}  # penalty → number of targets that chose it
 
 
 def predict_ridge(tensors: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
