@@ -53,8 +53,9 @@ def load_fixation_model(folder: Path | str) -> FixationModel:
             payload.pop(key)
         if kind not in FIXATION_KINDS:
             raise ValueError(f"kind {kind!r}; expected one of {FIXATION_KINDS}")
+        for key in ("n_features", "n_targets"):
+            payload[key] = int(payload[key])
         model = FixationModel(kind, subjects, dict(tensors), payload)
-        model.n_features, model.n_targets  # noqa: B018 (present and integers)
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise DataError(f"{folder / MODEL_JSON}: not a fixation model's record ({err})") from err
     model.check()

@@ -75,7 +75,7 @@ def ridge_loo(x: np.ndarray, y: np.ndarray, alphas: tuple[float, ...]) -> RidgeL
     s2, vectors = eigval[keep], vectors[:, keep]
     s = np.sqrt(s2)
     projection = vectors / s  # xc @ projection = U
-    c = projection.T @ (xc.T @ (y - y_mean))  # Uᵀ yc, (k, T)
+    c = projection.T @ (xc.T @ y)  # Uᵀ yc, (k, T): the columns of xc sum to zero
     shrink = s2[None, :] / (s2[None, :] + alphas_arr[:, None])  # (n_alphas, k)
     sse = np.zeros((alphas_arr.size, y.shape[1]))
     for start in range(0, n, ROW_BLOCK):
@@ -109,7 +109,7 @@ def fit_ridge_tensors(
         "target.scale": y_scale,
     }
     counts = {f"{a:g}": int((fit.alpha == a).sum()) for a in alphas}
-    return tensors, {"n_fixations": int(x.shape[0]), "chosen_alphas": counts}
+    return tensors, {"chosen_alphas": counts}  # penalty → number of targets that chose it
 
 
 def predict_ridge(tensors: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
