@@ -6,7 +6,6 @@
 # `datasets.<name>.free_viewing` (bergforge.workflow.free_viewing); files in docs/interfaces.md.
 
 from bergforge.workflow import free_viewing as fv
-from bergforge.workflow.leaderboard import leaderboard_targets
 
 FREE_VIEWING = fv.free_viewing_constraints(config)
 SIMULATED_AVS = alternation(datasets_of(config, source="simulated", fmt="avs_fixations"))
@@ -140,9 +139,9 @@ rule challenge_outputs:
         "../scripts/challenge_outputs.py"
 
 
-# `snakemake free_viewing`: every free-viewing score and challenge output, and the leaderboard
+# `snakemake free_viewing`: every free-viewing score and challenge output (`bergforge leaderboard`
+# prints their rows; `rule all` also writes the leaderboard's files)
 rule free_viewing:
     input:
         fv.free_viewing_targets(config),
-        leaderboard_targets(config) if fv.free_viewing_targets(config) else [],
     localrule: True
