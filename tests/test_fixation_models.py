@@ -47,8 +47,14 @@ def study(
     return xs, ys, parts[-1][0], parts[-1][1]
 
 
-@pytest.mark.parametrize("p", [12, 250])  # more rows than features, and fewer
-def test_ridge_cv_is_sklearns_ridgecv_on_the_standardised_pool(p):
+@pytest.mark.parametrize(
+    ("p", "block"),
+    [(12, 512), (250, 512), (12, 4)],  # more rows than features, fewer; targets in 2 blocks
+)
+def test_ridge_cv_is_sklearns_ridgecv_on_the_standardised_pool(p, block, monkeypatch):
+    from bergforge.models.fixations import ridge
+
+    monkeypatch.setattr(ridge, "TARGET_BLOCK", block)
     xs, ys, x_new, _ = study(p=p)
     model = fit_fixation_model("ridge_cv", xs, ys, [1, 2, 3], {})
     x, y = np.concatenate(xs).astype(np.float64), np.concatenate(ys).astype(np.float64)

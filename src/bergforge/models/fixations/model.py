@@ -159,7 +159,7 @@ def fit_fixation_model(
         "n_fixations": {f"sub-{s:02d}": int(len(x)) for s, x in zip(subjects, xs, strict=True)},
     }
     if net is None:
-        tensors, training = fit_ridge_tensors(np.concatenate(xs), np.concatenate(ys), ridge.alphas)
+        tensors, training = fit_ridge_tensors(np.concatenate(xs), ys, ridge.alphas)
         record["settings"] = ridge.record()
     else:
         tensors, training = fit_shared_tensors(xs, ys, subjects, net, workdir)
