@@ -53,7 +53,7 @@ demo: $(STAMP)
 DEMO_EXTRA_DIR ?= demo-extra
 demo-extra: $(STAMP)
 	$(BYTECODE)
-	SLURM_CONF=/dev/null $(VENV)/bin/snakemake results/summary/index.html \
+	SLURM_CONF=/dev/null $(VENV)/bin/snakemake results/summary/index.html free_viewing \
 		--directory $(DEMO_EXTRA_DIR) --configfile config/demo_extra.yaml --cores $(CORES) $(DEMO_THREADS)
 	$(VENV)/bin/bergforge leaderboard --configfile config/demo_extra.yaml --directory $(DEMO_EXTRA_DIR)
 	@echo "summary page: $(abspath $(DEMO_EXTRA_DIR))/results/summary/index.html"

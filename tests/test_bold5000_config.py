@@ -223,3 +223,50 @@ def test_all_builds_the_data_the_decoders_and_their_retrieval_but_no_encoding_st
         "results/summary/leaderboard.png",
         "results/summary/leaderboard_decoding.tsv",
     ]
+
+
+def test_a_truth_backbone_the_config_defines_reaches_the_latents_job():
+    """The decoders' own targets as the truth ("responses driven by the image embeddings"): a
+    backbone defined only in the config is passed to simulate_latents; a registry backbone
+    taken as it is adds nothing to the params (so earlier results do not rerun)."""
+    from types import SimpleNamespace
+
+    from bergforge.workflow.targets import TRUTH_BACKBONE_SPEC, truth_backbone_entry
+
+    config = copy.deepcopy(GOOD)
+    fc8 = {
+        "library": "torchvision",
+        "model": "alexnet",
+        "weights": "none",
+        "seed": 20200220,
+        "layers": ["classifier.6"],
+        "transform": "AlexNet_Weights.IMAGENET1K_V1",
+        "datasets": ["bold"],
+    }
+    config["backbones"]["fc8"] = fc8
+    config["datasets"]["bold"]["simulation"]["truth_backbone"] = "fc8"
+    params = truth_backbone_entry(config)(SimpleNamespace(dataset="bold"))
+    spec = {k: v for k, v in fc8.items() if k != "datasets"}
+    assert params == {**config["datasets"]["bold"]["simulation"], TRUTH_BACKBONE_SPEC: spec}
+    plain = truth_backbone_entry(config)(SimpleNamespace(dataset="eeg"))
+    assert plain == config["datasets"]["eeg"]["simulation"]  # alexnet_untrained: {}
+
+
+def test_extract_in_memory_takes_the_configs_entry(tmp_path):
+    """The latents job builds a backbone the config defines (here AlexNet's 1,000 outputs)."""
+    import numpy as np
+    from PIL import Image
+
+    from bergforge.features.backbones import extract_in_memory
+
+    image = tmp_path / "a.png"
+    Image.fromarray(np.full((32, 32, 3), 100, np.uint8)).save(image)
+    spec = {
+        "library": "torchvision",
+        "model": "alexnet",
+        "weights": "none",
+        "seed": 1,
+        "layers": ["classifier.6"],
+        "transform": "AlexNet_Weights.IMAGENET1K_V1",
+    }
+    assert extract_in_memory("fc8", [image], overrides=spec).shape == (1, 1000)

@@ -44,7 +44,7 @@ CASES = [
     (
         bad(lambda c: c["datasets"]["tiny_meg"].update(format="things_meg2")),
         "config: datasets.tiny_meg.format = 'things_meg2'; expected one of "
-        "['things_meg1', 'things_eeg2', 'nsd_bold', 'nsd_mosaic', 'bold5000']",
+        "['things_meg1', 'things_eeg2', 'nsd_bold', 'nsd_mosaic', 'bold5000', 'avs_fixations']",
     ),
     (
         bad(lambda c: c["datasets"]["tiny_meg"].pop("simulation")),

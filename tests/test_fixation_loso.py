@@ -96,3 +96,15 @@ def test_crop_features_pool_each_crops_map(one_torch_thread):
         else:
             assert not f[r, 256:512].any()
     assert f[:, -1].tolist() == [1, 0, 0]
+
+
+def test_channel_correlations_of_float32_tesla_values_do_not_underflow():
+    """MEG in T/m (~1e-12) as float32: the products of sums of squares would underflow to 0."""
+    rng = np.random.default_rng(1)
+    obs = (rng.standard_normal((80, 5)) * 1e-12).astype(np.float32)
+    pred = (obs + rng.standard_normal((80, 5)).astype(np.float32) * 1e-12).astype(np.float32)
+    r = channel_correlations(pred, obs)
+    for c in range(5):
+        expected = np.corrcoef(pred[:, c].astype(np.float64), obs[:, c].astype(np.float64))[0, 1]
+        assert r[c] == pytest.approx(expected, rel=1e-6)
+        assert r[c] > 0.3

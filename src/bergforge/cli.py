@@ -85,12 +85,16 @@ def _check_config(args: argparse.Namespace) -> int:
     from bergforge.config import load_config
     from bergforge.datasets.formats import check_datasets
     from bergforge.workflow.bold5000 import check_decoding_datasets
+    from bergforge.workflow.free_viewing import check_free_viewing
+    from bergforge.workflow.meeg_decoding import check_meeg_decoding_datasets
     from bergforge.workflow.models import check_models
 
     config = load_config(args.configfile)
     check_datasets(config)
     check_decoding_datasets(config)
+    check_meeg_decoding_datasets(config)
     check_models(config)
+    check_free_viewing(config)
     print(f"OK: {args.configfile}: datasets {', '.join(config['datasets'])}")
     return 0
 
@@ -100,21 +104,28 @@ def _leaderboard(args: argparse.Namespace) -> int:
     from bergforge.datasets.formats import check_datasets
     from bergforge.report.leaderboard import build_leaderboard, format_table, format_tsv
     from bergforge.report.leaderboard_decoding import format_decoding_table
-    from bergforge.workflow.leaderboard import decoding_runs, leaderboard_runs
+    from bergforge.report.leaderboard_free_viewing import format_free_viewing_table
+    from bergforge.workflow.free_viewing import check_free_viewing
+    from bergforge.workflow.leaderboard import decoding_runs, free_viewing_runs, leaderboard_runs
     from bergforge.workflow.models import check_models
 
     config = canonical(load_config(args.configfile))  # the workflow's order (sorted keys)
     check_datasets(config)
     check_models(config)
+    check_free_viewing(config)
     runs, unseen_missing = leaderboard_runs(config, args.directory)
     missing = [r for r in runs if not r.evaluation.is_file()]
     runs = [r for r in runs if r.evaluation.is_file()]
     decoders = decoding_runs(config, args.directory)
     missing_decoders = [r.retrieval for r in decoders if not r.retrieval.is_file()]
     decoders = [r for r in decoders if r.retrieval.is_file()]
-    for path in [r.evaluation for r in missing] + unseen_missing + missing_decoders:
+    viewing = free_viewing_runs(config, args.directory)
+    missing_viewing = [r.evaluation for r in viewing if not r.evaluation.is_file()]
+    viewing = [r for r in viewing if r.evaluation.is_file()]
+    left_out = [r.evaluation for r in missing] + unseen_missing + missing_decoders + missing_viewing
+    for path in left_out:
         print(f"not evaluated yet (left out): {path}", file=sys.stderr)
-    board = build_leaderboard(runs, decoders)
+    board = build_leaderboard(runs, decoders, viewing)
     if args.format == "json":
         print(json.dumps(board.as_dict(), indent=2))
     elif args.format == "tsv":
@@ -127,6 +138,11 @@ def _leaderboard(args: argparse.Namespace) -> int:
         if board.decoding:
             print("\ndecoding: image retrieval (%, chance beside)")
             print(format_decoding_table(board.decoding))
+        if board.free_viewing:
+            print(
+                "\nfree viewing: subjects no model saw, median over channels of r across fixations"
+            )
+            print(format_free_viewing_table(board.free_viewing))
     return 0
 
 

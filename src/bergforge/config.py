@@ -128,7 +128,6 @@ RUNTIME_KEYS: dict[str, frozenset[str]] = {
     "datasets/*/models/fmri_mlp": frozenset({"device"}),
     "datasets/*/models/simple_conv": frozenset({"device"}),
     "datasets/*/download": frozenset({"retries", "backoff"}),
-    "datasets/*/free_viewing/kinds/ridge_cv": frozenset({"device"}),
     "datasets/*/free_viewing/kinds/shared": frozenset({"device"}),
 }
 

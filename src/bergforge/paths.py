@@ -77,6 +77,8 @@ LEADERBOARD_TSV = "results/summary/leaderboard.tsv"
 LEADERBOARD_PLOT = "results/summary/leaderboard.png"
 # its decoding rows as TSV (written when the config has decoding models)
 LEADERBOARD_DECODING_TSV = "results/summary/leaderboard_decoding.tsv"
+# its free-viewing rows as TSV (written when the config has free-viewing datasets)
+LEADERBOARD_FREE_VIEWING_TSV = "results/summary/leaderboard_free_viewing.tsv"
 
 
 def fill(pattern: str, **values: object) -> str:

@@ -29,6 +29,7 @@ from bergforge.workflow.targets import (
     export_targets,
     preprocess_section,
     release_targets,
+    truth_backbone_entry,
     truth_file,
 )
 

@@ -137,3 +137,11 @@ rule challenge_outputs:
         "logs/export/{dataset}/{backbone}/{route}-{stream}/{kind}/challenge_sub-{subject}.log",
     script:
         "../scripts/challenge_outputs.py"
+
+
+# `snakemake free_viewing`: every free-viewing score and challenge output (`bergforge leaderboard`
+# prints their rows; `rule all` also writes the leaderboard's files)
+rule free_viewing:
+    input:
+        fv.free_viewing_targets(config),
+    localrule: True

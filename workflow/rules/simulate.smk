@@ -42,7 +42,9 @@ rule simulate_latents:
         dataset=SIMULATED_LATENTS,
     params:
         format=lookup(dpath="datasets/{dataset}/format", within=config),
-        simulation=lookup(dpath="datasets/{dataset}/simulation", within=config),
+        # the simulation, with the config's entry of its truth backbone where the config defines
+        # or overrides that backbone (`truth_backbone_spec`)
+        simulation=truth_backbone_entry(config),
     threads: 2
     resources:
         mem_mb=4000,

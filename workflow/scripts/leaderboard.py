@@ -11,4 +11,5 @@ write_leaderboard_files(
     snakemake.output.tsv,
     snakemake.output.plot,
     snakemake.output.get("decoding_tsv"),
+    snakemake.output.get("free_viewing_tsv"),
 )

@@ -42,7 +42,10 @@ Features = Callable[[pd.DataFrame, dict[int, np.ndarray], CropSpec], tuple[np.nd
 
 
 def channel_correlations(predicted: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """Pearson r across fixations (axis 0) of every remaining index (e.g. channel × time)."""
+    """Pearson r across fixations (axis 0) of every remaining index (e.g. channel × time), in
+    float64 (MEG in T/m is ~1e-12: float32 sums of squared products would underflow to 0)."""
+    predicted = np.asarray(predicted, dtype=np.float64)
+    observed = np.asarray(observed, dtype=np.float64)
     p = predicted - predicted.mean(axis=0)
     o = observed - observed.mean(axis=0)
     denominator = np.sqrt((p**2).sum(axis=0) * (o**2).sum(axis=0))

@@ -59,9 +59,15 @@ def imagenet_transform():
     return AlexNet_Weights.IMAGENET1K_V1.transforms()
 
 
-def extract_in_memory(name: str, files: Sequence[Path], batch_size: int = 32) -> np.ndarray:
-    """Features (n_images, n_features) float32 of small image sets, all layers concatenated."""
-    backbone = build_backbone(get_spec(name))
+def extract_in_memory(
+    name: str,
+    files: Sequence[Path],
+    batch_size: int = 32,
+    overrides: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Features (n_images, n_features) float32 of small image sets, all layers concatenated
+    (``overrides``: the config's entry of the backbone, as ``get_spec`` takes it)."""
+    backbone = build_backbone(get_spec(name, overrides))
     return extract_array(backbone, [Path(f) for f in files], batch_size, workers=2)
 
 

@@ -38,6 +38,12 @@ from bergforge.report.leaderboard_decoding import (
     decoding_rows,
     format_decoding_tsv,
 )
+from bergforge.report.leaderboard_free_viewing import (
+    FreeViewingRow,
+    FreeViewingRun,
+    format_free_viewing_tsv,
+    free_viewing_rows,
+)
 from bergforge.report.section import median, read_scores
 from bergforge.report.text_table import aligned_table
 
@@ -259,6 +265,7 @@ class Leaderboard:
     subjects: list[Row]
     means: list[Row]
     decoding: list[DecodingRow] = field(default_factory=list)
+    free_viewing: list[FreeViewingRow] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         out = {
@@ -269,19 +276,30 @@ class Leaderboard:
         }
         if self.decoding:  # a config without decoders keeps the file it always had
             out["decoding"] = [asdict(r) for r in self.decoding]
+        if self.free_viewing:
+            out["free_viewing"] = [asdict(r) for r in self.free_viewing]
         return out
 
 
 def build_leaderboard(
-    runs: list[Run], decoding: list[DecodingRun] | tuple[DecodingRun, ...] = ()
+    runs: list[Run],
+    decoding: list[DecodingRun] | tuple[DecodingRun, ...] = (),
+    free_viewing: list[FreeViewingRun] | tuple[FreeViewingRun, ...] = (),
 ) -> Leaderboard:
-    """Score every run (encoding ``runs``, ``decoding`` runs) and build the tables."""
-    if not runs and not decoding:
+    """Score every run (encoding ``runs``, ``decoding`` and ``free_viewing`` runs) and build the
+    tables."""
+    if not runs and not decoding and not free_viewing:
         raise DataError(
-            "no evaluated models to rank; expected at least one evaluation.npz or retrieval.json"
+            "no evaluated models to rank; expected at least one evaluation.npz, retrieval.json "
+            "or free-viewing evaluation"
         )
     rows = subject_rows(runs, [score_run(r) for r in runs])
-    return Leaderboard(rows, mean_rows(rows), decoding_rows(list(decoding)))
+    return Leaderboard(
+        rows,
+        mean_rows(rows),
+        decoding_rows(list(decoding)),
+        free_viewing_rows(list(free_viewing)),
+    )
 
 
 # ------------------------------------------------------------------------------------ output
@@ -343,13 +361,16 @@ def write_leaderboard(
     json_path: Path | str,
     tsv_path: Path | str,
     decoding_tsv_path: Path | str | None = None,
+    free_viewing_tsv_path: Path | str | None = None,
 ) -> None:
     """``leaderboard.json`` (every table, every number), ``leaderboard.tsv`` (the subjects) and,
-    given a path, the decoding table as TSV."""
+    given their paths, the decoding and free-viewing tables as TSV."""
     save_json(Path(json_path), board.as_dict(), sort_keys=False)
     save_text(tsv_path, format_tsv(board.subjects))
     if decoding_tsv_path is not None:
         save_text(decoding_tsv_path, format_decoding_tsv(board.decoding))
+    if free_viewing_tsv_path is not None:
+        save_text(free_viewing_tsv_path, format_free_viewing_tsv(board.free_viewing))
 
 
 def read_leaderboard(path: Path | str) -> Leaderboard:
@@ -360,6 +381,7 @@ def read_leaderboard(path: Path | str) -> Leaderboard:
             [Row(**r) for r in found["subjects"]],
             [Row(**r) for r in found["means"]],
             [DecodingRow(**r) for r in found.get("decoding", [])],
+            [FreeViewingRow(**r) for r in found.get("free_viewing", [])],
         )
     except (OSError, ValueError, TypeError, KeyError) as err:
         raise DataError(

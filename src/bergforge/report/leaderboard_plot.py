@@ -8,6 +8,9 @@ Decoding models add one panel per dataset after the encoding panels: each decode
 top-5 retrieval accuracy (%) over all subjects pooled as a bar (± sd over seeds), each subject's
 as a dot, the chance level as a dashed line and, for a simulated study, the oracle's (the
 least-squares decoder of noise-free responses) as a dotted line.
+
+Free-viewing datasets add one panel each: every model × scored subject's median r at the latency
+as a bar, the simulated truth's ceiling as a dotted line.
 """
 
 from __future__ import annotations
@@ -36,21 +39,26 @@ def plot_leaderboard(board: Leaderboard, path: Path | str) -> None:
     """Write the figure of ``board`` to ``path`` (PNG)."""
     datasets = list(dict.fromkeys(r.dataset for r in board.means))
     decoding = list(dict.fromkeys(r.dataset for r in board.decoding))
-    if not datasets and not decoding:
+    viewing = list(dict.fromkeys(r.dataset for r in board.free_viewing))
+    if not datasets and not decoding and not viewing:
         raise ValueError("an empty leaderboard has no figure")
     lines = [sum(r.dataset == d for r in board.means) for d in datasets]
     lines += [
         sum(r.dataset == d and r.subject is None and r.kind != ORACLE_KIND for r in board.decoding)
         for d in decoding
     ]
+    lines += [sum(r.dataset == d for r in board.free_viewing) for d in viewing]
     n_lines = max(lines)
-    n_panels = len(datasets) + len(decoding)
+    n_panels = len(datasets) + len(decoding) + len(viewing)
     size = (PANEL_WIDTH * n_panels, 1.4 + ROW_HEIGHT * n_lines)
     fig = Figure(figsize=size, dpi=DPI, layout="constrained")
     all_axes = fig.subplots(1, n_panels, squeeze=False)[0]
     axes = all_axes[: len(datasets)]
-    for ax, dataset in zip(all_axes[len(datasets) :], decoding, strict=True):
+    later = all_axes[len(datasets) :]
+    for ax, dataset in zip(later[: len(decoding)], decoding, strict=True):
         _decoding_panel(ax, board, dataset)
+    for ax, dataset in zip(later[len(decoding) :], viewing, strict=True):
+        _free_viewing_panel(ax, board, dataset)
     for ax, dataset in zip(axes, datasets, strict=True):
         means = [r for r in board.means if r.dataset == dataset]
         names = [_name(r) for r in means]
@@ -82,6 +90,25 @@ def plot_leaderboard(board: Leaderboard, path: Path | str) -> None:
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle("Leaderboard: dots = subjects (± sd over seeds), bars = mean over subjects")
     _save(fig, path)
+
+
+def _free_viewing_panel(ax, board: Leaderboard, dataset: str) -> None:
+    """One free-viewing dataset: median r at the latency of every model × scored subject (bars;
+    ``ridge_cv`` grey), the truth's ceiling dotted where the study is simulated."""
+    rows = [r for r in board.free_viewing if r.dataset == dataset]
+    names = [f"{r.kind} · {r.route}-{r.stream} · {r.backbone} · sub-{r.subject:02d}" for r in rows]
+    for y, row in enumerate(rows):
+        colour = "tab:grey" if row.kind == "ridge_cv" else "tab:purple"
+        ax.barh(y, row.median_r, height=0.6, color=colour, alpha=0.5)
+    ceilings = sorted({r.ceiling_r for r in rows if r.ceiling_r is not None})
+    for ceiling in ceilings:
+        ax.axvline(ceiling, color="tab:green", ls=":", lw=1.5)
+    ax.set_yticks(range(len(rows)), names, fontsize=7)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    latency = f"{rows[0].latency_ms:.0f} ms" if rows else "the latency"
+    ax.set_xlabel(f"median r at {latency} (unseen subject)")
+    ax.set_title(f"{dataset} (free viewing; dotted: ceiling)", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
 
 
 def _decoding_panel(ax, board: Leaderboard, dataset: str) -> None:

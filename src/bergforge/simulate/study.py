@@ -81,9 +81,17 @@ def simulate_images(
 
 
 def simulate_latents(
-    fmt: str, simulation: dict, name: str, raw_dir: Path, table_path: Path, out: Path
+    fmt: str,
+    simulation: dict,
+    name: str,
+    raw_dir: Path,
+    table_path: Path,
+    out: Path,
+    backbone: dict | None = None,
 ) -> None:
-    """Image latents: top principal components of the truth backbone's features of every image."""
+    """Image latents: top principal components of the truth backbone's features of every image
+    (``backbone``: the config's entry of the truth backbone, when the config defines or overrides
+    it; the registry's entry otherwise)."""
     from bergforge.features.backbones import extract_in_memory
 
     sim = simulation_params(fmt, simulation, name)
@@ -92,7 +100,7 @@ def simulate_latents(
     log.info(
         "extracting %s features of %d images for the ground truth", sim.truth_backbone, len(files)
     )
-    features = _one_thread(extract_in_memory, sim.truth_backbone, files)
+    features = _one_thread(extract_in_memory, sim.truth_backbone, files, 32, dict(backbone or {}))
     latents = image_latents(features, sim.n_latents)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as fh:

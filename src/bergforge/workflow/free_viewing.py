@@ -166,6 +166,17 @@ def _check(fv: FreeViewing, where: str, simulation: dict[str, Any]) -> None:
                 f"{fv.training_subjects(scored)} to train on; expected at least 2 training "
                 "subjects (the subjects that are neither held out nor scored)"
             )
+    from bergforge.models.fixations.settings import FixationNetConfig, RidgeSettings
+
+    for kind, values in fv.kinds.items():
+        values = {k: v for k, v in values.items() if k != "device"}
+        try:
+            if kind == "ridge_cv":
+                RidgeSettings.from_settings(values)
+            else:
+                FixationNetConfig.of(values, "cpu")
+        except ConfigError as err:
+            raise ConfigError(f"{where}.kinds.{kind}: {err}") from None
     if fv.source == "local" and fv.table is None:
         raise ConfigError(
             f"{where}.table: a local copy needs its fixation table's column mapping and units "

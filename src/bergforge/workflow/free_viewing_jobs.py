@@ -181,28 +181,26 @@ def fit_job(
     log.info(
         "%s on %d fixations of subjects %s: %.1f s", kind, sum(map(len, xs)), subjects, seconds
     )
-    save_fixation_model(model, Path(out))
-    meta = {
-        "kind": kind,
+    model.record["free_viewing"] = {
         "stream": stream,
         "times": [float(t) for t in used],
         "channels": triux_gradiometer_names(),
-        "subjects": [int(s) for s in subjects],
         "n_fixations": [int(len(x)) for x in xs],
-        "n_features": int(xs[0].shape[1]),
         "fit_seconds": seconds,
     }
-    with atomic_file(Path(out) / "free_viewing.json") as tmp:
-        tmp.write_text(json.dumps(meta, indent=1))
+    save_fixation_model(model, Path(out))
 
 
 def _model(folder: Path | str) -> tuple[Any, dict[str, Any]]:
+    """The model of a ``fit_fixation_model`` folder and what the fit recorded about its targets
+    (stream, times, channels, training subjects, fit seconds)."""
     from bergforge.models.fixations import load_fixation_model
 
-    meta_file = Path(folder) / "free_viewing.json"
-    if not meta_file.is_file():
-        raise DataError(f"{folder}: no free_viewing.json; not a finished free-viewing model")
-    return load_fixation_model(Path(folder)), json.loads(meta_file.read_text())
+    model = load_fixation_model(Path(folder))
+    meta = model.record.get("free_viewing")
+    if not isinstance(meta, dict):
+        raise DataError(f"{folder}: not a free-viewing fit (no 'free_viewing' record)")
+    return model, {**meta, "kind": model.kind, "subjects": list(model.subjects)}
 
 
 def predict(model: Any, meta: dict[str, Any], x: np.ndarray) -> np.ndarray:

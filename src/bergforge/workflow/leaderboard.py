@@ -36,6 +36,7 @@ from bergforge.report.leaderboard import (
     write_leaderboard,
 )
 from bergforge.report.leaderboard_decoding import ORACLE_KIND, DecodingRun
+from bergforge.report.leaderboard_free_viewing import FreeViewingRun
 from bergforge.workflow.decoding_oracle import oracle_entries, oracle_path
 from bergforge.workflow.models import (
     ModelEntry,
@@ -156,6 +157,25 @@ def decoding_runs(config: dict[str, Any], root: Path | str = ".") -> list[Decodi
     return models + oracles
 
 
+def free_viewing_runs(config: dict[str, Any], root: Path | str = ".") -> list[FreeViewingRun]:
+    """One run per free-viewing model × scored subject (``free_viewing.evaluate``) under
+    ``root``."""
+    from bergforge.workflow.free_viewing import fill, free_viewing_datasets, models_of, settings
+
+    runs = []
+    for dataset in free_viewing_datasets(config):
+        fv = settings(config, dataset)
+        for model in models_of(fv):
+            for subject in fv.evaluate:
+                path = fill(paths.FIXATION_EVALUATION, dataset=dataset, subject=subject, **model)
+                runs.append(
+                    FreeViewingRun(
+                        dataset=dataset, subject=int(subject), evaluation=Path(root) / path, **model
+                    )
+                )
+    return runs
+
+
 def _decoder_folder(entry: ModelEntry) -> str:
     return paths.fill(paths.DATASET_MODEL_DIR, dataset=entry.dataset, model=entry.model)
 
@@ -180,6 +200,7 @@ def leaderboard_inputs(config: dict[str, Any]) -> dict[str, list[str]]:
         evaluations.append(paths.fill(paths.RETRIEVAL, dataset=entry.dataset, model=entry.model))
         fits.append(f"{_decoder_folder(entry)}/{MANIFEST}")
     evaluations += [oracle_path(d, b) for d, b in oracle_entries(config)]
+    evaluations += [str(r.evaluation) for r in free_viewing_runs(config)]
     return {"evaluations": list(dict.fromkeys(evaluations)), "fits": list(dict.fromkeys(fits))}
 
 
@@ -193,12 +214,14 @@ def leaderboard_outputs(config: dict[str, Any]) -> dict[str, str]:
     }
     if decoding_entries(config):
         out["decoding_tsv"] = paths.LEADERBOARD_DECODING_TSV
+    if free_viewing_runs(config):
+        out["free_viewing_tsv"] = paths.LEADERBOARD_FREE_VIEWING_TSV
     return out
 
 
 def leaderboard_targets(config: dict[str, Any]) -> list[str]:
     """The leaderboard's files (none when nothing is evaluated)."""
-    if not encoding_entries(config) and not decoding_entries(config):
+    if not (encoding_entries(config) or decoding_entries(config) or free_viewing_runs(config)):
         return []
     return list(leaderboard_outputs(config).values())
 
@@ -210,23 +233,26 @@ def write_leaderboard_files(
     tsv_path: Path | str,
     plot_path: Path | str,
     decoding_tsv_path: Path | str | None = None,
+    free_viewing_tsv_path: Path | str | None = None,
 ) -> Leaderboard:
     """Score every configured model under ``root`` and write the leaderboard's files (the
-    decoding rows' TSV too, given its path)."""
+    decoding and free-viewing rows' TSVs too, given their paths)."""
     from bergforge.report.leaderboard_plot import plot_leaderboard
 
     runs, missing = leaderboard_runs(config, root)
     for path in missing:
         log.info("no unseen-subject evaluation %s yet: its rows are left out", path)
     decoders = decoding_runs(config, root)
-    board = build_leaderboard(runs, decoders)
-    write_leaderboard(board, json_path, tsv_path, decoding_tsv_path)
+    free_viewing = free_viewing_runs(config, root)
+    board = build_leaderboard(runs, decoders, free_viewing)
+    write_leaderboard(board, json_path, tsv_path, decoding_tsv_path, free_viewing_tsv_path)
     plot_leaderboard(board, plot_path)
     log.info(
-        "leaderboard: %d rows over %d runs, %d decoding rows over %d runs",
+        "leaderboard: %d rows over %d runs, %d decoding rows over %d runs, %d free-viewing rows",
         len(board.subjects),
         len(runs),
         len(board.decoding),
         len(decoders),
+        len(board.free_viewing),
     )
     return board

@@ -47,6 +47,28 @@ def simulated_raw_targets(config: dict[str, Any]) -> list[str]:
     return targets
 
 
+#: the key of rule simulate_latents' ``simulation`` param that carries the truth backbone's entry
+TRUTH_BACKBONE_SPEC = "truth_backbone_spec"
+
+
+def truth_backbone_entry(config: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+    """Params function of rule ``simulate_latents``: the dataset's ``simulation`` section, plus
+    (:data:`TRUTH_BACKBONE_SPEC`) the config's ``backbones`` entry of its ``truth_backbone``
+    (without its ``datasets`` restriction) where that entry is not empty, i.e. where the config
+    defines or overrides the backbone; a registry backbone taken as it is adds nothing."""
+    from bergforge.simulate.study import simulation_params
+
+    def params(wildcards: Any) -> dict[str, Any]:
+        ds = config["datasets"][wildcards.dataset]
+        simulation = dict(ds.get("simulation") or {})
+        sim = simulation_params(ds["format"], simulation, wildcards.dataset)
+        entry = dict((config.get("backbones") or {}).get(sim.truth_backbone) or {})
+        entry.pop("datasets", None)
+        return simulation | ({TRUTH_BACKBONE_SPEC: entry} if entry else {})
+
+    return params
+
+
 def truth_file(config: dict[str, Any]) -> Callable[[Any], str]:
     """Input function: the simulator's ground-truth file of the rule's ``{dataset}`` × ``{subject}``."""
 

@@ -1,0 +1,195 @@
+"""The leaderboard's free-viewing rows: fixation-locked MEG of a subject no model saw.
+
+One row per dataset × backbone × feature route × stream × kind × scored subject, read from the
+leave-one-subject-out evaluation JSON of rule ``evaluate_fixations``: the median over channels of
+Pearson r across the subject's fixations at the latency (110 ms by default), the peak of the
+median-r curve over the model's times, the simulated truth's ceiling (the r a perfect model of
+that subject reaches at the latency; none for real data) and the share of it reached, the
+difference to the ``ridge_cv`` row of the same route and stream, and the costs: the feature
+route's time per fixation and peak memory (of the scored subject's feature job) and the fit's
+seconds. Within a dataset, rows are ordered by backbone, route, stream, then ``ridge_cv`` first.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bergforge.errors import DataError
+from bergforge.report.text_table import aligned_table
+
+FREE_VIEWING_BASELINE = "ridge_cv"
+ROUTE_ORDER = ("crops", "gaze")
+STREAM_ORDER = ("dual", "foveal")
+
+
+@dataclass(frozen=True)
+class FreeViewingRun:
+    """One evaluated free-viewing model on one scored subject, as the leaderboard reads it."""
+
+    dataset: str
+    backbone: str
+    route: str
+    stream: str
+    kind: str
+    subject: int
+    evaluation: Path
+
+
+@dataclass
+class FreeViewingRow:
+    """The scores and costs of one :class:`FreeViewingRun`."""
+
+    dataset: str
+    backbone: str
+    route: str
+    stream: str
+    kind: str
+    subject: int
+    trained_on: list[int]
+    n_fixations: int
+    latency_ms: float
+    median_r: float
+    peak_median_r: float
+    peak_ms: float
+    ceiling_r: float | None
+    percent_of_ceiling: float | None
+    delta_r: float | None
+    feature_ms_per_fixation: float | None
+    feature_forwards: int | None
+    feature_peak_mb: float | None
+    fit_seconds: float | None
+
+
+def _read(run: FreeViewingRun) -> dict[str, Any]:
+    try:
+        found = json.loads(run.evaluation.read_text())
+        found["median_r_at_latency"], found["median_r_per_time"], found["times"]  # noqa: B018
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(
+            f"free-viewing evaluation {run.evaluation}: {err}; expected the JSON of rule "
+            "evaluate_fixations"
+        ) from err
+    return found
+
+
+def free_viewing_row(run: FreeViewingRun) -> FreeViewingRow:
+    """The row of one run (``delta_r`` is filled by :func:`free_viewing_rows`)."""
+    found = _read(run)
+    curve = np.asarray(found["median_r_per_time"], dtype=float)
+    peak = int(np.argmax(curve))
+    ceiling = found.get("ceiling_r_median")
+    r = float(found["median_r_at_latency"])
+    cost = found.get("feature_cost") or {}
+    seconds, n = cost.get("seconds"), int(found["n_fixations"])
+    return FreeViewingRow(
+        dataset=run.dataset,
+        backbone=run.backbone,
+        route=run.route,
+        stream=run.stream,
+        kind=run.kind,
+        subject=run.subject,
+        trained_on=[int(s) for s in found.get("trained_on", [])],
+        n_fixations=n,
+        latency_ms=1e3 * float(found["latency"]),
+        median_r=r,
+        peak_median_r=float(curve[peak]),
+        peak_ms=1e3 * float(found["times"][peak]),
+        ceiling_r=None if ceiling is None else float(ceiling),
+        percent_of_ceiling=None if not ceiling else 100.0 * r / float(ceiling),
+        delta_r=None,
+        feature_ms_per_fixation=None if seconds is None or n == 0 else 1e3 * seconds / n,
+        feature_forwards=cost.get("forwards"),
+        feature_peak_mb=cost.get("peak_rss_mb"),
+        fit_seconds=found.get("fit_seconds"),
+    )
+
+
+def _order(row: FreeViewingRow, datasets: list[str]) -> tuple:
+    return (
+        datasets.index(row.dataset),
+        row.backbone,
+        ROUTE_ORDER.index(row.route) if row.route in ROUTE_ORDER else 9,
+        STREAM_ORDER.index(row.stream) if row.stream in STREAM_ORDER else 9,
+        row.subject,
+        0 if row.kind == FREE_VIEWING_BASELINE else 1,
+        row.kind,
+    )
+
+
+def free_viewing_rows(runs: list[FreeViewingRun]) -> list[FreeViewingRow]:
+    """Every run's row, ordered, with ``delta_r`` against the baseline of its route and stream."""
+    rows = [free_viewing_row(run) for run in runs]
+    baseline = {
+        (r.dataset, r.backbone, r.route, r.stream, r.subject): r.median_r
+        for r in rows
+        if r.kind == FREE_VIEWING_BASELINE
+    }
+    for r in rows:
+        base = baseline.get((r.dataset, r.backbone, r.route, r.stream, r.subject))
+        r.delta_r = None if base is None or r.kind == FREE_VIEWING_BASELINE else r.median_r - base
+    datasets = list(dict.fromkeys(r.dataset for r in rows))
+    return sorted(rows, key=lambda r: _order(r, datasets))
+
+
+HEADER = (
+    "dataset",
+    "backbone",
+    "route",
+    "stream",
+    "kind",
+    "subject",
+    "fixations",
+    "median r @ latency",
+    "Δ r vs ridge_cv",
+    "peak r (ms)",
+    "ceiling r",
+    "% of ceiling",
+    "feature ms/fixation",
+    "forwards",
+    "feature peak MB",
+    "fit s",
+)
+
+
+def _num(value: float | None, digits: int, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def free_viewing_cells(row: FreeViewingRow) -> list[str]:
+    """The text cells of one row (:data:`HEADER`)."""
+    return [
+        row.dataset,
+        row.backbone,
+        row.route,
+        row.stream,
+        row.kind,
+        f"{row.subject:02d}",
+        str(row.n_fixations),
+        f"{row.median_r:.3f} ({row.latency_ms:.0f} ms)",
+        _num(row.delta_r, 3, signed=True),
+        f"{row.peak_median_r:.3f} ({row.peak_ms:.0f})",
+        _num(row.ceiling_r, 3),
+        _num(row.percent_of_ceiling, 1),
+        _num(row.feature_ms_per_fixation, 2),
+        "–" if row.feature_forwards is None else str(row.feature_forwards),
+        _num(row.feature_peak_mb, 0),
+        _num(row.fit_seconds, 1),
+    ]
+
+
+def format_free_viewing_table(rows: list[FreeViewingRow]) -> str:
+    """An aligned plain-text table."""
+    return aligned_table(HEADER, [free_viewing_cells(r) for r in rows], "fixations")
+
+
+def format_free_viewing_tsv(rows: list[FreeViewingRow]) -> str:
+    """Tab-separated values with a header line."""
+    lines = [list(HEADER)] + [free_viewing_cells(r) for r in rows]
+    return "\n".join("\t".join(c) for c in lines) + "\n"
