@@ -96,7 +96,7 @@ def declared_runtime(seconds: float) -> int:
 COEFFICIENTS: dict[str, JobModel] = {
     # free viewing at AVS's size per subject (benchmarks/scale_free_viewing.py): 40,000 fixations
     # × 204 × 301 samples, 4,080 NSD scenes of 425 px, 4 training subjects, 513 features and
-    # 204 × 31 targets. ridge_cv at that size needs ~24 GB (its float64 copies of every target).
+    # 204 × 31 targets. ridge_cv at that size needs ~23 GB (its float64 copies of every target).
     "fixation_epochs/meg": JobModel(
         unit="epochs written (MB, float32)",
         work_unit="epochs written (MB, float32)",
@@ -131,10 +131,10 @@ COEFFICIENTS: dict[str, JobModel] = {
         unit="training fixations × (features + targets), float32 (MB)",
         work_unit="training fixations × (features + targets), float32 (MB)",
         real=Size(4375.68, 4375.68, 0.0),
-        mem_base_mb=1179,
-        mem_mb_per_unit=5.27718,
+        mem_base_mb=1200,
+        mem_mb_per_unit=5.07256,
         seconds_base=0.0,
-        seconds_per_work=0.128331,
+        seconds_per_work=0.620217,
         source="measured 2026-12-06, 2 CPUs, fractions 0.0625, 0.125, 0.25",
     ),
     "fit_fixation_model/shared": JobModel(
