@@ -1102,7 +1102,10 @@ def _size_fixation_features(config, wildcards, input) -> Size:
         spec = json.loads(_path(input.study).read_text())["fixation_table"]
     sep = spec.get("sep") or ("\t" if path.suffix.lower() == ".tsv" else ",")
     scene, next_x = spec["columns"]["scene"], spec["columns"]["next_x"]
-    table = pd.read_csv(path, sep=sep, usecols=[scene, next_x])
+    try:
+        table = pd.read_csv(path, sep=sep, usecols=[scene, next_x])
+    except (ValueError, pd.errors.ParserError) as err:  # the job gives the clear error
+        raise MissingInputError(f"{path}: not readable as the mapped fixation table") from err
     with h5py.File(_path(fv.raw_file("stimuli")), "r") as f:
         shape = f["imgBrick"].shape
     mb = table[scene].nunique() * math.prod(shape[1:]) / MB
