@@ -5,7 +5,8 @@ process of its own), runs the rule's job function on them (``run``, in a fresh c
 memory is measured) and sizes them with the sizing function the workflow uses
 (:mod:`bergforge.workflow.resources`), so that the fitted coefficients are in the units the rules'
 resource functions read. The cases themselves live in ``scale_fmri``, ``scale_things``,
-``scale_linear`` and ``scale_trained``; this module holds their common shape and the registry.
+``scale_linear``, ``scale_trained``, ``scale_decoding``, ``scale_meeg`` and
+``scale_free_viewing``; this module holds their common shape and the registry.
 """
 
 from __future__ import annotations
@@ -133,9 +134,11 @@ def declared(case: Case, gpu: bool = False) -> tuple[int | None, int | None]:
 @cache
 def all_cases() -> list[Case]:
     """Every case, NSD first, then MEG/EEG preprocessing, then features and linear models, then
-    the trained kinds (mlp, shared), then the BOLD5000 decoding route, then MEG/EEG decoding."""
+    the trained kinds (mlp, shared), then the BOLD5000 decoding route, then MEG/EEG decoding, then
+    free viewing (AVS)."""
     from scale_decoding import DECODING_CASES
     from scale_fmri import FMRI_CASES
+    from scale_free_viewing import FREE_VIEWING_CASES
     from scale_linear import LINEAR_CASES
     from scale_meeg import MEEG_DECODING_CASES
     from scale_things import THINGS_CASES
@@ -148,6 +151,7 @@ def all_cases() -> list[Case]:
         *TRAINED_CASES,
         *DECODING_CASES,
         *MEEG_DECODING_CASES,
+        *FREE_VIEWING_CASES,
     ]
 
 

@@ -197,3 +197,81 @@ def test_bold5000_windows_are_sized_from_the_largest_run_and_all_runs(tmp_path):
     missing = Inputs(trials="t.tsv", manifest=str(tmp_path / "none.tsv"))
     planned = sized_mem_mb(CONFIG, "bold5000_windows")(w, missing)
     assert planned == declared_mem_mb(model.peak_mb(model.real))
+
+
+# ------------------------------------------------------------------------ free viewing
+
+AVS_COLUMNS = {
+    "scene": "nsd_id",
+    "trial": "trial",
+    "fixation": "fix",
+    "onset": "t",
+    "duration": "dur",
+    "x": "fx",
+    "y": "fy",
+    "next_x": "nx",
+    "next_y": "ny",
+    "session": "session",
+}
+
+
+def _avs_config(root, device: str = "auto") -> dict:
+    """A local avs_fixations dataset under ``root`` (the sizing functions' view of it)."""
+    return {
+        "datasets": {
+            "avs": {
+                "format": "avs_fixations",
+                "source": "local",
+                "path": str(root),
+                "subjects": [1, 2, 3],
+                "free_viewing": {
+                    "heldout": [3],
+                    "backbones": {"alexnet_untrained": "features.12"},
+                    "kinds": {"ridge_cv": {}, "shared": {"device": device}},
+                    "table": {
+                        "columns": AVS_COLUMNS,
+                        "time_unit": "s",
+                        "position_unit": "pixels",
+                        "scene_size_px": [8, 8],
+                        "screen": {"pixels_per_degree": 2.0},
+                    },
+                },
+            }
+        },
+        "backbones": {"alexnet_untrained": {}},
+    }
+
+
+def test_fixation_features_are_sized_from_the_scenes_shown_and_the_crops_held(tmp_path):
+    import h5py
+
+    table = tmp_path / "sub-01" / "sub-01_fixations.tsv"
+    table.parent.mkdir()
+    # 5 fixations on 2 distinct scenes (scene 4 twice), 3 of them with a next target
+    rows = [(4, 1, 1, 2.0), (4, 1, 2, 3.0), (4, 1, 3, None), (9, 2, 1, 5.0), (9, 2, 2, None)]
+    lines = ["\t".join(AVS_COLUMNS.values())]
+    for scene, trial, fix, nx in rows:
+        nxt = "" if nx is None else str(nx)
+        lines.append(f"{scene}\t{trial}\t{fix}\t{fix}\t0.2\t1\t1\t{nxt}\t{nxt}\t1")
+    table.write_text("\n".join(lines) + "\n")
+    with h5py.File(tmp_path / "nsd_stimuli.hdf5", "w") as f:  # 12 scenes of 10 × 10 × 3
+        f.create_dataset("imgBrick", shape=(12, 10, 10, 3), dtype="uint8")
+    config = _avs_config(tmp_path)
+    for route, crops in (("gaze", 0), ("crops", 5 + 3)):
+        w = SimpleNamespace(dataset="avs", subject="01", route=route, backbone="alexnet_untrained")
+        size = res.job_size(config, "fixation_features", w, Inputs())
+        # 2 distinct scenes of 300 bytes (not 5 fixations' or the brick's 12), plus on the crop
+        # route one 224-px crop per fixation and one per next target
+        assert size.units == pytest.approx((2 * 300 + crops * 224 * 224 * 3) / 1e6)
+        assert size.work == 5
+
+
+def test_fixation_models_pick_the_shared_kind_gpu_row_from_its_device(tmp_path):
+    for device, kind, row in (
+        ("cuda", "shared", "shared_cuda"),
+        ("auto", "shared", "shared"),
+        ("cuda", "ridge_cv", "ridge_cv"),
+    ):
+        w = SimpleNamespace(dataset="avs", kind=kind)
+        model = res.job_model(_avs_config(tmp_path, device), "fit_fixation_model", w)
+        assert model is COEFFICIENTS[f"fit_fixation_model/{row}"]

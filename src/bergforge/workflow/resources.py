@@ -94,75 +94,91 @@ def declared_runtime(seconds: float) -> int:
 # nsd_mosaic.yaml (THINGS-MEG1 P1: 27,048 epochs × 272 × 281; THINGS-EEG2: 16,540 × 4 training +
 # 200 × 80 test trials; NSD: 30,000 trials × 57,051 vertices; ViT-B/32: 460,800 features).
 COEFFICIENTS: dict[str, JobModel] = {
+    # free viewing at AVS's size per subject (benchmarks/scale_free_viewing.py): 40,000 fixations
+    # × 204 × 301 samples, 4,080 NSD scenes of 425 px, 4 training subjects, 513 features and
+    # 204 × 31 targets. ridge_cv at that size needs ~23 GB (its float64 copies of every target).
     "fixation_epochs/meg": JobModel(
         unit="epochs written (MB, float32)",
         work_unit="epochs written (MB, float32)",
         real=Size(9824.64, 9824.64, 0.0),
-        mem_base_mb=600,
-        mem_mb_per_unit=0.05,
-        seconds_base=5.0,
-        seconds_per_work=0.05,
-        source="provisional (not measured)",
+        mem_base_mb=480,
+        mem_mb_per_unit=0.0241103,
+        seconds_base=0.0,
+        seconds_per_work=0.0292854,
+        source="measured 2026-12-06, 2 CPUs, fractions 0.03125, 0.0625",
     ),
     "fixation_features/crops": JobModel(
-        unit="the subject's scenes in memory (MB)",
+        unit="the subject's scenes and 224-px crops in memory (MB)",
         work_unit="fixations",
-        real=Size(2210.85, 40000.0, 0.0),
-        mem_base_mb=1500,
-        mem_mb_per_unit=1.0,
-        seconds_base=5.0,
-        seconds_per_work=0.04,
-        source="provisional (not measured)",
+        real=Size(13638.93576, 40000.0, 0.0),
+        mem_base_mb=1168,
+        mem_mb_per_unit=1.0203,
+        seconds_base=185.2,
+        seconds_per_work=0.0455762,
+        source="measured 2026-12-06, 2 CPUs, fractions 0.0625, 0.125",
     ),
     "fixation_features/gaze": JobModel(
         unit="the subject's scenes in memory (MB)",
         work_unit="fixations",
         real=Size(2210.85, 40000.0, 0.0),
-        mem_base_mb=1500,
-        mem_mb_per_unit=1.0,
-        seconds_base=5.0,
-        seconds_per_work=0.004,
-        source="provisional (not measured)",
+        mem_base_mb=1114,
+        mem_mb_per_unit=1.04288,
+        seconds_base=0.0,
+        seconds_per_work=0.010728,
+        source="measured 2026-12-06, 2 CPUs, fractions 0.0625, 0.125, 0.25",
     ),
     "fit_fixation_model/ridge_cv": JobModel(
         unit="training fixations × (features + targets), float32 (MB)",
         work_unit="training fixations × (features + targets), float32 (MB)",
         real=Size(4375.68, 4375.68, 0.0),
-        mem_base_mb=800,
-        mem_mb_per_unit=2.5,
-        seconds_base=5.0,
-        seconds_per_work=0.05,
-        source="provisional (not measured)",
+        mem_base_mb=1200,
+        mem_mb_per_unit=5.07256,
+        seconds_base=0.0,
+        seconds_per_work=0.620217,
+        source="measured 2026-12-06, 2 CPUs, fractions 0.0625, 0.125, 0.25",
     ),
     "fit_fixation_model/shared": JobModel(
         unit="training fixations × (features + targets), float32 (MB)",
         work_unit="training fixations × (features + targets), float32 (MB)",
         real=Size(4375.68, 4375.68, 0.0),
-        mem_base_mb=1200,
-        mem_mb_per_unit=2.0,
-        seconds_base=10.0,
-        seconds_per_work=0.5,
-        source="provisional (not measured)",
+        mem_base_mb=1439,
+        mem_mb_per_unit=1.94454,
+        seconds_base=0.0,
+        seconds_per_work=30.1758,
+        source="measured 2026-12-06, 2 CPUs, fractions 0.0625, 0.125, 0.25",
+    ),
+    "fit_fixation_model/shared_cuda": JobModel(
+        unit="training fixations × (features + targets), float32 (MB)",
+        work_unit="training fixations × (features + targets), float32 (MB)",
+        real=Size(4375.68, 4375.68, 0.0),
+        mem_base_mb=2439,
+        mem_mb_per_unit=1.94454,
+        seconds_base=0.0,
+        seconds_per_work=0.0456602,
+        source=(
+            "GPU estimate (training FLOPs at half of 50 TFLOP/s plus the CPU's "
+            "other time), memory 2026-12-06, 2 CPUs, fractions 0.0625, 0.125, 0.25"
+        ),
     ),
     "evaluate_fixations/meg": JobModel(
         unit="the subject's fixations × (features + targets), float32 (MB)",
         work_unit="the subject's fixations × (features + targets), float32 (MB)",
         real=Size(1093.92, 1093.92, 0.0),
-        mem_base_mb=800,
-        mem_mb_per_unit=3.0,
-        seconds_base=5.0,
-        seconds_per_work=0.05,
-        source="provisional (not measured)",
+        mem_base_mb=294,
+        mem_mb_per_unit=11.4811,
+        seconds_base=0.5,
+        seconds_per_work=0.051606,
+        source="measured 2026-12-06, 2 CPUs, fractions 0.0625, 0.125",
     ),
     "challenge_outputs/meg": JobModel(
         unit="the subject's fixations × (features + targets), float32 (MB)",
         work_unit="the subject's fixations × (features + targets), float32 (MB)",
         real=Size(1093.92, 1093.92, 0.0),
-        mem_base_mb=800,
-        mem_mb_per_unit=3.0,
-        seconds_base=5.0,
-        seconds_per_work=0.05,
-        source="provisional (not measured)",
+        mem_base_mb=138,
+        mem_mb_per_unit=5.83092,
+        seconds_base=0.6,
+        seconds_per_work=0.014547,
+        source="measured 2026-12-06, 2 CPUs, fractions 0.0625, 0.125",
     ),
     "fmri_mosaic_betas/fmri": JobModel(
         unit="MOSAIC subject file (MB)",
@@ -1070,17 +1086,33 @@ def _size_fixation_epochs(config, wildcards, input) -> Size:
 
 
 def _size_fixation_features(config, wildcards, input) -> Size:
-    """Memory: the subject's scenes in memory (MB of uint8); work: its fixations."""
+    """Memory: the subject's distinct scenes in memory (MB of uint8; the job reads only the
+    scenes its table shows, not the whole ``imgBrick``), plus, on the crop route, every
+    fixation's 224-px crops (a foveal one, and a parafoveal one where there is a next target),
+    which the route holds all at once; work: the subject's fixations."""
     import h5py
+    import pandas as pd
+
+    from bergforge.features.fixation_crops import CropSpec
 
     fv = _fv_settings(config, wildcards)
-    table = _path(fv.raw_file("table", int(wildcards.subject)))
-    with open(table) as fh:
-        n = sum(1 for _ in fh) - 1
+    path = _path(fv.raw_file("table", int(wildcards.subject)))
+    spec = fv.table
+    if spec is None:  # the simulated study's mapping
+        spec = json.loads(_path(input.study).read_text())["fixation_table"]
+    sep = spec.get("sep") or ("\t" if path.suffix.lower() == ".tsv" else ",")
+    scene, next_x = spec["columns"]["scene"], spec["columns"]["next_x"]
+    try:
+        table = pd.read_csv(path, sep=sep, usecols=[scene, next_x])
+    except (ValueError, pd.errors.ParserError) as err:  # the job gives the clear error
+        raise MissingInputError(f"{path}: not readable as the mapped fixation table") from err
     with h5py.File(_path(fv.raw_file("stimuli")), "r") as f:
         shape = f["imgBrick"].shape
-    n_scenes = min(n, int(shape[0]))  # at most one scene per fixation
-    return Size(n_scenes * math.prod(shape[1:]) / MB, float(n))
+    mb = table[scene].nunique() * math.prod(shape[1:]) / MB
+    if wildcards.route == "crops":
+        side = CropSpec().out_size
+        mb += (len(table) + int(table[next_x].notna().sum())) * side * side * 3 / MB
+    return Size(mb, float(len(table)))
 
 
 def _size_fit_fixation_model(config, wildcards, input) -> Size:
@@ -1099,6 +1131,16 @@ def _size_fixation_subject(config, wildcards, input) -> Size:
     n, width = array_shape(input.features, "features")
     mb = n * (width + AVS_CHANNELS * len(fv.times)) * 4 / MB
     return Size(mb, mb)
+
+
+def _fixation_kind_variant(config: dict, wildcards: Any) -> str:
+    """``ridge_cv``, ``shared``, or ``shared_cuda`` where ``free_viewing.kinds.shared.device`` is
+    ``cuda`` (``auto`` is sized as the CPU)."""
+    from bergforge.workflow.free_viewing import kind_device
+
+    kind = str(wildcards.kind)
+    on_gpu = kind == "shared" and kind_device(config, wildcards.dataset, kind) == "cuda"
+    return f"{kind}_cuda" if on_gpu else kind
 
 
 # ------------------------------------------------------------------------ jobs and variants
@@ -1150,7 +1192,7 @@ JOBS: dict[str, Job] = {
     "summary_section": Job(_size_summary, _modality, "meg"),
     "fixation_epochs": Job(_size_fixation_epochs, lambda c, w: "meg", "meg"),
     "fixation_features": Job(_size_fixation_features, lambda c, w: w.route, "crops"),
-    "fit_fixation_model": Job(_size_fit_fixation_model, lambda c, w: w.kind, "ridge_cv"),
+    "fit_fixation_model": Job(_size_fit_fixation_model, _fixation_kind_variant, "ridge_cv"),
     "evaluate_fixations": Job(_size_fixation_subject, lambda c, w: "meg", "meg"),
     "challenge_outputs": Job(_size_fixation_subject, lambda c, w: "meg", "meg"),
 }
