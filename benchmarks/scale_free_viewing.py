@@ -18,9 +18,10 @@ scene, in trials of one scene):
 - ``fixation_features[crops]`` / ``[gaze]``: the table and an ``nsd_stimuli.hdf5`` of random
   scenes, through :func:`~bergforge.features.fixation_job.fixation_features_job` with
   ``alexnet_untrained`` (seeded weights, no download), ``features.12``, 2 threads. The crop
-  route holds every 224-px crop in memory (real), but only the first :data:`CROP_STEPS` crops of
-  each stream go through the backbone (the rest get zeros): the backbone's time per crop is
-  measured on them and projected to every crop of the point (``projected_seconds``);
+  route makes its 224-px crops 512 fixations at a time (real), but only the first 2 ×
+  :data:`CROP_STEPS` crops of the job go through the backbone (the rest get zeros): the
+  backbone's time per crop is measured on them and projected to every crop of the point
+  (``projected_seconds``);
 - ``fit_fixation_model[ridge_cv]`` / ``[shared]``: 4 subjects' random feature stores
   (:func:`~bergforge.features.fixation_store.write_fixation_features`) and random trial stores
   ``[trial, 204, 301]``, through :func:`~bergforge.workflow.free_viewing_jobs.fit_job`; ``shared``
@@ -57,7 +58,6 @@ N_FEATURES = 2 * C + 1
 TRAIN, HELDOUT = (1, 2, 3, 4), 60
 BACKBONE, LAYER = "alexnet_untrained", "features.12"
 PIXELS_PER_DEGREE = SIDE / 8.4  # NSD scenes spanned 8.4° of visual angle
-CROP_SIDE = 224  # each crop is resized to the backbone's input (CropSpec.out_size)
 #: crops of each stream (foveal, parafoveal) put through the backbone per point
 CROP_STEPS = 128
 REAL_EPOCHS = 200  # the shared kind's max_epochs (worst case: no early stop)
@@ -344,8 +344,9 @@ def _epochs_mb(f: float) -> float:
 
 
 class _FewCrops:
-    """``_pooled`` of the crop route cut to the first :data:`CROP_STEPS` crops of each call (the
-    others get zeros); records (seconds, crops through the backbone, crops of the call)."""
+    """``_pooled`` of the crop route cut to the first 2 × :data:`CROP_STEPS` crops of the job
+    (the route pools its crops chunk by chunk: the budget spans the calls; the others get
+    zeros); records (seconds, crops through the backbone, crops of the call)."""
 
     def __init__(self) -> None:
         import bergforge.features.fixation_features as module
@@ -354,10 +355,14 @@ class _FewCrops:
 
     def __enter__(self) -> _FewCrops:
         def pooled(backbone, crops, layer, batch):
+            budget = max(0, 2 * CROP_STEPS - sum(k for _, k, _ in self.calls))
             began = time.perf_counter()
-            head = self.original(backbone, crops[:CROP_STEPS], layer, batch)
+            if budget:
+                head = self.original(backbone, crops[:budget], layer, batch)
+            else:
+                head = np.zeros((0, C), np.float32)
             self.calls.append((time.perf_counter() - began, len(head), len(crops)))
-            rest = np.zeros((len(crops) - len(head), head.shape[1]), head.dtype)
+            rest = np.zeros((len(crops) - len(head), C), np.float32)
             return np.concatenate([head, rest])
 
         self.module._pooled = pooled
@@ -425,7 +430,6 @@ def _features_size(route: str):
 
 
 _SCENES_MB = N_SCENES * SIDE * SIDE * 3 / 1e6
-_CROPS_MB = (2 * N_FIXATIONS - N_SCENES) * CROP_SIDE**2 * 3 / 1e6  # a crop per stream, no last
 
 
 # ------------------------------------------------------------------------------ models
@@ -601,7 +605,7 @@ FREE_VIEWING_CASES = [
         dataset=f"{LABEL}, one subject, {BACKBONE} {LAYER}, crops",
         unit="the subject's scenes and 224-px crops in memory (MB)",
         work_unit="fixations",
-        real=Size(_SCENES_MB + _CROPS_MB, float(N_FIXATIONS)),
+        real=Size(_SCENES_MB, float(N_FIXATIONS)),
         prepare=_features_prepare("crops"),
         run=_features_run,
         size=_features_size("crops"),

@@ -12,6 +12,7 @@ without a next target) and ``has_next`` under the dual stream with ``mask``, flo
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +20,7 @@ import pandas as pd
 import torch
 
 from bergforge.datasets.screen import ScreenGeometry
+from bergforge.errors import DataError
 from bergforge.features.fixation_crops import CropSpec, iter_crops, kept_rows
 from bergforge.features.gaze_sampling import (
     gaze_features,
@@ -52,6 +54,11 @@ def _pooled(backbone: Backbone, crops: list[np.ndarray], layer: str, batch: int)
     return np.concatenate(out)
 
 
+#: fixations whose crops are made and sent through the backbone at a time (their crops, 224 px ×
+#: 2 streams, are ~150 MB; a subject's ~40,000 fixations' crops would be ~12 GB at once)
+CROP_CHUNK = 512
+
+
 def crop_features(
     backbone: Backbone,
     table: pd.DataFrame,
@@ -61,21 +68,36 @@ def crop_features(
     layer: str,
     batch: int = 64,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows, features)`` of way (a) (module docstring); ``images``: scene id → (H, W, 3)."""
-    crops = list(iter_crops(table, images, spec, geometry))
-    rows = np.array([c.row for c in crops], dtype=np.int64)
-    foveal = _pooled(backbone, [c.foveal for c in crops], layer, batch)
+    """``(rows, features)`` of way (a) (module docstring); ``images``: scene id → (H, W, 3).
+    Crops are made and pooled :data:`CROP_CHUNK` fixations at a time."""
+    crops = iter_crops(table, images, spec, geometry)
+    rows, parts = [], []
+    while chunk := list(islice(crops, CROP_CHUNK)):
+        rows.append(np.array([c.row for c in chunk], dtype=np.int64))
+        parts.append(_chunk_features(backbone, chunk, spec, layer, batch))
+    if not parts:
+        raise DataError(
+            f"fixation crops: no fixation is kept (rule {spec.last_fixation!r}); expected at "
+            "least one"
+        )
+    return np.concatenate(rows), np.concatenate(parts)
+
+
+def _chunk_features(
+    backbone: Backbone, chunk: list, spec: CropSpec, layer: str, batch: int
+) -> np.ndarray:
+    foveal = _pooled(backbone, [c.foveal for c in chunk], layer, batch)
     if spec.streams != "dual":
-        return rows, foveal.astype(np.float32)
-    has_next = np.array([c.has_next for c in crops])
+        return foveal.astype(np.float32)
+    has_next = np.array([c.has_next for c in chunk])
     parafoveal = np.zeros_like(foveal)
     if has_next.any():
-        ahead = [c.parafoveal for c in crops if c.has_next]
+        ahead = [c.parafoveal for c in chunk if c.has_next]
         parafoveal[has_next] = _pooled(backbone, ahead, layer, batch)
     parts = [foveal, parafoveal]
     if spec.last_fixation == "mask":
         parts.append(has_next[:, None].astype(np.float32))
-    return rows, np.concatenate(parts, axis=1).astype(np.float32)
+    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 def gaze_features_of(

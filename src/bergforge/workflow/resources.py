@@ -1087,13 +1087,11 @@ def _size_fixation_epochs(config, wildcards, input) -> Size:
 
 def _size_fixation_features(config, wildcards, input) -> Size:
     """Memory: the subject's distinct scenes in memory (MB of uint8; the job reads only the
-    scenes its table shows, not the whole ``imgBrick``), plus, on the crop route, every
-    fixation's 224-px crops (a foveal one, and a parafoveal one where there is a next target),
-    which the route holds all at once; work: the subject's fixations."""
+    scenes its table shows, not the whole ``imgBrick``; the crop route makes its 224-px crops
+    ``CROP_CHUNK`` fixations at a time, a fixed ~150 MB in the row's base); work: the subject's
+    fixations."""
     import h5py
     import pandas as pd
-
-    from bergforge.features.fixation_crops import CropSpec
 
     fv = _fv_settings(config, wildcards)
     path = _path(fv.raw_file("table", int(wildcards.subject)))
@@ -1101,17 +1099,14 @@ def _size_fixation_features(config, wildcards, input) -> Size:
     if spec is None:  # the simulated study's mapping
         spec = json.loads(_path(input.study).read_text())["fixation_table"]
     sep = spec.get("sep") or ("\t" if path.suffix.lower() == ".tsv" else ",")
-    scene, next_x = spec["columns"]["scene"], spec["columns"]["next_x"]
+    scene = spec["columns"]["scene"]
     try:
-        table = pd.read_csv(path, sep=sep, usecols=[scene, next_x])
+        table = pd.read_csv(path, sep=sep, usecols=[scene])
     except (ValueError, pd.errors.ParserError) as err:  # the job gives the clear error
         raise MissingInputError(f"{path}: not readable as the mapped fixation table") from err
     with h5py.File(_path(fv.raw_file("stimuli")), "r") as f:
         shape = f["imgBrick"].shape
     mb = table[scene].nunique() * math.prod(shape[1:]) / MB
-    if wildcards.route == "crops":
-        side = CropSpec().out_size
-        mb += (len(table) + int(table[next_x].notna().sum())) * side * side * 3 / MB
     return Size(mb, float(len(table)))
 
 
