@@ -63,7 +63,10 @@ def test_the_format_is_registered_as_trial_indexed_fmri():
     assert f.sources == ("simulated", "download") and f.real_subjects == (1, 2, 3, 4)
     assert f.default_kinds == ("ridge_decoder",) and f.pooled_stimuli
     assert f.raw_subject(3) == "CSI3" and FORMATS["nsd_bold"].raw_subject(3) == "03"
-    assert all(FORMATS[n].layout == "images" for n in FORMATS if n != "bold5000")
+    assert all(
+        FORMATS[n].layout == "images" for n in FORMATS if n not in ("bold5000", "avs_fixations")
+    )
+    assert FORMATS["avs_fixations"].layout == "fixations"  # read by the free-viewing stage only
 
 
 def test_a_good_config_passes_and_only_encoders_reach_the_encoding_stages():

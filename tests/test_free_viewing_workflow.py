@@ -1,8 +1,10 @@
 """Free viewing through real Snakemake: a tiny AVS-like simulated study (4 training subjects and
-held-out subject 60) → fixation-onset epochs (rule fixation_epochs) → fixation features by both
-routes (fixation_features) → ridge_cv and shared models on both streams (fit_fixation_model) →
-leave-one-subject-out scores (evaluate_fixations), the challenge's files of subject 60
-(challenge_outputs) and the leaderboard's free-viewing rows.
+held-out subject 60) → fixation-onset epochs (rule fixation_epochs) → fixation features by gaze
+sampling (fixation_features) → ridge_cv and shared models on the dual stream
+(fit_fixation_model) → leave-one-subject-out scores (evaluate_fixations), the challenge's files
+of subject 60 (challenge_outputs) and the leaderboard's free-viewing rows. The crop route is
+planned here (a dry run: adding it schedules only its own jobs); its features are computed and
+checked by tests/test_fixation_loso.py and tests/test_fixation_crops.py.
 
 Independent references: the epochs are cut again with ``mne.Epochs`` from the simulator's FIF,
 the ridge model is refitted with scikit-learn's ``RidgeCV`` on the stored features and epochs and
@@ -43,12 +45,16 @@ CONFIG = {
             "format": "avs_fixations",
             "source": "simulated",
             "subjects": [1, 2, 3, 4, 60],
-            "simulation": {"seed": 5, "n_scenes": 6, "image_size": 64},
+            "simulation": {"seed": 5, "n_scenes": 5, "image_size": 64},
             "free_viewing": {
                 "backbones": {"alexnet_untrained": "features.12"},
                 "epochs": {"tmin": -0.1, "tmax": 0.2},
                 "times": TIMES,
-                "streams": ["dual"],  # foveal-only is the first columns (the feature store test)
+                # the build: gaze sampling, dual stream (foveal-only is the first columns: the
+                # feature store test); the crop route is planned below and its features are
+                # tests/test_fixation_loso.py's
+                "routes": ["gaze"],
+                "streams": ["dual"],
                 "kinds": {"ridge_cv": {}, "shared": SHARED},
             },
         }
@@ -57,7 +63,7 @@ CONFIG = {
 }
 RAW = "resources/raw/avs"
 FV = "results/free_viewing/avs"
-MODELS = [(route, "dual", kind) for route in ("crops", "gaze") for kind in ("ridge_cv", "shared")]
+MODELS = [("gaze", "dual", kind) for kind in ("ridge_cv", "shared")]
 TRAIN = [1, 2, 3, 4]
 
 
@@ -115,7 +121,7 @@ def test_epochs_equal_mnes_cut_of_the_recording(built):
 def test_feature_stores_hold_every_fixation_and_the_routes_cost(built):
     for subject in (1, 60):
         n = len(_table(built, subject))
-        for route in ("crops", "gaze"):
+        for route in ("gaze",):
             store = FixationFeatures(
                 built / FV / f"features/alexnet_untrained/{route}/sub-{subject:02d}.zarr"
             )
@@ -200,9 +206,8 @@ def test_the_leaderboard_has_a_row_per_model(built):
         tag = f"alexnet_untrained/{row['route']}-{row['stream']}/{row['kind']}"
         found = json.loads((built / FV / f"evaluation/{tag}/sub-60.json").read_text())
         assert row["median_r"] == pytest.approx(found["median_r_at_latency"])
-    gaze = [r for r in board["free_viewing"] if r["route"] == "gaze"]
-    crops = [r for r in board["free_viewing"] if r["route"] == "crops"]
-    assert max(r["feature_forwards"] for r in gaze) < min(r["feature_forwards"] for r in crops)
+    scenes = _table(built, 60)["scene"].nunique()  # gaze sampling: one forward per scene
+    assert all(r["feature_forwards"] == scenes for r in board["free_viewing"])
     code = main(
         [
             "leaderboard",
@@ -215,17 +220,19 @@ def test_the_leaderboard_has_a_row_per_model(built):
     assert code == 0
 
 
-def test_runtime_settings_rerun_nothing_and_the_crop_size_only_the_crops(built):
+def test_runtime_settings_and_the_crop_size_rerun_nothing_and_a_route_only_its_own(built):
     config = copy.deepcopy(CONFIG)
     config["features"] = {"device": "cpu", "threads": 1, "batch_size": 4}
     config["datasets"]["avs"]["free_viewing"]["kinds"]["shared"]["device"] = "cpu"
+    config["datasets"]["avs"]["free_viewing"]["crop_deg"] = 3.0  # not a setting of gaze sampling
     (built / "config/runtime.yaml").write_text(json.dumps(config))
     assert planned_jobs(built, "--configfile", "config/runtime.yaml") == []
-    config["datasets"]["avs"]["free_viewing"]["crop_deg"] = 3.0
-    (built / "config/crop.yaml").write_text(json.dumps(config))
-    jobs = planned_jobs(built, "--configfile", "config/crop.yaml")
+    config["datasets"]["avs"]["free_viewing"]["routes"] = ["crops", "gaze"]
+    (built / "config/crops.yaml").write_text(json.dumps(config))
+    jobs = planned_jobs(built, "--configfile", "config/crops.yaml")
     features = [w for rule, w in jobs if rule == "fixation_features"]
-    assert features and all(w["route"] == "crops" for w in features)
+    assert sorted(int(w["subject"]) for w in features) == [1, 2, 3, 4, 60]
+    assert all(w["route"] == "crops" for rule, w in jobs if "route" in w)
     assert {rule for rule, _ in jobs} >= {"fit_fixation_model", "challenge_outputs"}
     assert not any(rule in ("fixation_epochs", "simulate_avs_study") for rule, _ in jobs)
 
