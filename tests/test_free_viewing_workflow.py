@@ -1,4 +1,4 @@
-"""Free viewing through real Snakemake: a tiny AVS-like simulated study (4 training subjects and
+"""Free viewing through real Snakemake: a tiny AVS-like simulated study (2 training subjects and
 held-out subject 60) → fixation-onset epochs (rule fixation_epochs) → fixation features by gaze
 sampling (fixation_features) → ridge_cv and shared models on the dual stream
 (fit_fixation_model) → leave-one-subject-out scores (evaluate_fixations), the challenge's files
@@ -44,8 +44,8 @@ CONFIG = {
         "avs": {
             "format": "avs_fixations",
             "source": "simulated",
-            "subjects": [1, 2, 3, 4, 60],
-            "simulation": {"seed": 5, "n_scenes": 5, "image_size": 64},
+            "subjects": [1, 2, 60],
+            "simulation": {"seed": 5, "n_scenes": 5, "image_size": 64, "train_subjects": [1, 2]},
             "free_viewing": {
                 "backbones": {"alexnet_untrained": "features.12"},
                 "epochs": {"tmin": -0.1, "tmax": 0.2},
@@ -60,11 +60,12 @@ CONFIG = {
         }
     },
     "backbones": {"alexnet_untrained": {}},
+    "features": {"threads": 1},  # two feature jobs side by side on 2 cores
 }
 RAW = "resources/raw/avs"
 FV = "results/free_viewing/avs"
 MODELS = [("gaze", "dual", kind) for kind in ("ridge_cv", "shared")]
-TRAIN = [1, 2, 3, 4]
+TRAIN = [1, 2]
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +223,7 @@ def test_the_leaderboard_has_a_row_per_model(built):
 
 def test_runtime_settings_and_the_crop_size_rerun_nothing_and_a_route_only_its_own(built):
     config = copy.deepcopy(CONFIG)
-    config["features"] = {"device": "cpu", "threads": 1, "batch_size": 4}
+    config["features"] = {"device": "cpu", "threads": 2, "batch_size": 4}
     config["datasets"]["avs"]["free_viewing"]["kinds"]["shared"]["device"] = "cpu"
     config["datasets"]["avs"]["free_viewing"]["crop_deg"] = 3.0  # not a setting of gaze sampling
     (built / "config/runtime.yaml").write_text(json.dumps(config))
@@ -231,7 +232,7 @@ def test_runtime_settings_and_the_crop_size_rerun_nothing_and_a_route_only_its_o
     (built / "config/crops.yaml").write_text(json.dumps(config))
     jobs = planned_jobs(built, "--configfile", "config/crops.yaml")
     features = [w for rule, w in jobs if rule == "fixation_features"]
-    assert sorted(int(w["subject"]) for w in features) == [1, 2, 3, 4, 60]
+    assert sorted(int(w["subject"]) for w in features) == [1, 2, 60]
     assert all(w["route"] == "crops" for rule, w in jobs if "route" in w)
     assert {rule for rule, _ in jobs} >= {"fit_fixation_model", "challenge_outputs"}
     assert not any(rule in ("fixation_epochs", "simulate_avs_study") for rule, _ in jobs)
@@ -243,9 +244,9 @@ def test_runtime_settings_and_the_crop_size_rerun_nothing_and_a_route_only_its_o
 def test_a_local_copy_of_published_epochs_gives_the_same_store(built, tmp_path):
     """AVS as distributed: -epo.fif with (trial, fixation) metadata and a table under other names,
     times in ms and positions in degrees; the store equals the continuous route's."""
-    table = _table(built, 3)
+    table = _table(built, 1)
     raw = mne.io.read_raw_fif(
-        built / RAW / "sub-03/meg/sub-03_task-avs_meg.fif", preload=True, verbose="error"
+        built / RAW / "sub-01/meg/sub-01_task-avs_meg.fif", preload=True, verbose="error"
     )
     onsets = np.round(table["onset"].to_numpy() * raw.info["sfreq"]).astype(int)
     events = np.column_stack([onsets + raw.first_samp, np.zeros_like(onsets), np.ones_like(onsets)])
@@ -309,7 +310,7 @@ def test_a_local_copy_of_published_epochs_gives_the_same_store(built, tmp_path):
         epochs_file=copy_dir / "sub-03" / "epochs-epo.fif",
         epoch_ids={"trial": "trial_id", "fixation": "fix_id"},
     )
-    mine, theirs = PreparedTrials(out), _store(built, 3)
+    mine, theirs = PreparedTrials(out), _store(built, 1)
     np.testing.assert_allclose(mine.read(), theirs.read(), rtol=1e-5, atol=1e-16)
     np.testing.assert_allclose(mine.trials["onset"], theirs.trials["onset"], atol=1e-6)
     # a table whose rows are not the epochs' (its last trial missing) is refused, nothing written
@@ -336,7 +337,7 @@ def test_a_local_copy_is_planned_from_its_path(tmp_path):
     config = copy.deepcopy(CONFIG)
     ds = config["datasets"]["avs"]
     del ds["simulation"]
-    ds.update(source="local", path=str(tmp_path / "avs_copy"))
+    ds.update(source="local", path=str(tmp_path / "avs_copy"), subjects=[1, 2, 3, 4, 60])
     ds["free_viewing"].update(
         evaluate=[1],
         table={
@@ -405,9 +406,9 @@ def _checked(config: dict) -> None:
             lambda d: d["free_viewing"]["kinds"].update(shared={"dropout": 2.0}),
             r"kinds\.shared: .*dropout",
         ),
-        (lambda d: d.update(subjects=[1, 2, 60]), r"the simulated study has subjects"),
+        (lambda d: d.update(subjects=[1, 2, 3, 60]), r"the simulated study has subjects"),
         (
-            lambda d: d["free_viewing"].update(heldout=[3, 4, 60], evaluate=[1]),
+            lambda d: d["free_viewing"].update(heldout=[2, 60], evaluate=[1]),
             r"predicting subject \d leaves",
         ),
     ],
