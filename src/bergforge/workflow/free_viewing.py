@@ -393,22 +393,25 @@ def model_of(config: dict[str, Any], wildcards: Any) -> str:
     )
 
 
+def _predicting(config: dict[str, Any], wildcards: Any) -> dict[str, str]:
+    """The model that predicts the rule's ``{subject}`` and that subject's features."""
+    w = dict(wildcards.items())
+    features = fill(
+        paths.FIXATION_FEATURES,
+        dataset=w["dataset"],
+        backbone=w["backbone"],
+        route=w["route"],
+        subject=w["subject"],
+    )
+    return {"model": model_of(config, wildcards), "features": features}
+
+
 def evaluate_inputs(config: dict[str, Any]):
-    """Input function of rule ``evaluate_fixations``."""
+    """Input function of rule ``evaluate_fixations``: the model, the features and the store."""
 
     def inputs(wildcards: Any) -> dict[str, str]:
-        w = dict(wildcards.items())
-        return {
-            "model": model_of(config, wildcards),
-            "features": fill(
-                paths.FIXATION_FEATURES,
-                dataset=w["dataset"],
-                backbone=w["backbone"],
-                route=w["route"],
-                subject=w["subject"],
-            ),
-            "prepared": fill(paths.PREPARED_STORE, dataset=w["dataset"], subject=w["subject"]),
-        }
+        store = fill(paths.PREPARED_STORE, dataset=wildcards.dataset, subject=wildcards.subject)
+        return _predicting(config, wildcards) | {"prepared": store}
 
     return inputs
 
@@ -431,21 +434,11 @@ def challenge_inputs(config: dict[str, Any]):
 
     def inputs(wildcards: Any) -> dict[str, str]:
         fv = _fv(config, wildcards)
-        w = dict(wildcards.items())
-        out = {
-            "model": model_of(config, wildcards),
-            "features": fill(
-                paths.FIXATION_FEATURES,
-                dataset=w["dataset"],
-                backbone=w["backbone"],
-                route=w["route"],
-                subject=w["subject"],
-            ),
-        }
+        out = _predicting(config, wildcards)
         if fv.source == "simulated":
             out["study"] = STUDY.format(dataset=fv.dataset)
         else:
-            out["table"] = fv.raw_file("table", int(w["subject"]))
+            out["table"] = fv.raw_file("table", int(wildcards.subject))
         return out
 
     return inputs
