@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 from bergforge.config import validate_config
-from bergforge.datasets.avs_fixations import FixationTableSpec, read_fixation_table
+from bergforge.datasets.avs_fixations import REQUIRED, FixationTableSpec, read_fixation_table
 from bergforge.datasets.formats import check_datasets
 from bergforge.errors import ConfigError, DataError
 from bergforge.export.challenge import read_challenge_outputs
@@ -299,28 +299,10 @@ def test_a_local_copy_of_published_epochs_gives_the_same_store(built, tmp_path):
         "screen": {"pixels_per_degree": ppd},
     }
     out = tmp_path / "sub-03.zarr"
-    epochs_job(
-        out,
-        dataset="avs",
-        subject=3,
-        table_file=copy_dir / "sub-03" / "fix.csv",
-        spec=spec,
-        epochs={},
-        split="train",
-        epochs_file=copy_dir / "sub-03" / "epochs-epo.fif",
-        epoch_ids={"trial": "trial_id", "fixation": "fix_id"},
-    )
-    mine, theirs = PreparedTrials(out), _store(built, 1)
-    np.testing.assert_allclose(mine.read(), theirs.read(), rtol=1e-5, atol=1e-16)
-    np.testing.assert_allclose(mine.trials["onset"], theirs.trials["onset"], atol=1e-6)
-    # a table whose rows are not the epochs' (its last trial missing) is refused, nothing written
-    own[own["trial_id"] != own["trial_id"].max()].to_csv(
-        copy_dir / "sub-03" / "fix.csv", index=False
-    )
-    bad = tmp_path / "bad.zarr"
-    with pytest.raises(DataError, match=r"has \d+ rows for \d+ epochs"):
+
+    def prepare(store) -> None:  # the copy's table and -epo.fif into the trial store
         epochs_job(
-            bad,
+            store,
             dataset="avs",
             subject=3,
             table_file=copy_dir / "sub-03" / "fix.csv",
@@ -330,6 +312,18 @@ def test_a_local_copy_of_published_epochs_gives_the_same_store(built, tmp_path):
             epochs_file=copy_dir / "sub-03" / "epochs-epo.fif",
             epoch_ids={"trial": "trial_id", "fixation": "fix_id"},
         )
+
+    prepare(out)
+    mine, theirs = PreparedTrials(out), _store(built, 1)
+    np.testing.assert_allclose(mine.read(), theirs.read(), rtol=1e-5, atol=1e-16)
+    np.testing.assert_allclose(mine.trials["onset"], theirs.trials["onset"], atol=1e-6)
+    # a table whose rows are not the epochs' (its last trial missing) is refused, nothing written
+    own[own["trial_id"] != own["trial_id"].max()].to_csv(
+        copy_dir / "sub-03" / "fix.csv", index=False
+    )
+    bad = tmp_path / "bad.zarr"
+    with pytest.raises(DataError, match=r"has \d+ rows for \d+ epochs"):
+        prepare(bad)
     assert not bad.exists()
 
 
@@ -341,21 +335,7 @@ def test_a_local_copy_is_planned_from_its_path(tmp_path):
     ds["free_viewing"].update(
         evaluate=[1],
         table={
-            "columns": {
-                k: k
-                for k in (
-                    "scene",
-                    "trial",
-                    "fixation",
-                    "onset",
-                    "duration",
-                    "x",
-                    "y",
-                    "next_x",
-                    "next_y",
-                    "session",
-                )
-            },
+            "columns": {k: k for k in REQUIRED},
             "time_unit": "s",
             "position_unit": "pixels",
             "scene_size_px": [64, 64],

@@ -210,13 +210,6 @@ def models_of(fv: FreeViewing) -> list[dict[str, str]]:
     ]
 
 
-def fill(pattern: str, **values: Any) -> str:
-    """``pattern`` with its wildcards filled (subjects as two digits)."""
-    if "subject" in values:
-        values["subject"] = f"{int(values['subject']):02d}"
-    return pattern.format(**values)
-
-
 def free_viewing_targets(config: dict[str, Any]) -> list[str]:
     """Every evaluation and challenge output of every free-viewing dataset."""
     targets = []
@@ -224,11 +217,12 @@ def free_viewing_targets(config: dict[str, Any]) -> list[str]:
         fv = settings(config, dataset)
         for model in models_of(fv):
             targets += [
-                fill(paths.FIXATION_EVALUATION, dataset=dataset, subject=s, **model)
+                paths.fill(paths.FIXATION_EVALUATION, dataset=dataset, subject=s, **model)
                 for s in fv.evaluate
             ]
             targets += [
-                fill(paths.CHALLENGE_DIR, dataset=dataset, subject=s, **model) for s in fv.heldout
+                paths.fill(paths.CHALLENGE_DIR, dataset=dataset, subject=s, **model)
+                for s in fv.heldout
             ]
     return targets
 
@@ -331,7 +325,7 @@ def fit_inputs(config: dict[str, Any]):
         subjects = _train(wildcards)
         return {
             "features": [
-                fill(
+                paths.fill(
                     paths.FIXATION_FEATURES,
                     dataset=w["dataset"],
                     backbone=w["backbone"],
@@ -341,7 +335,7 @@ def fit_inputs(config: dict[str, Any]):
                 for s in subjects
             ],
             "prepared": [
-                fill(paths.PREPARED_STORE, dataset=w["dataset"], subject=s) for s in subjects
+                paths.fill(paths.PREPARED_STORE, dataset=w["dataset"], subject=s) for s in subjects
             ],
         }
 
@@ -382,7 +376,7 @@ def model_of(config: dict[str, Any], wildcards: Any) -> str:
     """The model folder that predicts the rule's ``{subject}``: trained on the others."""
     fv = _fv(config, wildcards)
     w = dict(wildcards.items())
-    return fill(
+    return paths.fill(
         paths.FIXATION_MODEL_DIR,
         dataset=w["dataset"],
         backbone=w["backbone"],
@@ -396,7 +390,7 @@ def model_of(config: dict[str, Any], wildcards: Any) -> str:
 def _predicting(config: dict[str, Any], wildcards: Any) -> dict[str, str]:
     """The model that predicts the rule's ``{subject}`` and that subject's features."""
     w = dict(wildcards.items())
-    features = fill(
+    features = paths.fill(
         paths.FIXATION_FEATURES,
         dataset=w["dataset"],
         backbone=w["backbone"],
@@ -410,7 +404,9 @@ def evaluate_inputs(config: dict[str, Any]):
     """Input function of rule ``evaluate_fixations``: the model, the features and the store."""
 
     def inputs(wildcards: Any) -> dict[str, str]:
-        store = fill(paths.PREPARED_STORE, dataset=wildcards.dataset, subject=wildcards.subject)
+        store = paths.fill(
+            paths.PREPARED_STORE, dataset=wildcards.dataset, subject=wildcards.subject
+        )
         return _predicting(config, wildcards) | {"prepared": store}
 
     return inputs

@@ -309,8 +309,3 @@ def challenge_job(
         },
         int(subject),
     )
-
-
-def ceiling_file(raw_dir: str, subject: int) -> str:
-    """The simulated truth's summary of ``subject`` (its ceiling at the latency)."""
-    return f"{raw_dir}/ground_truth/sub-{int(subject):02d}_truth.json"

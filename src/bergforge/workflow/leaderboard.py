@@ -160,14 +160,16 @@ def decoding_runs(config: dict[str, Any], root: Path | str = ".") -> list[Decodi
 def free_viewing_runs(config: dict[str, Any], root: Path | str = ".") -> list[FreeViewingRun]:
     """One run per free-viewing model × scored subject (``free_viewing.evaluate``) under
     ``root``."""
-    from bergforge.workflow.free_viewing import fill, free_viewing_datasets, models_of, settings
+    from bergforge.workflow.free_viewing import free_viewing_datasets, models_of, settings
 
     runs = []
     for dataset in free_viewing_datasets(config):
         fv = settings(config, dataset)
         for model in models_of(fv):
             for subject in fv.evaluate:
-                path = fill(paths.FIXATION_EVALUATION, dataset=dataset, subject=subject, **model)
+                path = paths.fill(
+                    paths.FIXATION_EVALUATION, dataset=dataset, subject=subject, **model
+                )
                 runs.append(
                     FreeViewingRun(
                         dataset=dataset, subject=int(subject), evaluation=Path(root) / path, **model
