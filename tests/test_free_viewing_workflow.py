@@ -38,7 +38,8 @@ from conftest import REPO, make_workdir, planned_jobs, run_snakemake
 pytestmark = pytest.mark.workflow
 
 TIMES = [0.08, 0.11, 0.14]
-SHARED = {"hidden": 16, "max_epochs": 4, "patience": 2, "batch_size": 32}
+# two seeds: two models, one leaderboard row (their mean ± sd)
+SHARED = {"hidden": 16, "max_epochs": 4, "patience": 2, "batch_size": 32, "seeds": [0, 1]}
 CONFIG = {
     "datasets": {
         "avs": {
@@ -64,7 +65,7 @@ CONFIG = {
 }
 RAW = "resources/raw/avs"
 FV = "results/free_viewing/avs"
-MODELS = [("gaze", "dual", kind) for kind in ("ridge_cv", "shared")]
+MODELS = [("gaze", "dual", kind) for kind in ("ridge_cv", "shared_seed0", "shared_seed1")]
 TRAIN = [1, 2]
 
 
@@ -196,17 +197,28 @@ def test_every_model_writes_its_challenge_files_and_its_score_recomputes(built):
         assert found["median_r_at_latency"] < truth["ceiling_r_median"] + 0.1
 
 
-def test_the_leaderboard_has_a_row_per_model(built):
+def test_the_leaderboard_has_a_row_per_model_and_one_for_a_kinds_seeds(built):
     from bergforge.cli import main
 
+    def score(kind: str) -> float:
+        found = json.loads(
+            (built / FV / f"evaluation/alexnet_untrained/gaze-dual/{kind}/sub-60.json").read_text()
+        )
+        return found["median_r_at_latency"]
+
     tsv = pd.read_csv(built / "results/summary/leaderboard_free_viewing.tsv", sep="\t")
-    assert len(tsv) == len(MODELS)
-    assert set(zip(tsv["route"], tsv["stream"], tsv["kind"], strict=True)) == set(MODELS)
+    assert list(zip(tsv["kind"], tsv["seeds"].astype(str), strict=True)) == [
+        ("ridge_cv", "–"),
+        ("shared", "0,1"),
+    ]
     board = json.loads((built / "results/summary/leaderboard.json").read_text())
-    for row in board["free_viewing"]:
-        tag = f"alexnet_untrained/{row['route']}-{row['stream']}/{row['kind']}"
-        found = json.loads((built / FV / f"evaluation/{tag}/sub-60.json").read_text())
-        assert row["median_r"] == pytest.approx(found["median_r_at_latency"])
+    ridge, shared = board["free_viewing"]
+    assert ridge["median_r"] == pytest.approx(score("ridge_cv")) and ridge["median_r_sd"] is None
+    seeds = [score("shared_seed0"), score("shared_seed1")]
+    assert seeds[0] != seeds[1]  # the seeds' models differ
+    assert shared["median_r"] == pytest.approx(np.mean(seeds))
+    assert shared["median_r_sd"] == pytest.approx(np.std(seeds, ddof=1))
+    assert shared["delta_r"] == pytest.approx(np.mean(seeds) - score("ridge_cv"))
     scenes = _table(built, 60)["scene"].nunique()  # gaze sampling: one forward per scene
     assert all(r["feature_forwards"] == scenes for r in board["free_viewing"])
     code = main(
@@ -387,6 +399,18 @@ def _checked(config: dict) -> None:
             r"kinds\.shared: .*dropout",
         ),
         (lambda d: d.update(subjects=[1, 2, 3, 60]), r"the simulated study has subjects"),
+        (
+            lambda d: d["free_viewing"]["kinds"].update(shared={"seed": 1, "seeds": [0, 1]}),
+            r"kinds\.shared: `seed` and `seeds` both given",
+        ),
+        (
+            lambda d: d["free_viewing"]["kinds"].update(shared={"seeds": [1, 1]}),
+            r"kinds\.shared\.seeds: \[1, 1\] has non-unique elements",
+        ),
+        (
+            lambda d: d["free_viewing"]["kinds"].update(ridge_cv={"seeds": [0]}),
+            r"unknown key\(s\) \['seeds'\] under datasets\.avs\.free_viewing\.kinds\.ridge_cv",
+        ),
         (
             lambda d: d["free_viewing"].update(heldout=[2, 60], evaluate=[1]),
             r"predicting subject \d leaves",

@@ -17,7 +17,7 @@ from bergforge.export.cards import (
     render_markdown,
 )
 from bergforge.export.fmri import DATASET_KEY, metadata_relpath
-from bergforge.export.fmri_plots import plot_names
+from bergforge.export.plot_files import fmri_plot_names as plot_names
 from bergforge.safe_pickle import load_npy_item
 
 REFERENCES = {

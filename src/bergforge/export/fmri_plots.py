@@ -19,18 +19,13 @@ from matplotlib.figure import Figure
 
 from bergforge.atomic import atomic_file
 from bergforge.datasets.grayordinates import N_GROUPS
+from bergforge.export.plot_files import fmri_plot_names as plot_names
 from bergforge.safe_pickle import load_npy_item
 
 DPI = 100
 GROUPS_FIGSIZE = (12.0, 6.0)
 SURFACE_FIGSIZE = (14.0, 6.0)
 VALUES_KEY = "bergforge:values"
-
-
-def plot_names(subject: int) -> list[str]:
-    """File names of a subject's plots in ``encoding_models_accuracy/``."""
-    tag = f"sub-{subject:02d}"
-    return [f"encoding_accuracy_{tag}_glasser_groups.png", f"encoding_accuracy_{tag}_surface.png"]
 
 
 def _save(fig: Figure, path: Path, values: dict) -> None:

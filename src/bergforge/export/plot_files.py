@@ -15,3 +15,10 @@ def plot_names(modality: str, subject: int) -> list[str]:
     if modality == "meg":
         return [f"encoding_accuracy_P{subject}_{key}.png" for key in MEG_SPLIT_KEYS]
     return [f"encoding_accuracy_subject-{subject:02d}.png"]
+
+
+def fmri_plot_names(subject: int) -> list[str]:
+    """File names of an fMRI subject's plots in ``encoding_models_accuracy/``
+    (:mod:`bergforge.export.fmri_plots` draws them)."""
+    tag = f"sub-{subject:02d}"
+    return [f"encoding_accuracy_{tag}_glasser_groups.png", f"encoding_accuracy_{tag}_surface.png"]

@@ -7,13 +7,15 @@ median-r curve over the model's times, the simulated truth's ceiling (the r a pe
 that subject reaches at the latency; none for real data) and the share of it reached, the
 difference to the ``ridge_cv`` row of the same route and stream, and the costs: the feature
 route's time per fixation and peak memory (of the scored subject's feature job) and the fit's
-seconds. Within a dataset, rows are ordered by backbone, route, stream, then ``ridge_cv`` first.
+seconds. A seeded kind's models (``seeds``: one per seed) make one row: each figure is the mean
+over the seeds, the median r also its sd (ddof 1), the peak that of the mean curve. Within a
+dataset, rows are ordered by backbone, route, stream, then ``ridge_cv`` first.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ class FreeViewingRun:
     kind: str
     subject: int
     evaluation: Path
+    seed: int | None = None
 
 
 @dataclass
@@ -63,6 +66,10 @@ class FreeViewingRow:
     feature_forwards: int | None
     feature_peak_mb: float | None
     fit_seconds: float | None
+    #: the seeds whose models the row averages (empty: one unseeded model)
+    seeds: list[int] = field(default_factory=list)
+    #: sd (ddof 1) of ``median_r`` over the seeds (None with fewer than two)
+    median_r_sd: float | None = None
 
 
 def _read(run: FreeViewingRun) -> dict[str, Any]:
@@ -77,15 +84,29 @@ def _read(run: FreeViewingRun) -> dict[str, Any]:
     return found
 
 
-def free_viewing_row(run: FreeViewingRun) -> FreeViewingRow:
-    """The row of one run (``delta_r`` is filled by :func:`free_viewing_rows`)."""
-    found = _read(run)
-    curve = np.asarray(found["median_r_per_time"], dtype=float)
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
+def free_viewing_row(runs: list[FreeViewingRun]) -> FreeViewingRow:
+    """The row of one model or of the seeds of one seeded model (``delta_r`` is filled by
+    :func:`free_viewing_rows`)."""
+    found = [_read(run) for run in runs]
+    times = [list(f["times"]) for f in found]
+    if any(t != times[0] for t in times):
+        raise DataError(
+            f"free-viewing evaluations {[str(r.evaluation) for r in runs]}: the seeds were "
+            "scored at different times; expected the same times"
+        )
+    curve = np.mean([np.asarray(f["median_r_per_time"], dtype=float) for f in found], axis=0)
     peak = int(np.argmax(curve))
-    ceiling = found.get("ceiling_r_median")
-    r = float(found["median_r_at_latency"])
-    cost = found.get("feature_cost") or {}
-    seconds, n = cost.get("seconds"), int(found["n_fixations"])
+    first, run = found[0], runs[0]
+    ceiling = first.get("ceiling_r_median")
+    values = [float(f["median_r_at_latency"]) for f in found]
+    r = float(np.mean(values))
+    cost = first.get("feature_cost") or {}
+    seconds, n = cost.get("seconds"), int(first["n_fixations"])
     return FreeViewingRow(
         dataset=run.dataset,
         backbone=run.backbone,
@@ -93,19 +114,21 @@ def free_viewing_row(run: FreeViewingRun) -> FreeViewingRow:
         stream=run.stream,
         kind=run.kind,
         subject=run.subject,
-        trained_on=[int(s) for s in found.get("trained_on", [])],
+        trained_on=[int(s) for s in first.get("trained_on", [])],
         n_fixations=n,
-        latency_ms=1e3 * float(found["latency"]),
+        latency_ms=1e3 * float(first["latency"]),
         median_r=r,
         peak_median_r=float(curve[peak]),
-        peak_ms=1e3 * float(found["times"][peak]),
+        peak_ms=1e3 * float(times[0][peak]),
         ceiling_r=None if ceiling is None else float(ceiling),
         percent_of_ceiling=None if not ceiling else 100.0 * r / float(ceiling),
         delta_r=None,
         feature_ms_per_fixation=None if seconds is None or n == 0 else 1e3 * seconds / n,
         feature_forwards=cost.get("forwards"),
         feature_peak_mb=cost.get("peak_rss_mb"),
-        fit_seconds=found.get("fit_seconds"),
+        fit_seconds=_mean([f.get("fit_seconds") for f in found]),
+        seeds=sorted(int(r.seed) for r in runs if r.seed is not None),
+        median_r_sd=float(np.std(values, ddof=1)) if len(values) > 1 else None,
     )
 
 
@@ -123,7 +146,11 @@ def _order(row: FreeViewingRow, datasets: list[str]) -> tuple:
 
 def free_viewing_rows(runs: list[FreeViewingRun]) -> list[FreeViewingRow]:
     """Every run's row, ordered, with ``delta_r`` against the baseline of its route and stream."""
-    rows = [free_viewing_row(run) for run in runs]
+    groups: dict[tuple, list[FreeViewingRun]] = {}
+    for run in runs:
+        key = (run.dataset, run.backbone, run.route, run.stream, run.kind, run.subject)
+        groups.setdefault(key, []).append(run)
+    rows = [free_viewing_row(group) for group in groups.values()]
     baseline = {
         (r.dataset, r.backbone, r.route, r.stream, r.subject): r.median_r
         for r in rows
@@ -142,6 +169,7 @@ HEADER = (
     "route",
     "stream",
     "kind",
+    "seeds",
     "subject",
     "fixations",
     "median r @ latency",
@@ -162,6 +190,10 @@ def _num(value: float | None, digits: int, signed: bool = False) -> str:
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
+def _sd(value: float | None) -> str:
+    return "" if value is None else f" ± {value:.3f}"
+
+
 def free_viewing_cells(row: FreeViewingRow) -> list[str]:
     """The text cells of one row (:data:`HEADER`)."""
     return [
@@ -170,9 +202,10 @@ def free_viewing_cells(row: FreeViewingRow) -> list[str]:
         row.route,
         row.stream,
         row.kind,
+        ",".join(map(str, row.seeds)) or "–",
         f"{row.subject:02d}",
         str(row.n_fixations),
-        f"{row.median_r:.3f} ({row.latency_ms:.0f} ms)",
+        f"{row.median_r:.3f}{_sd(row.median_r_sd)} ({row.latency_ms:.0f} ms)",
         _num(row.delta_r, 3, signed=True),
         f"{row.peak_median_r:.3f} ({row.peak_ms:.0f})",
         _num(row.ceiling_r, 3),

@@ -94,12 +94,15 @@ def plot_leaderboard(board: Leaderboard, path: Path | str) -> None:
 
 def _free_viewing_panel(ax, board: Leaderboard, dataset: str) -> None:
     """One free-viewing dataset: median r at the latency of every model × scored subject (bars;
-    ``ridge_cv`` grey), the truth's ceiling dotted where the study is simulated."""
+    ``ridge_cv`` grey; ± sd over a seeded kind's seeds), the truth's ceiling dotted where the
+    study is simulated."""
     rows = [r for r in board.free_viewing if r.dataset == dataset]
     names = [f"{r.kind} · {r.route}-{r.stream} · {r.backbone} · sub-{r.subject:02d}" for r in rows]
     for y, row in enumerate(rows):
         colour = "tab:grey" if row.kind == "ridge_cv" else "tab:purple"
         ax.barh(y, row.median_r, height=0.6, color=colour, alpha=0.5)
+        if row.median_r_sd is not None:
+            ax.errorbar(row.median_r, y, xerr=row.median_r_sd, fmt="none", color=colour, lw=1)
     ceilings = sorted({r.ceiling_r for r in rows if r.ceiling_r is not None})
     for ceiling in ceilings:
         ax.axvline(ceiling, color="tab:green", ls=":", lw=1.5)

@@ -70,7 +70,7 @@ def fmri_export_inputs(config: dict[str, Any], what: str) -> Callable[[Any], Any
 def fmri_subject_files(config: dict[str, Any], name: str, berg_dataset: str) -> list[str]:
     """Metadata and plots of every subject of an exported fMRI dataset."""
     from bergforge.export.fmri import metadata_relpath
-    from bergforge.export.fmri_plots import plot_names
+    from bergforge.export.plot_files import fmri_plot_names as plot_names
 
     folder = fmri_model_folder(berg_dataset)
     files = []

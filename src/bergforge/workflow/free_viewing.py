@@ -11,6 +11,7 @@ a fold whose training set equals the challenge's shares its model.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,8 +170,9 @@ def _check(fv: FreeViewing, where: str, simulation: dict[str, Any]) -> None:
     from bergforge.models.fixations.settings import FixationNetConfig, RidgeSettings
 
     for kind, values in fv.kinds.items():
-        values = {k: v for k, v in values.items() if k != "device"}
+        values = {k: v for k, v in values.items() if k not in ("device", "seeds")}
         try:
+            _check_seeds(fv.kinds[kind], kind)
             if kind == "ridge_cv":
                 RidgeSettings.from_settings(values)
             else:
@@ -193,20 +195,73 @@ def _check(fv: FreeViewing, where: str, simulation: dict[str, Any]) -> None:
             )
 
 
+def _check_seeds(values: dict[str, Any], kind: str) -> None:
+    """A kind's ``seeds``: distinct integers ≥ 0, for the seeded ``shared`` kind, not beside
+    ``seed``."""
+    if "seeds" not in values:
+        return
+    seeds = values["seeds"]
+    if kind != "shared":
+        raise ConfigError("`seeds` is a setting of the shared kind only (ridge_cv has no seed)")
+    if "seed" in values:
+        raise ConfigError("`seed` and `seeds` both given; expected one of them")
+    ok = isinstance(seeds, list) and len(seeds) > 0 and len(set(map(repr, seeds))) == len(seeds)
+    if not ok or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ConfigError(f"seeds = {seeds!r}; expected a non-empty list of distinct integers ≥ 0")
+
+
 def check_free_viewing(config: dict[str, Any]) -> None:
     """Check every free-viewing dataset's settings (at parse time: one clear error)."""
     for dataset in free_viewing_datasets(config):
         settings(config, dataset)
 
 
+@dataclass(frozen=True)
+class FixationModel:
+    """One model of a kind: ``name`` is the ``{kind}`` wildcard, the kind itself or, for each of
+    a kind's ``seeds``, ``{kind}_seed{seed}`` (the fit's ``seed`` setting)."""
+
+    name: str
+    kind: str
+    seed: int | None = None
+
+
+def fixation_models(fv: FreeViewing) -> list[FixationModel]:
+    """The models of the dataset's kinds: one per kind, or one per seed of a kind's ``seeds``."""
+    out = []
+    for kind, values in fv.kinds.items():
+        seeds = values.get("seeds")
+        if seeds is None:
+            out.append(FixationModel(kind, kind))
+        else:
+            out += [FixationModel(f"{kind}_seed{int(s)}", kind, int(s)) for s in seeds]
+    return out
+
+
+def fixation_model(fv: FreeViewing, name: str) -> FixationModel:
+    """The model whose ``{kind}`` wildcard is ``name``."""
+    for model in fixation_models(fv):
+        if model.name == name:
+            return model
+    raise ConfigError(
+        f"free-viewing model {name!r} is not configured on {fv.dataset}; expected one of "
+        f"{[m.name for m in fixation_models(fv)]} (free_viewing.kinds and their seeds)"
+    )
+
+
+def kind_of(name: str) -> str:
+    """The kind of a ``{kind}`` wildcard value (``shared_seed2`` → ``shared``)."""
+    return re.sub(r"_seed\d+$", "", name)
+
+
 def models_of(fv: FreeViewing) -> list[dict[str, str]]:
-    """Every (backbone, route, stream, kind) of the dataset, as wildcard values."""
+    """Every (backbone, route, stream, model) of the dataset, as wildcard values."""
     return [
-        {"backbone": b, "route": r, "stream": s, "kind": k}
+        {"backbone": b, "route": r, "stream": s, "kind": m.name}
         for b in fv.backbones
         for r in fv.routes
         for s in fv.streams
-        for k in fv.kinds
+        for m in fixation_models(fv)
     ]
 
 
@@ -349,14 +404,15 @@ def fit_params(config: dict[str, Any]):
 
     def params(wildcards: Any) -> dict[str, Any]:
         fv = _fv(config, wildcards)
-        if wildcards.kind not in fv.kinds:
-            raise ConfigError(f"kind {wildcards.kind!r} is not in free_viewing.kinds")
+        model = fixation_model(fv, wildcards.kind)
         settings_ = strip_runtime(
-            dict(fv.kinds[wildcards.kind]),
-            f"datasets/{fv.dataset}/free_viewing/kinds/{wildcards.kind}",
+            dict(fv.kinds[model.kind]), f"datasets/{fv.dataset}/free_viewing/kinds/{model.kind}"
         )
+        settings_.pop("seeds", None)
+        if model.seed is not None:
+            settings_["seed"] = model.seed
         return {
-            "kind": wildcards.kind,
+            "kind": model.kind,
             "settings": settings_,
             "stream": wildcards.stream,
             "times": list(fv.times),
@@ -367,9 +423,10 @@ def fit_params(config: dict[str, Any]):
 
 
 def kind_device(config: dict[str, Any], dataset: str, kind: str) -> str:
-    """The runtime device of a free-viewing kind (``free_viewing.kinds.<kind>.device``)."""
+    """The runtime device of a free-viewing kind or of one seed's model
+    (``free_viewing.kinds.<kind>.device``)."""
     section = (config["datasets"][dataset].get("free_viewing") or {}).get("kinds") or {}
-    return str((section.get(kind) or {}).get("device", "auto"))
+    return str((section.get(kind_of(kind)) or {}).get("device", "auto"))
 
 
 def model_of(config: dict[str, Any], wildcards: Any) -> str:
@@ -465,7 +522,7 @@ def free_viewing_constraints(config: dict[str, Any]) -> dict[str, str]:
         "dataset": alternation(free_viewing_datasets(config)),
         "route": "|".join(ROUTES),
         "stream": "|".join(STREAMS),
-        "kind": "|".join(KINDS),
+        "kind": rf"({'|'.join(KINDS)})(_seed\d+)?",
         "train": r"\d\d(-\d\d)*",
         "subject": r"\d\d",
     }

@@ -1132,10 +1132,10 @@ def _size_fixation_subject(config, wildcards, input) -> Size:
 
 def _fixation_kind_variant(config: dict, wildcards: Any) -> str:
     """``ridge_cv``, ``shared``, or ``shared_cuda`` where ``free_viewing.kinds.shared.device`` is
-    ``cuda`` (``auto`` is sized as the CPU)."""
-    from bergforge.workflow.free_viewing import kind_device
+    ``cuda`` (``auto`` is sized as the CPU); a seed's model is sized as its kind."""
+    from bergforge.workflow.free_viewing import kind_device, kind_of
 
-    kind = str(wildcards.kind)
+    kind = kind_of(str(wildcards.kind))
     on_gpu = kind == "shared" and kind_device(config, wildcards.dataset, kind) == "cuda"
     return f"{kind}_cuda" if on_gpu else kind
 

@@ -46,7 +46,7 @@ def accuracy_plots(
         names = [(folder / n).as_posix() for n in plot_names(model.modality, subject)]
         return names[:1], names[1:]  # MEG: the all-splits plot first, the single splits folded
     if entry.kind == "cnn8":
-        from bergforge.export.fmri_plots import plot_names as fmri_plot_names
+        from bergforge.export.plot_files import fmri_plot_names
 
         folder = fmri_model_folder(fmri_berg_name(config, entry.dataset))
         return [f"{folder}/encoding_models_accuracy/{n}" for n in fmri_plot_names(subject)], []
