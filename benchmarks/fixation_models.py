@@ -79,7 +79,7 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     if not arrays.is_file():
         study = json.loads((raw / "study.json").read_text())
         spec = FixationTableSpec.from_config(study["fixation_table"])
-        scenes = read_scenes(raw)
+        scenes = read_scenes(raw, list(sim.subjects), spec)
         backbone = build_backbone(get_spec(args.backbone))
         params = FixationEpochParams()
         out: dict[str, np.ndarray] = {}

@@ -31,6 +31,7 @@ from bergforge.datasets.avs_fixations import FixationTableSpec, read_fixation_ta
 from bergforge.datasets.screen import ScreenGeometry
 from bergforge.errors import DataError
 from bergforge.features.fixation_crops import CropSpec
+from bergforge.features.fixation_job import read_scenes as read_scene_rows
 from bergforge.preprocess.fixation_epochs import FixationEpochParams, fixation_epoch_blocks
 
 #: ridge penalties tried per target (features standardised)
@@ -60,7 +61,7 @@ def subject_epochs(
     import mne
 
     label = f"sub-{subject:02d}"
-    table = read_fixation_table(raw_dir / label / f"{label}_fixations.tsv", spec)
+    table = subject_table(raw_dir, subject, spec)
     raw = mne.io.read_raw_fif(
         raw_dir / label / "meg" / f"{label}_task-avs_meg.fif", preload=True, verbose="error"
     )
@@ -68,13 +69,19 @@ def subject_epochs(
     return table, epochs, params.times(float(raw.info["sfreq"]))
 
 
-def read_scenes(raw_dir: Path) -> dict[int, np.ndarray]:
-    """Scene id (row of ``imgBrick``) → ``(H, W, 3)`` uint8."""
-    import h5py
+def subject_table(raw_dir: Path, subject: int, spec: FixationTableSpec) -> pd.DataFrame:
+    """The canonical fixation table of one subject of a simulated study."""
+    label = f"sub-{subject:02d}"
+    return read_fixation_table(raw_dir / label / f"{label}_fixations.tsv", spec)
 
-    with h5py.File(raw_dir / "nsd_stimuli.hdf5", "r") as f:
-        brick = f["imgBrick"][:]
-    return {k: brick[k] for k in range(len(brick))}
+
+def read_scenes(
+    raw_dir: Path, subjects: list[int], spec: FixationTableSpec
+) -> dict[int, np.ndarray]:
+    """Scene id (row of ``imgBrick``) → ``(H, W, 3)`` uint8, for the scenes the subjects' tables
+    show (the feature job's reader: never the whole ``imgBrick``)."""
+    ids = {int(s) for subject in subjects for s in subject_table(raw_dir, subject, spec)["scene"]}
+    return read_scene_rows(raw_dir / "nsd_stimuli.hdf5", sorted(ids))
 
 
 def loso(
@@ -91,7 +98,7 @@ def loso(
     raw_dir = Path(raw_dir)
     study = json.loads((raw_dir / "study.json").read_text())
     table_spec = FixationTableSpec.from_config(study["fixation_table"])
-    scenes = read_scenes(raw_dir)
+    scenes = read_scenes(raw_dir, [*train_subjects, heldout], table_spec)
     xs, ys = [], []
     for subject in train_subjects:
         table, epochs, times = subject_epochs(raw_dir, subject, table_spec, params)
