@@ -27,6 +27,22 @@ def test_demo_plans_from_the_repository_root():
         assert rule in out
 
 
+#: libraries no Snakemake start may import: the jobs that need them import them (each cost 0.5–2 s
+#: on every Snakemake run, dry runs included)
+JOB_ONLY_LIBRARIES = ("matplotlib", "sklearn", "scipy.signal", "torch", "mne", "nilearn")
+
+
+def test_snakemake_parses_every_stage_without_the_jobs_libraries(monkeypatch):
+    """A dry run of demo-extra's config (every stage: encoding, fMRI, decoding, free viewing)."""
+    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")  # the interpreter lists every import
+    proc = run_snakemake(
+        REPO_ROOT, "-n", "--quiet", "rules", "all", "--configfile", "config/demo_extra.yaml"
+    )
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "bergforge.workflow.free_viewing" in imported  # the listing is there
+    assert not imported & set(JOB_ONLY_LIBRARIES)
+
+
 def test_lint_is_clean():
     proc = run_snakemake(REPO_ROOT, "--lint")
     assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr

@@ -21,7 +21,6 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from bergforge.errors import DataError
 
@@ -55,6 +54,8 @@ def decoding_split(
         raise DataError(
             f"{len(timelines)} run(s) with training trials; expected at least 2 to hold some out"
         )
+    from sklearn.model_selection import train_test_split  # 2 s: not at the Snakefile's parse
+
     _, held_out = train_test_split(
         np.arange(len(timelines)), test_size=validation_fraction, random_state=seed
     )
