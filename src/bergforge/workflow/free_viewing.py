@@ -20,6 +20,7 @@ import numpy as np
 from bergforge import paths
 from bergforge.datasets.formats import FIXATIONS, datasets_of
 from bergforge.errors import ConfigError
+from bergforge.workflow.models import checked_seeds, seeded_model_name
 
 STUDY = "resources/raw/{dataset}/study.json"
 
@@ -205,9 +206,7 @@ def _check_seeds(values: dict[str, Any], kind: str) -> None:
         raise ConfigError("`seeds` is a setting of the shared kind only (ridge_cv has no seed)")
     if "seed" in values:
         raise ConfigError("`seed` and `seeds` both given; expected one of them")
-    ok = isinstance(seeds, list) and len(seeds) > 0 and len(set(map(repr, seeds))) == len(seeds)
-    if not ok or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise ConfigError(f"seeds = {seeds!r}; expected a non-empty list of distinct integers ≥ 0")
+    checked_seeds(seeds, "seeds")
 
 
 def check_free_viewing(config: dict[str, Any]) -> None:
@@ -234,7 +233,7 @@ def fixation_models(fv: FreeViewing) -> list[FixationModel]:
         if seeds is None:
             out.append(FixationModel(kind, kind))
         else:
-            out += [FixationModel(f"{kind}_seed{int(s)}", kind, int(s)) for s in seeds]
+            out += [FixationModel(seeded_model_name(kind, s), kind, int(s)) for s in seeds]
     return out
 
 

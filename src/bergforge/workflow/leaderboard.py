@@ -20,7 +20,6 @@ backbone (``oracle.json`` of rule ``decoding_oracle``, kind ``oracle``, no fit f
 from __future__ import annotations
 
 import logging
-from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -161,31 +160,31 @@ def decoding_runs(config: dict[str, Any], root: Path | str = ".") -> list[Decodi
 def free_viewing_runs(config: dict[str, Any], root: Path | str = ".") -> list[FreeViewingRun]:
     """One run per free-viewing model (each seed of a seeded kind) × scored subject
     (``free_viewing.evaluate``) under ``root``."""
-    from bergforge.workflow.free_viewing import fixation_models, free_viewing_datasets, settings
+    from bergforge.workflow.free_viewing import (
+        fixation_model,
+        free_viewing_datasets,
+        models_of,
+        settings,
+    )
 
     runs = []
     for dataset in free_viewing_datasets(config):
         fv = settings(config, dataset)
-        grid = product(fv.backbones, fv.routes, fv.streams, fixation_models(fv), fv.evaluate)
-        for backbone, route, stream, model, subject in grid:
-            where = {"backbone": backbone, "route": route, "stream": stream}
-            path = paths.fill(
-                paths.FIXATION_EVALUATION,
-                dataset=dataset,
-                subject=subject,
-                kind=model.name,
-                **where,
-            )
-            runs.append(
-                FreeViewingRun(
-                    dataset=dataset,
-                    kind=model.kind,
-                    subject=int(subject),
-                    evaluation=Path(root) / path,
-                    seed=model.seed,
-                    **where,
+        for model in models_of(fv):
+            fixation = fixation_model(fv, model["kind"])  # its kind and seed
+            for subject in fv.evaluate:
+                path = paths.fill(
+                    paths.FIXATION_EVALUATION, dataset=dataset, subject=subject, **model
                 )
-            )
+                runs.append(
+                    FreeViewingRun(
+                        dataset=dataset,
+                        subject=int(subject),
+                        evaluation=Path(root) / path,
+                        seed=fixation.seed,
+                        **(model | {"kind": fixation.kind}),
+                    )
+                )
     return runs
 
 

@@ -86,7 +86,14 @@ def kind_seeds(config: dict[str, Any], dataset: str, kind: str) -> list[int] | N
     chosen = own.get("seeds", shared.get("seeds"))
     if chosen is None:
         return None
-    where = f"config: datasets.{dataset}.models.{kind}.seeds (or models.{kind}.seeds)"
+    return checked_seeds(
+        chosen, f"config: datasets.{dataset}.models.{kind}.seeds (or models.{kind}.seeds)"
+    )
+
+
+def checked_seeds(chosen: Any, where: str) -> list[int]:
+    """A ``seeds`` list: non-empty, distinct integers ≥ 0; else one :class:`ConfigError` naming
+    ``where``."""
     if (
         not isinstance(chosen, list)
         or not chosen
