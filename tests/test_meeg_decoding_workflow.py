@@ -346,9 +346,12 @@ def test_a_window_past_the_end_of_a_recording_fails_its_job_and_leaves_no_store(
     config["datasets"]["eegdec"]["preprocess"]["duration"] = 5.0
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     store = "results/prepared/eegdec/sub-01.zarr"
+    log = workdir / "logs/preprocess/eegdec/sub-01.log"
+    log.unlink()  # the build's log of this job: only the rerun may write one
     proc = run_snakemake(workdir, "--cores", "1", "--forcerun", store, check=False)
-    logs = "".join(p.read_text() for p in (workdir / "logs/preprocess/eegdec").glob("sub-01.log"))
-    assert proc.returncode != 0
-    assert "windows (-0.2…4.8 s around the onsets) fall outside the recording" in logs
+    run = f"snakemake's output:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    assert proc.returncode != 0, run
+    assert log.is_file(), f"the windows job wrote no log; {run}"
+    assert "windows (-0.2…4.8 s around the onsets) fall outside the recording" in log.read_text()
     assert not (workdir / store).exists()
     assert not list((workdir / "results/prepared/eegdec").glob("sub-01.zarr*"))
