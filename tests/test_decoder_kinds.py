@@ -127,7 +127,8 @@ def numpy_forward(tensors: dict, x: np.ndarray, row: int | None = None) -> np.nd
         return 0.5 * h * (1 + erf(h / np.sqrt(2)))
 
     h = np.swapaxes(x.astype(np.float64), 1, 2) @ t["lin0.weight"].T + t["lin0.bias"]
-    h = gelu(norm(h, "norm0"))
+    if "norm0.weight" in t:  # not in a linear network (setting linear)
+        h = gelu(norm(h, "norm0"))
     k = 0
     while f"blocks.{k}.linear.weight" in t:
         inner = h @ t[f"blocks.{k}.linear.weight"].T + t[f"blocks.{k}.linear.bias"]
@@ -154,6 +155,38 @@ def test_fmri_mlp_reloads_to_the_network_it_saved(study, mlp, tmp_path):
     assert 1 <= record["best_epoch"] <= record["epochs"] <= MLP["max_epochs"]
     assert record["settings"]["seed"] == 3 and record["device"] == "cpu"
     assert not (folder / "checkpoint.safetensors").exists()
+
+
+def test_a_linear_fmri_mlp_saves_and_decodes_a_linear_map(study, tmp_path):
+    """Setting ``linear``: the clip-trained network without LayerNorm, GELU or blocks; its folder
+    reloads to it, and what it decodes is an affine map of the windows."""
+    from safetensors.numpy import load_file
+
+    settings = MLP | {"seed": 4, "linear": True, "n_blocks": 0, "max_epochs": 6, "patience": 6}
+    kind, folder = fit(study, "fmri_mlp", settings, tmp_path / "linear")
+    tensors = load_file(folder / "weights.safetensors")
+    assert not [k for k in tensors if k.startswith(("norm0.", "blocks."))]
+    record = json.loads((folder / "model.json").read_text())
+    assert record["network"]["linear"] is True and record["settings"]["linear"] is True
+    _, data = split_data(study, "test")[0]
+    got = kind.decode(folder, data)
+    np.testing.assert_allclose(got, numpy_forward(tensors, data), rtol=1e-4, atol=1e-4)
+    # affine: decode(a·x + b·y) − decode(0) = a·(decode(x) − decode(0)) + b·(decode(y) − decode(0))
+    x, y, zero = data[:4].astype(np.float64), data[4:8].astype(np.float64), np.zeros_like(data[:4])
+    base = kind.decode(folder, zero).astype(np.float64)
+    mixed = kind.decode(folder, (0.5 * x - 2.0 * y).astype(np.float32)).astype(np.float64) - base
+    parts = 0.5 * (kind.decode(folder, data[:4]) - base) - 2.0 * (
+        kind.decode(folder, data[4:8]) - base
+    )
+    np.testing.assert_allclose(mixed, parts, rtol=1e-3, atol=1e-3 * np.abs(parts).max())
+
+
+def test_linear_with_residual_blocks_is_one_clear_error(study, tmp_path):
+    with pytest.raises(
+        ConfigError, match=r"linear: true has no residual blocks; expected n_blocks: 0, got 1"
+    ):
+        fit(study, "fmri_mlp", MLP | {"linear": True}, tmp_path / "bad")
+    assert not list((tmp_path / "bad").iterdir())  # nothing written
 
 
 @pytest.fixture(scope="module")

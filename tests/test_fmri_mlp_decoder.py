@@ -127,6 +127,20 @@ def test_an_independent_forward_pass_gives_the_networks_output(time_agg):
     np.testing.assert_allclose(got, out, rtol=1e-5, atol=1e-5)
 
 
+def test_the_linear_network_drops_layernorm_gelu_and_the_blocks():
+    cfg = DecoderConfig(linear=True, n_blocks=0)
+    net = build(20_484, 1536, cfg)
+    sizes = {name: p.numel() for name, p in net.named_parameters()}
+    assert not [n for n in sizes if n.startswith(("norm0.", "blocks."))]
+    # the task's network less LayerNorm0 (2 × 128) and its 2 blocks (2 × (128² + 128 + 2 × 128))
+    assert sum(sizes.values()) == 5_214_853 - 2 * 128 - 2 * (128 * 128 + 3 * 128)
+    for bad in ({"linear": True}, {"linear": "yes", "n_blocks": 0}):
+        with pytest.raises(ConfigError, match=r"^models\.fmri_mlp: linear"):
+            DecoderConfig(**bad)
+    with pytest.raises(ValueError, match="a linear FmriMlp has no residual blocks"):
+        FmriMlp(7, 6, n_blocks=1, linear=True)
+
+
 def test_dropout_masks_come_from_the_generator():
     net = build(7, 6, DecoderConfig(hidden=32)).train()
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((5, 7, 4), dtype=np.float32))

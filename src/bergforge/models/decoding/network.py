@@ -9,6 +9,11 @@ hidden units; ``out_mean``: their mean), ``lin1`` maps hidden → out and the he
 Linear(out → out) (torchvision's MLP with a single hidden size: no norm or activation after its
 last layer, and its dropout is 0).
 
+Linear (``linear``; off in the task): ``lin0``'s output goes straight to dropout (no LayerNorm,
+no GELU) and there are no residual blocks, so the trained network is a linear map of the window,
+of rank ``hidden`` (``lin0`` per TR, the TR weighting, ``lin1`` and the head): the decoder that
+tells what the ``clip`` training gains over least squares from what the nonlinearity adds.
+
 Subject layers (``n_subjects`` > 0; off in the task, which trains one network for all subjects):
 as neuraltrain's ``FmriMlp`` with ``subject_layers_dim="hidden"``, the input first goes through
 its trial's subject's own Linear(F → hidden) over the feature axis (the same map for every TR;
@@ -55,7 +60,7 @@ class ResidualBlock(nn.Module):
 
 class FmriMlp(nn.Module):
     """(B, n_features, n_trs) → (B, n_out); the module docstring has the layers (``n_subjects``
-    > 0 adds the subject layers)."""
+    > 0 adds the subject layers; ``linear`` drops LayerNorm, GELU and the blocks)."""
 
     def __init__(
         self,
@@ -68,17 +73,20 @@ class FmriMlp(nn.Module):
         dropout_in: float = 0.5,
         dropout_blocks: float = 0.15,
         n_subjects: int = 0,
+        linear: bool = False,
     ) -> None:
         super().__init__()
         if time_agg not in ("out_linear", "out_mean"):
             raise ValueError(f"time_agg = {time_agg!r}; expected out_linear or out_mean")
+        if linear and n_blocks:
+            raise ValueError(f"a linear FmriMlp has no residual blocks; got n_blocks = {n_blocks}")
         self.n_features, self.n_trs, self.time_agg = n_features, n_trs, time_agg
         self.dropout_in, self.dropout_blocks = float(dropout_in), float(dropout_blocks)
         self.subject_layers = None  # created first when on (as neuraltrain), so off draws as before
         if n_subjects > 0:
             self.subject_layers = SubjectLayers(n_subjects, n_features, hidden, mode="loop")
         self.lin0 = nn.Linear(hidden if n_subjects > 0 else n_features, hidden)
-        self.norm0 = nn.LayerNorm(hidden)
+        self.norm0 = None if linear else nn.LayerNorm(hidden)
         self.blocks = nn.ModuleList(ResidualBlock(hidden) for _ in range(n_blocks))
         self.out_linear = nn.Linear(n_trs, 1) if time_agg == "out_linear" else None
         self.lin1 = nn.Linear(hidden, n_out)
@@ -106,7 +114,9 @@ class FmriMlp(nn.Module):
                 )
             x = self.subject_layers(x, subjects)  # (B, hidden, T)
         h = self.lin0(x.transpose(1, 2))  # (B, T, hidden): each TR's map projected alike
-        h = dropout(functional.gelu(self.norm0(h)), self.dropout_in, self.training, generator)
+        if self.norm0 is not None:
+            h = functional.gelu(self.norm0(h))
+        h = dropout(h, self.dropout_in, self.training, generator)
         for block in self.blocks:
             h = block(h, self.dropout_blocks, generator) + h
         h = h.transpose(1, 2)  # (B, hidden, T)
@@ -132,4 +142,5 @@ def build(n_features: int, n_out: int, cfg: DecoderConfig, n_subjects: int = 0) 
             cfg.dropout_in,
             cfg.dropout_blocks,
             n_subjects if cfg.subject_layers else 0,
+            cfg.linear,
         )

@@ -56,6 +56,7 @@ class DecoderConfig(DecoderSettings):
     dropout_in: float = 0.5  # after lin0's LayerNorm → GELU
     dropout_blocks: float = 0.15  # inside every residual block
     subject_layers: bool = False  # a Linear(features → hidden) per subject before lin0
+    linear: bool = False  # no LayerNorm, GELU or residual blocks: a linear decoder, trained alike
     lr: float = 1e-4  # AdamW's lr and OneCycleLR's max_lr
     weight_decay: float = 0.05
     pct_start: float = 0.1  # OneCycleLR's share of rising steps (cosine annealing)
@@ -78,6 +79,11 @@ class DecoderConfig(DecoderSettings):
             (
                 isinstance(self.subject_layers, bool),
                 f"subject_layers = {self.subject_layers!r}; expected true or false",
+            ),
+            (isinstance(self.linear, bool), f"linear = {self.linear!r}; expected true or false"),
+            (
+                not self.linear or self.n_blocks == 0,
+                f"linear: true has no residual blocks; expected n_blocks: 0, got {self.n_blocks}",
             ),
             (
                 0.0 <= self.dropout_in < 1.0 and 0.0 <= self.dropout_blocks < 1.0,

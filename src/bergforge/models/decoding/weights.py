@@ -4,7 +4,8 @@ The tensors are the network's state dict under PyTorch's names (float32): ``lin0
 (hidden, n_features), ``lin0.bias``, ``norm0.weight``, ``norm0.bias``,
 ``blocks.{i}.linear.weight`` / ``.bias``, ``blocks.{i}.norm.weight`` / ``.bias``,
 ``out_linear.weight`` (1, n_trs) / ``.bias`` (time aggregation ``out_linear`` only),
-``lin1.weight`` (n_out, hidden), ``lin1.bias``, ``head.weight`` (n_out, n_out), ``head.bias``;
+``lin1.weight`` (n_out, hidden), ``lin1.bias``, ``head.weight`` (n_out, n_out), ``head.bias``
+(a ``linear`` network has no ``norm0.*`` and no blocks);
 with subject layers also ``subject_layers.weight`` (n_subjects, n_features, hidden) and
 ``subject_layers.bias`` (n_subjects, hidden), and ``lin0.weight`` is (hidden, hidden).
 The network's sizes are ``model.json``'s ``network``; its ``subject_layers`` is null, or the
@@ -43,6 +44,7 @@ def network_record(
         "dropout_in": cfg.dropout_in,
         "dropout_blocks": cfg.dropout_blocks,
         "subject_layers": [int(s) for s in subjects] if cfg.subject_layers else None,
+        "linear": cfg.linear,
     }
 
 
@@ -100,6 +102,7 @@ class FmriMlpDecoder:
                 float(net["dropout_in"]),
                 float(net["dropout_blocks"]),
                 len(net.get("subject_layers") or []),  # absent in folders of before the option
+                bool(net.get("linear", False)),  # likewise
             )
             network.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
             return network
