@@ -47,7 +47,7 @@ def _check_berg_files(args: argparse.Namespace) -> int:
 
 
 def _seal_stores(args: argparse.Namespace) -> int:
-    from bergforge.store_manifest import MANIFEST, check_store, find_stores, seal_store
+    from bergforge.store_checksums import MANIFEST, check_store, find_stores, seal_store
 
     stores = [store for target in args.paths for store in find_stores(target)]
     if not stores:

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from bergforge.export.fmri import MODEL_NAME
 from bergforge.export.fmri_card import write_card
+from bergforge.export.fmri_names import MODEL_NAME
 from bergforge.export.layout import ModelId
 from bergforge.logs import start_job
 

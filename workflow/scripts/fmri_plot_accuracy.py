@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from bergforge.export.fmri import MODEL_NAME
+from bergforge.export.fmri_names import MODEL_NAME
 from bergforge.export.fmri_plots import plot_subject
 from bergforge.export.layout import ModelId
 from bergforge.logs import start_job

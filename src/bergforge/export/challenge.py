@@ -38,7 +38,7 @@ import pandas as pd
 from bergforge.atomic import atomic_file
 from bergforge.datasets.sensors import triux_gradiometer_names
 from bergforge.errors import DataError, InvalidParameterError
-from bergforge.store_manifest import sha256_file
+from bergforge.store_checksums import sha256_file
 
 #: The sidecar's format name and version (a reader refuses other names and newer versions)
 FORMAT = {"name": "bergforge-challenge-outputs", "version": 1}

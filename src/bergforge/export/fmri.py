@@ -22,26 +22,18 @@ from bergforge.datasets.grayordinates import GrayordinateSpace, grayordinate_spa
 from bergforge.errors import DataError
 from bergforge.evaluation.files import read_evaluation
 from bergforge.evaluation.fmri_metadata import NOISE_CEILING_KEYS, subject_metadata
-from bergforge.export import layout
+from bergforge.export.fmri_names import (  # noqa: F401  (names of the layout, importable here too)
+    DATASET_KEY,
+    DEFAULT_BERG_NAME,
+    MODEL_NAME,
+    SOURCE_DATASET,
+    WEIGHTS_NAME,
+    metadata_relpath,
+    weights_relpath,
+)
 from bergforge.models.records import read_record
 from bergforge.preprocess.responses import PreparedResponses
 from bergforge.preprocess.stimuli import read_stimuli
-
-MODEL_NAME = "CNN8_multihead_subNSD_verticesAll"
-WEIGHTS_NAME = "model-CNN8_framework-multihead_subjects-NSD_vertices-all.pth"
-SOURCE_DATASET = "NSD"
-DATASET_KEY = "NaturalScenesDataset"
-DEFAULT_BERG_NAME = "mosaic"
-
-
-def metadata_relpath(subject: int) -> str:
-    """``metadata/NSD/sub-01.npy`` (relative to the model folder)."""
-    return f"{layout.METADATA_DIR}/{SOURCE_DATASET}/sub-{subject:02d}.npy"
-
-
-def weights_relpath() -> str:
-    """``encoding_models_weights/model-CNN8_framework-…pth`` (relative to the model folder)."""
-    return f"{layout.WEIGHTS_DIR}/{WEIGHTS_NAME}"
 
 
 def model_space(vertices: np.ndarray) -> GrayordinateSpace:

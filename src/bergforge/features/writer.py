@@ -31,7 +31,7 @@ from bergforge.errors import ConfigError
 from bergforge.features.extract import iter_batches, layer_sizes
 from bergforge.features.models import Backbone
 from bergforge.features.sources import ImageSource
-from bergforge.store_manifest import seal_store
+from bergforge.store_checksums import seal_store
 
 log = logging.getLogger(__name__)
 

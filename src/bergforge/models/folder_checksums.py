@@ -3,7 +3,7 @@
 A model folder (``results/models/{dataset}/{model}/…``, one fit's files) is sealed by the fit job
 once the kind has written its files: :func:`seal_model_folder` writes ``checksums.json`` (the
 size and SHA-256 of every file, the same manifest format as the Zarr stores of
-:mod:`bergforge.store_manifest`) last, and the fit rule declares it as an output, so Snakemake
+:mod:`bergforge.store_checksums`) last, and the fit rule declares it as an output, so Snakemake
 treats a folder without it as unfinished.
 
 Every reader of a model folder (evaluation, export, the kinds' own loaders) first calls
@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 from bergforge.errors import DataError
-from bergforge.store_manifest import (
+from bergforge.store_checksums import (
     ALGORITHM,
     FORMAT,
     MANIFEST,

@@ -29,7 +29,7 @@ import zarr
 
 from bergforge.atomic import atomic_folder, scratch_folder
 from bergforge.errors import DataError
-from bergforge.store_manifest import seal_store
+from bergforge.store_checksums import seal_store
 
 log = logging.getLogger(__name__)
 

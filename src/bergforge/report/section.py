@@ -12,14 +12,16 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bergforge.atomic import save_json
 from bergforge.errors import DataError
 from bergforge.evaluation.files import read_evaluation
-from bergforge.preprocess.responses import PreparedResponses
+
+if TYPE_CHECKING:  # the prepared store (and Zarr) only where a section is made
+    from bergforge.preprocess.responses import PreparedResponses
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +196,8 @@ def summary_section(
     if missing:
         raise ValueError(f"section labels lack {missing}")
     scores = read_scores(evaluation)
+    from bergforge.preprocess.responses import PreparedResponses
+
     store = PreparedResponses(prepared)
     split = scores.splits.index("all") if "all" in scores.splits else 0
     title = f"{labels['dataset']} · {labels['model']} · sub-{int(labels['subject']):02d}"

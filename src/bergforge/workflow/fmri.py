@@ -15,7 +15,7 @@ def fmri_datasets(config: dict[str, Any]) -> list[str]:
 
 def fmri_berg_name(config: dict[str, Any], name: str) -> str:
     """``train_dataset-{d}`` of an fMRI dataset (its ``name_in_berg``, default ``mosaic``)."""
-    from bergforge.export.fmri import DEFAULT_BERG_NAME
+    from bergforge.export.fmri_names import DEFAULT_BERG_NAME
 
     return config["datasets"][name].get("name_in_berg", DEFAULT_BERG_NAME)
 
@@ -40,7 +40,7 @@ def fmri_dataset_for(config: dict[str, Any], berg_dataset: str) -> str:
 
 def fmri_model_folder(berg_dataset: str) -> str:
     """``results/berg/encoding_models/modality-fmri/train_dataset-{d}/model-CNN8_…``."""
-    from bergforge.export.fmri import MODEL_NAME
+    from bergforge.export.fmri_names import MODEL_NAME
     from bergforge.export.layout import ModelId
 
     return ModelId("fmri", berg_dataset, MODEL_NAME).folder("results/berg").as_posix()
@@ -69,7 +69,7 @@ def fmri_export_inputs(config: dict[str, Any], what: str) -> Callable[[Any], Any
 
 def fmri_subject_files(config: dict[str, Any], name: str, berg_dataset: str) -> list[str]:
     """Metadata and plots of every subject of an exported fMRI dataset."""
-    from bergforge.export.fmri import metadata_relpath
+    from bergforge.export.fmri_names import metadata_relpath
     from bergforge.export.plot_files import fmri_plot_names as plot_names
 
     folder = fmri_model_folder(berg_dataset)
@@ -92,7 +92,7 @@ def fmri_card_subjects(config: dict[str, Any]) -> Callable[[Any], list[int]]:
 
 def fmri_export_targets(config: dict[str, Any]) -> list[str]:
     """The whole BERG tree of the CNN8 model of every fMRI dataset: weights, metadata, plots, card."""
-    from bergforge.export.fmri import weights_relpath
+    from bergforge.export.fmri_names import weights_relpath
     from bergforge.export.layout import CARD_MARKDOWN, CARD_YAML
 
     targets = []
