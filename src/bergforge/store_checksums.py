@@ -94,6 +94,10 @@ def damaged(label: str, key: str, what: str) -> DataError:
     return DataError(f"{label}: {file_kind(key)} {key} {what}; {ADVICE}")
 
 
+#: what :func:`parse_manifest` raises for a manifest that is not one
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
+
+
 def read_checksums(path: Path, label: str) -> Checksums:
     """The manifest of the store ``path``; :class:`DataError` if it is missing or unreadable."""
     manifest = path / MANIFEST
@@ -105,16 +109,21 @@ def read_checksums(path: Path, label: str) -> Checksums:
             "checksums with `bergforge seal-stores`)"
         )
     try:
-        payload = json.loads(manifest.read_bytes())
-        if payload.get("format") != FORMAT or payload.get("algorithm") != ALGORITHM:
-            raise ValueError(f"expected format {FORMAT!r} with algorithm {ALGORITHM!r}")
-        files = {
-            str(key): (int(entry["bytes"]), str(entry[ALGORITHM]))
-            for key, entry in payload["files"].items()
-        }
-    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        return parse_manifest(manifest)
+    except UNREADABLE as err:
         raise DataError(f"{label}: {MANIFEST} is unreadable ({err}); {ADVICE}") from err
-    return files
+
+
+def parse_manifest(manifest: Path) -> Checksums:
+    """The files a manifest lists (stores' and model folders' alike); one of :data:`UNREADABLE`
+    if it is not valid JSON of this format and algorithm."""
+    payload = json.loads(manifest.read_bytes())
+    if payload.get("format") != FORMAT or payload.get("algorithm") != ALGORITHM:
+        raise ValueError(f"expected format {FORMAT!r} with algorithm {ALGORITHM!r}")
+    return {
+        str(key): (int(entry["bytes"]), str(entry[ALGORITHM]))
+        for key, entry in payload["files"].items()
+    }
 
 
 def check_store(path: Path | str, label: str) -> Checksums:

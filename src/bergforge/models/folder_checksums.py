@@ -17,16 +17,15 @@ costs one hash of each file.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from bergforge.errors import DataError
 from bergforge.store_checksums import (
-    ALGORITHM,
-    FORMAT,
     MANIFEST,
+    UNREADABLE,
     list_files,
+    parse_manifest,
     seal_store,
     sha256_file,
 )
@@ -52,14 +51,8 @@ def _listed(folder: Path) -> dict[str, tuple[int, str]]:
             "(Snakemake reruns it, as the file is one of the fit rule's outputs)"
         )
     try:
-        payload = json.loads(manifest.read_bytes())
-        if payload.get("format") != FORMAT or payload.get("algorithm") != ALGORITHM:
-            raise ValueError(f"expected format {FORMAT!r} with algorithm {ALGORITHM!r}")
-        return {
-            str(key): (int(entry["bytes"]), str(entry[ALGORITHM]))
-            for key, entry in payload["files"].items()
-        }
-    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        return parse_manifest(manifest)
+    except UNREADABLE as err:
         raise DataError(
             f"model folder {folder}: {MANIFEST} is unreadable ({err}); {ADVICE}"
         ) from err
