@@ -348,7 +348,9 @@ def test_a_window_past_the_end_of_a_recording_fails_its_job_and_leaves_no_store(
     store = "results/prepared/eegdec/sub-01.zarr"
     log = workdir / "logs/preprocess/eegdec/sub-01.log"
     log.unlink()  # the build's log of this job: only the rerun may write one
-    proc = run_snakemake(workdir, "--cores", "1", "--forcerun", store, check=False)
+    # the store as the target: the new duration changes subject 2's job too, and when Snakemake
+    # ran that one first (the order is not fixed) it stopped before subject 1's
+    proc = run_snakemake(workdir, "--cores", "1", "--forcerun", store, store, check=False)
     run = f"snakemake's output:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     assert proc.returncode != 0, run
     assert log.is_file(), f"the windows job wrote no log; {run}"
