@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import shutil
 
 import mne
@@ -336,6 +337,11 @@ def test_the_decoders_fit_retrieve_export_and_reach_the_leaderboard(built):
     assert not (built / "results/berg/encoding_models").exists()
 
 
+def run_log(proc) -> str:
+    """The end of a Snakemake run's output, for a failed assertion's message."""
+    return f"snakemake's output:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+
+
 def test_a_window_past_the_end_of_a_recording_fails_its_job_and_leaves_no_store(built, tmp_path):
     workdir = tmp_path / "copy"
     shutil.copytree(built, workdir, symlinks=True)
@@ -348,12 +354,13 @@ def test_a_window_past_the_end_of_a_recording_fails_its_job_and_leaves_no_store(
     store = "results/prepared/eegdec/sub-01.zarr"
     log = workdir / "logs/preprocess/eegdec/sub-01.log"
     log.unlink()  # the build's log of this job: only the rerun may write one
-    # the store as the target: the new duration changes subject 2's job too, and when Snakemake
-    # ran that one first (the order is not fixed) it stopped before subject 1's
-    proc = run_snakemake(workdir, "--cores", "1", "--forcerun", store, store, check=False)
-    run = f"snakemake's output:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
-    assert proc.returncode != 0, run
-    assert log.is_file(), f"the windows job wrote no log; {run}"
+    # the store as the target (before --forcerun, which takes every path after it): the new
+    # duration changes subject 2's job too, and when Snakemake ran that one first (the order is
+    # not fixed) it stopped before subject 1's
+    proc = run_snakemake(workdir, store, "--cores", "1", "--forcerun", store, check=False)
+    assert re.search(r"^meeg_decoding_windows\s+1$", proc.stdout + proc.stderr, re.M), run_log(proc)
+    assert proc.returncode != 0, run_log(proc)
+    assert log.is_file(), f"the windows job wrote no log; {run_log(proc)}"
     assert "windows (-0.2…4.8 s around the onsets) fall outside the recording" in log.read_text()
     assert not (workdir / store).exists()
     assert not list((workdir / "results/prepared/eegdec").glob("sub-01.zarr*"))
