@@ -173,7 +173,7 @@ def write_store(path: Path, n: int, shape: tuple[int, int], k: int) -> np.ndarra
         y = x[s:e] @ w + rng.standard_normal((e - s, t), dtype=np.float32)
         arr[s:e] = y.reshape(e - s, 1, *shape)
     group.attrs.update({"modality": "meg", "subject": 1})
-    from bergforge.store_manifest import seal_store
+    from bergforge.store_checksums import seal_store
 
     seal_store(path)  # its checksums, as bergforge's own store writers write them
     return x

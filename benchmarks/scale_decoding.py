@@ -208,7 +208,7 @@ def _write_features(folder: Path, image_ids: list[str]) -> Path:
     """One sealed feature shard of ``DIMS`` random values per image and its ``features.json``."""
     import zarr
 
-    from bergforge.store_manifest import seal_store
+    from bergforge.store_checksums import seal_store
 
     folder.mkdir(parents=True, exist_ok=True)
     name = "shard-1-of-1.zarr"

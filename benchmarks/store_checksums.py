@@ -41,7 +41,7 @@ from bergforge.features.writer import chunk_rows
 from bergforge.models.linear.matrix import iter_column_blocks
 from bergforge.preprocess import responses as prepared_module
 from bergforge.preprocess.store import images_per_chunk
-from bergforge.store_manifest import check_store, seal_store
+from bergforge.store_checksums import check_store, seal_store, sha256_file
 
 ALEXNET = {
     "features.2": 46656,
@@ -121,7 +121,7 @@ def _plain(path, label):
 def _all_at_open(path, label):
     listed = check_store(path, label)
     for key, (_size, digest) in listed.items():
-        if store_manifest.sha256_file(Path(path) / key) != digest:
+        if sha256_file(Path(path) / key) != digest:
             raise RuntimeError(f"{path}/{key} does not match")
     return zarr.open_group(str(path), mode="r")
 

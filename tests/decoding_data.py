@@ -22,7 +22,7 @@ import zarr
 from bergforge.models.kind import FitRequest
 from bergforge.preprocess.stimuli import write_stimuli_table
 from bergforge.preprocess.trials_store import write_trial_store
-from bergforge.store_manifest import seal_store
+from bergforge.store_checksums import seal_store
 
 N_IMAGES, N_TEST, DIMS, VERTICES, TRS = 40, 8, 16, 60, 4
 TEST_REPS, TRAIN_REPS, RUN_LENGTH = 3, 2, 11

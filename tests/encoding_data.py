@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from bergforge.store_manifest import seal_store
+from bergforge.store_checksums import seal_store
 
 
 def write_prepared(

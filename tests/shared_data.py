@@ -83,7 +83,7 @@ def _name_targets(path: Path, channels: list[str], times: np.ndarray) -> None:
     """The store's channel names and times, as the preprocessing records them (re-sealed)."""
     import zarr
 
-    from bergforge.store_manifest import seal_store
+    from bergforge.store_checksums import seal_store
 
     group = zarr.open_group(str(path), mode="r+")
     group.attrs.update({"channels": list(channels), "times": [float(t) for t in times]})

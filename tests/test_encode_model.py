@@ -21,7 +21,7 @@ from bergforge.models.linear.seeds import pca_seed
 from bergforge.models.linear.splits import SPLITS, meg_quarters
 from bergforge.models.registry import get_kind
 from bergforge.preprocess.responses import PreparedResponses
-from bergforge.store_manifest import seal_store
+from bergforge.store_checksums import seal_store
 
 N_TRAIN, N_TEST = 64, 12
 OPTIONS = {"n_components": 6, "target_block_size": 10, "pca": {"block_size": 128}}

@@ -19,7 +19,7 @@ from bergforge.features.manifest_job import write_manifest
 from bergforge.features.plan import shard_count, shard_name, shard_rows
 from bergforge.features.registry import ALEXNET_NODES, BERG_SEED
 from bergforge.features.store import FeatureStore
-from bergforge.store_manifest import MANIFEST, check_store
+from bergforge.store_checksums import MANIFEST, check_store
 
 N_IMAGES = 10
 SETTINGS = {"shard_size": 4, "batch_size": 2, "device": "cpu", "workers": 2}

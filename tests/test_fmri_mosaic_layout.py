@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from bergforge.errors import ModelLoadError
-from bergforge.export.fmri import WEIGHTS_NAME, export_weights
+from bergforge.export.fmri import export_weights
+from bergforge.export.fmri_names import WEIGHTS_NAME
 from bergforge.models.cnn8.checkpoint import load_multihead
 from bergforge.models.cnn8.mosaic_layout import from_mosaic, to_mosaic
 from bergforge.models.cnn8.network import MultiHeadEncoder, core_output_size

@@ -13,7 +13,7 @@ from bergforge.atomic import save_npz
 from bergforge.errors import DataError
 from bergforge.models.folder_checksums import seal_model_folder, verify_model_folder
 from bergforge.models.linear.predict import read_model_arrays
-from bergforge.store_manifest import sha256_file
+from bergforge.store_checksums import sha256_file
 
 
 def model_folder(root: Path, seed: int) -> Path:

@@ -41,7 +41,7 @@ from bergforge.features.store import FeatureStore
 from bergforge.models.folder_checksums import seal_model_folder
 from bergforge.models.kind import FitRequest
 from bergforge.models.registry import get_kind
-from bergforge.store_manifest import seal_store
+from bergforge.store_checksums import seal_store
 
 KINDS = {"model_kinds": {"toy": "toy_kind"}}
 N_COLUMNS = 4

@@ -28,7 +28,8 @@ from bergforge.errors import DataError
 from bergforge.features.store import FeatureStore
 from bergforge.preprocess.responses import PreparedResponses
 from bergforge.preprocess.store import atomic_store
-from bergforge.store_manifest import MANIFEST, check_store, open_verified_group, seal_store
+from bergforge.store_checksums import MANIFEST, check_store, seal_store
+from bergforge.store_manifest import open_verified_group
 from conftest import run_snakemake
 
 LAYERS = {"a": 6, "b": 4}

@@ -22,7 +22,7 @@ from bergforge.preprocess.decoding_split import decoding_split
 from bergforge.preprocess.responses import PreparedResponses
 from bergforge.preprocess.trial_responses import PreparedTrials
 from bergforge.preprocess.trials_store import write_trial_store
-from bergforge.store_manifest import MANIFEST, list_files
+from bergforge.store_checksums import MANIFEST, list_files
 
 N_VERTEX, N_TR = 5, 4
 

@@ -153,7 +153,7 @@ class BERG:
         if own is not None:
             return copy.deepcopy(own.meta)
         if self._layout(parsed) == "mosaic":
-            from bergforge.export.fmri import metadata_relpath
+            from bergforge.export.fmri_names import metadata_relpath
 
             path = parsed.folder(self.berg_dir) / metadata_relpath(subject)
             return load_pickled_dict(path, self.guard)

@@ -20,11 +20,11 @@ from bergforge.api.stimulus import stimulus_batches
 from bergforge.api.weights import load_pickled_dict
 from bergforge.datasets.grayordinates import N_GRAYORDINATES
 from bergforge.errors import ModelLoadError
-from bergforge.export.fmri import (
+from bergforge.export.fmri import model_space
+from bergforge.export.fmri_names import (
     DATASET_KEY,
     SOURCE_DATASET,
     metadata_relpath,
-    model_space,
     weights_relpath,
 )
 from bergforge.export.manifest import ManifestGuard

@@ -22,15 +22,7 @@ from bergforge.datasets.grayordinates import GrayordinateSpace, grayordinate_spa
 from bergforge.errors import DataError
 from bergforge.evaluation.files import read_evaluation
 from bergforge.evaluation.fmri_metadata import NOISE_CEILING_KEYS, subject_metadata
-from bergforge.export.fmri_names import (  # noqa: F401  (names of the layout, importable here too)
-    DATASET_KEY,
-    DEFAULT_BERG_NAME,
-    MODEL_NAME,
-    SOURCE_DATASET,
-    WEIGHTS_NAME,
-    metadata_relpath,
-    weights_relpath,
-)
+from bergforge.export.fmri_names import SOURCE_DATASET
 from bergforge.models.records import read_record
 from bergforge.preprocess.responses import PreparedResponses
 from bergforge.preprocess.stimuli import read_stimuli

@@ -16,7 +16,7 @@ from bergforge.export.cards import (
     image_input,
     render_markdown,
 )
-from bergforge.export.fmri import DATASET_KEY, metadata_relpath
+from bergforge.export.fmri_names import DATASET_KEY, metadata_relpath
 from bergforge.export.plot_files import fmri_plot_names as plot_names
 from bergforge.safe_pickle import load_npy_item
 

@@ -1,7 +1,7 @@
 """The names of the fMRI (MOSAIC CNN8) model folder: its model name, weights file and metadata paths.
 
 Light on purpose (no NumPy, no stores): the workflow's parse names the export's files through these,
-and :mod:`bergforge.export.fmri`, which writes them, imports them from here.
+the export that writes them and the API that reads them import them from here.
 """
 
 from __future__ import annotations

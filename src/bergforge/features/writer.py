@@ -7,7 +7,7 @@ A shard is a Zarr v3 group with one array ``[image, feature]`` per layer, chunke
 (chunks a multiple of the batch size, so every write fills whole chunks) and never across layers.
 It is the one writer of the shards (the reader is :mod:`bergforge.features.store`): each is built
 as ``.<name>.building``, sealed with the checksums of its files
-(:func:`bergforge.store_manifest.seal_store`, written last) and swapped in when complete
+(:func:`bergforge.store_checksums.seal_store`, written last) and swapped in when complete
 (:func:`bergforge.atomic.atomic_folder`), so an interrupted job leaves nothing that looks finished.
 """
 

@@ -177,7 +177,7 @@ def atomic_store(path: Path) -> Iterator[tuple[zarr.Group, Path]]:
 
     Both live in ``path``'s folder; the staging folder is always removed, the unfinished group on
     error, so an interrupted job never leaves anything that looks like a finished store. On success
-    the store is sealed (:func:`bergforge.store_manifest.seal_store`: ``checksums.json``, written
+    the store is sealed (:func:`bergforge.store_checksums.seal_store`: ``checksums.json``, written
     last) before it is moved into place.
     """
     path = Path(path)

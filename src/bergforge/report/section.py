@@ -190,14 +190,13 @@ def summary_section(
     ``labels`` holds :data:`LABEL_KEYS`; ``plots`` and ``more_plots`` are the export stage's
     accuracy plots of the model (shown, and behind a fold), as paths from the working folder.
     """
+    from bergforge.preprocess.responses import PreparedResponses
     from bergforge.report.figures import plot_noise_ceiling
 
     missing = [k for k in LABEL_KEYS if k not in labels]
     if missing:
         raise ValueError(f"section labels lack {missing}")
     scores = read_scores(evaluation)
-    from bergforge.preprocess.responses import PreparedResponses
-
     store = PreparedResponses(prepared)
     split = scores.splits.index("all") if "all" in scores.splits else 0
     title = f"{labels['dataset']} · {labels['model']} · sub-{int(labels['subject']):02d}"
