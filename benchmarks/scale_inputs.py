@@ -93,7 +93,7 @@ def standin_vit(seed: int = 0):
 
 def write_features(folder: Path, image_ids: list[str], dtype: str = "float32") -> Path:
     """Feature shards of ``SHARD_SIZE`` rows and their ``features.json`` (random values)."""
-    from bergforge.features.job import write_manifest
+    from bergforge.features.manifest_job import write_manifest
     from bergforge.features.plan import shard_count, shard_name
     from bergforge.features.writer import ExtractionSettings, write_shard
 
