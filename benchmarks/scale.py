@@ -160,8 +160,7 @@ def print_case(case: Case, points: list[dict], fit: Fit | None) -> None:
     )
     for p in points:
         if "skipped" in p or p.get("failed"):
-            why = p.get("skipped") or "failed: " + p.get("error", "").splitlines()[-1:][0]
-            print(f"   {p['fraction']:>9.4g}  {why}")
+            print(f"   {p['fraction']:>9.4g}  {_why(p)}")
             continue
         if p.get("capped"):
             print(
@@ -432,6 +431,24 @@ def main(argv: list[str] | None = None) -> None:
             for c, pts, fit in results
         ]
         args.json.write_text(json.dumps(payload, indent=1, default=_jsonable))
+    unmeasured = [(c, pts) for c, pts, _ in results if not any("peak_mb" in p for p in pts)]
+    if unmeasured:  # a table of "none" is not a measurement: say so in the exit status
+        sys.exit(
+            "no point was measured for "
+            + "; ".join(
+                f"{c.name} ({', '.join(sorted({_why(p) for p in pts}))})" for c, pts in unmeasured
+            )
+        )
+
+
+def _why(point: dict) -> str:
+    """Why ``point`` has no measurement (skipped, failed or capped)."""
+    if point.get("skipped"):
+        return point["skipped"]
+    if point.get("capped"):
+        return f"capped at {_secs(point['seconds'])}"
+    last = (point.get("error") or "").strip().splitlines()[-1:]
+    return "failed: " + (last[0] if last else "no message")
 
 
 def _jsonable(value):

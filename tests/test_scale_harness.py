@@ -50,6 +50,25 @@ def run(tmp_path_factory):
     return proc.stdout, case
 
 
+def test_a_case_with_no_measured_point_fails_and_says_why(tmp_path):
+    """A table of "none" is no measurement: the harness exits non-zero, naming case and reason."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/scale.py"), "--rule", CASE, "--fractions"]
+        + ["0.001", "--full", "never", "--disk-budget-gb", "0", "--tmp", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"no point was measured for {CASE}[nsd] (needs ≈0.1 GB of disk; budget 0.0 GB, free "
+        + re.search(r"free (\d+) GB", proc.stderr).group(1)
+        + " GB)"
+    )
+    assert f"| {CASE} | " in proc.stdout  # the table is still printed
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
+
+
 def test_every_fraction_is_measured_in_its_own_process(run):
     _, case = run
     points = case["points"]
