@@ -59,7 +59,8 @@ from bergforge.evaluation.fixation_loso import (
 from bergforge.features.fixation_crops import CropSpec
 from bergforge.features.models import build_backbone
 from bergforge.features.registry import get_spec
-from bergforge.models.fixations import FIXATION_KINDS, fit_fixation_model
+from bergforge.models.fixations.model import fit_fixation_model
+from bergforge.models.fixations.settings import FIXATION_KINDS
 from bergforge.preprocess.fixation_epochs import FixationEpochParams
 from bergforge.simulate.avs import AvsSimulation, write_study
 

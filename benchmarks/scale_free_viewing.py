@@ -252,7 +252,8 @@ def write_stores(folder: Path, fraction: float, subjects: tuple[int, ...]) -> No
 def write_model(folder: Path) -> None:
     """A random ``ridge_cv`` model of the 4 training subjects, with ``fit_job``'s record."""
     from bergforge.datasets.sensors import triux_gradiometer_names
-    from bergforge.models.fixations import FixationModel, save_fixation_model
+    from bergforge.models.fixations.folder import save_fixation_model
+    from bergforge.models.fixations.model import FixationModel
 
     rng = np.random.default_rng(43)
     n_targets = N_CHANNELS * len(TIMES)

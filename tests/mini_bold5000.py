@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from bergforge.datasets import bold5000 as b5
-from bergforge.simulate.bold5000 import Bold5000Simulation, write_images, write_subject
+from bergforge.simulate.bold5000 import write_images, write_subject
+from bergforge.simulate.bold5000_settings import Bold5000Simulation
 
 #: 2 sessions of 2 runs of 6 trials; 3 repeated images shown twice; 32-px images
 SIM = Bold5000Simulation(

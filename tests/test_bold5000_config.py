@@ -11,7 +11,7 @@ import pytest
 from bergforge.config import validate_config
 from bergforge.datasets.formats import FORMATS, check_datasets, datasets_of
 from bergforge.errors import ConfigError
-from bergforge.preprocess.bold5000_jobs import window_settings
+from bergforge.preprocess.bold_window_settings import window_settings
 from bergforge.workflow.bold5000 import check_decoding_datasets, subject_runs
 from bergforge.workflow.models import check_models, encoding_entries, model_entries
 from conftest import TINY_EEG

@@ -23,7 +23,8 @@ from bergforge.preprocess.sphere_projection import fsaverage_projection
 from bergforge.preprocess.stimuli import read_stimuli
 from bergforge.preprocess.study_trials import read_study_trials
 from bergforge.preprocess.trial_responses import PreparedTrials
-from bergforge.simulate.bold5000 import Bold5000Simulation, write_images, write_subject
+from bergforge.simulate.bold5000 import write_images, write_subject
+from bergforge.simulate.bold5000_settings import Bold5000Simulation
 
 SIM = Bold5000Simulation(
     seed=3,

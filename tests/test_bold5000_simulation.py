@@ -15,12 +15,12 @@ from bergforge.preprocess.decoding_split import decoding_split
 from bergforge.preprocess.sphere_projection import fsaverage_projection
 from bergforge.preprocess.trial_responses import PreparedTrials
 from bergforge.simulate.bold5000 import (
-    Bold5000Simulation,
     hemisphere_directions,
     maps_at,
     write_images,
     write_subject,
 )
+from bergforge.simulate.bold5000_settings import Bold5000Simulation
 
 SIM = Bold5000Simulation(
     runs_per_session=3, trials_per_run=14, n_test_images=6, noise_sd=0.05, rotation_deg=60.0

@@ -12,7 +12,8 @@ from scipy.signal import detrend
 
 from bergforge.datasets import bold5000 as b5
 from bergforge.errors import DataError
-from bergforge.preprocess.bold_prepare import WindowSettings, prepare_bold_subject
+from bergforge.preprocess.bold_prepare import prepare_bold_subject
+from bergforge.preprocess.bold_window_settings import WindowSettings
 from bergforge.preprocess.decoding_split import decoding_split
 from bergforge.preprocess.sphere_projection import bundled_sphere, fsaverage_projection
 from bergforge.preprocess.surface_runs import write_func_gii

@@ -13,13 +13,9 @@ from safetensors.numpy import load_file
 from sklearn.linear_model import RidgeCV
 
 from bergforge.errors import ConfigError, DataError
-from bergforge.models.fixations import (
-    FIXATION_KINDS,
-    fit_fixation_model,
-    load_fixation_model,
-    save_fixation_model,
-)
-from bergforge.models.fixations.settings import DEFAULT_ALPHAS
+from bergforge.models.fixations.folder import load_fixation_model, save_fixation_model
+from bergforge.models.fixations.model import fit_fixation_model
+from bergforge.models.fixations.settings import DEFAULT_ALPHAS, FIXATION_KINDS
 from bergforge.models.shared.network import SharedNet
 
 #: a few epochs of a small network: fast, and enough to train every tensor

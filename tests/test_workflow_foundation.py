@@ -31,27 +31,58 @@ def test_demo_plans_from_the_repository_root():
 #: on every Snakemake run, dry runs included)
 JOB_ONLY_LIBRARIES = ("matplotlib", "sklearn", "scipy.signal", "torch", "mne", "nilearn")
 
+#: a ``sitecustomize`` that writes the modules of the process (``sys.modules``, so also those that
+#: ``importlib.import_module`` loads, which ``-X importtime`` does not list) when it exits
+MODULES_AT_EXIT = """
+import atexit, os, sys
+atexit.register(
+    lambda: open(os.environ["BERGFORGE_MODULES_AT_EXIT"], "w").write("\\n".join(sorted(sys.modules)))
+)
+"""
 
-def test_snakemake_parses_every_stage_without_the_jobs_libraries(monkeypatch):
+
+def parsed_modules(tmp_path: Path, monkeypatch, *args: str) -> set[str]:
+    """The modules a dry run of Snakemake (``args``) imported into its process."""
+    (tmp_path / "sitecustomize.py").write_text(MODULES_AT_EXIT)
+    listing = tmp_path / "modules.txt"
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("BERGFORGE_MODULES_AT_EXIT", str(listing))
+    run_snakemake(REPO_ROOT, "-n", "--quiet", "rules", *args)
+    return set(listing.read_text().splitlines())
+
+
+def test_snakemake_parses_every_stage_without_the_jobs_libraries(tmp_path, monkeypatch):
     """A dry run of demo-extra's config (every stage: encoding, fMRI, decoding, free viewing)."""
-    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")  # the interpreter lists every import
-    proc = run_snakemake(
-        REPO_ROOT, "-n", "--quiet", "rules", "all", "--configfile", "config/demo_extra.yaml"
+    imported = parsed_modules(
+        tmp_path, monkeypatch, "all", "--configfile", "config/demo_extra.yaml"
     )
-    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert "bergforge.workflow.free_viewing" in imported  # the listing is there
     assert not imported & set(JOB_ONLY_LIBRARIES)
 
 
-def test_the_demo_parses_without_zarr(monkeypatch):
-    """The demo's config (MEG and EEG encoding): its parse names stores and model folders, and
-    seals none, so Zarr (0.2–0.5 s a start) stays out (a BOLD5000 dataset still brings it in,
-    through its windows' settings)."""
-    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")
-    proc = run_snakemake(REPO_ROOT, "-n", "--quiet", "rules", "all")
-    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
+@pytest.mark.parametrize("configfile", [None, "config/demo_extra.yaml"], ids=["demo", "extra"])
+def test_the_demos_parse_without_zarr(tmp_path, monkeypatch, configfile):
+    """The demos' configs (MEG and EEG encoding; the extra one adds BOLD5000 decoding studies,
+    free viewing and EEG decoding): the parse names stores and model folders and seals none, so
+    Zarr (0.2–0.5 s a start) stays out, and so do the simulators' and the projection's SciPy and
+    the free-viewing networks (their settings are read from modules of their own)."""
+    extra = ["--configfile", configfile] if configfile else []
+    imported = parsed_modules(tmp_path, monkeypatch, *extra, "--", "all")
     assert "bergforge.workflow.models" in imported  # the listing is there
     assert "zarr" not in imported
+    if configfile:  # the settings of a BOLD5000 study and of the free-viewing kinds were read
+        read = {
+            "bergforge.preprocess.bold_window_settings",
+            "bergforge.simulate.bold5000_settings",
+            "bergforge.models.fixations.settings",
+        }
+        assert read <= imported
+        heavy = {
+            "bergforge.simulate.bold5000",
+            "bergforge.preprocess.sphere_projection",
+            "bergforge.models.fixations.model",
+        }
+        assert not heavy & imported
 
 
 def test_lint_is_clean():

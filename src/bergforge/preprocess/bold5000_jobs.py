@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from bergforge.datasets import bold5000 as b5
-from bergforge.errors import ConfigError, DataError
-from bergforge.preprocess.bold_prepare import WindowSettings, prepare_bold_subject
+from bergforge.errors import DataError
+from bergforge.preprocess.bold_prepare import prepare_bold_subject
+from bergforge.preprocess.bold_window_settings import window_settings
 from bergforge.preprocess.decoding_split import decoding_split
 from bergforge.preprocess.sphere_projection import fsaverage_projection
 from bergforge.preprocess.stimuli import write_stimuli_table
@@ -39,40 +39,6 @@ log = logging.getLogger(__name__)
 
 #: neuralbench's fMRI image task (research/decoding.md §1.7): 20 % of the training runs, seed 33
 VALIDATION_FRACTION, SPLIT_SEED = 0.2, 33
-#: the keys of a dataset's ``preprocess`` section (WindowSettings without ``tr``: the data's TR)
-WINDOW_KEYS = tuple(f.name for f in fields(WindowSettings) if f.name != "tr")
-
-
-def window_settings(section: Mapping[str, Any] | None, where: str) -> WindowSettings:
-    """The windows of a dataset's ``preprocess`` section at BOLD5000's TR (2 s); an unknown key
-    or a window that is not ``n_trs`` TRs long is one :class:`ConfigError` naming ``where``."""
-    from bergforge.preprocess.bold_windows import window_indices
-    from bergforge.preprocess.sphere_projection import BUNDLED
-
-    values = dict(section or {})
-    unknown = sorted(set(values) - set(WINDOW_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {unknown}; expected some of {list(WINDOW_KEYS)}"
-        )
-    settings = WindowSettings(tr=b5.TR, **values)
-    if settings.mesh not in BUNDLED:
-        raise ConfigError(
-            f"{where}.mesh = {settings.mesh!r}; expected one of {sorted(BUNDLED)} (the meshes "
-            "nilearn bundles; nothing is downloaded)"
-        )
-    try:
-        _, length = window_indices([0.0], settings.tr, settings.start, settings.duration)
-    except DataError as err:
-        raise ConfigError(f"{where}: {err}") from err
-    if length != settings.n_trs:
-        raise ConfigError(
-            f"{where}: a {settings.duration:g} s window at TR {settings.tr:g} s is "
-            f"round({settings.duration:g} / {settings.tr:g}) = {length} TRs, but n_trs is "
-            f"{settings.n_trs}; expected a duration that rounds to {settings.n_trs} TRs "
-            f"(e.g. {settings.n_trs * settings.tr:g} s) or n_trs = {length}"
-        )
-    return settings
 
 
 def study_trials(

@@ -15,32 +15,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bergforge.errors import DataError
+from bergforge.preprocess.bold_window_settings import WindowSettings
 from bergforge.preprocess.bold_windows import clean_run, cut_windows, window_indices
-from bergforge.preprocess.sphere_projection import BUNDLED, SphereProjection
+from bergforge.preprocess.meshes import BUNDLED
+from bergforge.preprocess.sphere_projection import SphereProjection
 from bergforge.preprocess.surface_runs import read_func_gii
 from bergforge.preprocess.trials_store import write_trial_store
 
 log = logging.getLogger(__name__)
 
 HEMIS = (("L", "left"), ("R", "right"))
-
-
-@dataclass(frozen=True)
-class WindowSettings:
-    """What the windows are (config ``datasets.<name>.preprocess``; results depend on these)."""
-
-    tr: float = 2.0
-    start: float = 2.0
-    duration: float = 7.0
-    n_trs: int = 4  # what the decoder takes: another count from tr and duration is an error
-    mesh: str = "fsaverage5"
+DEFAULT_WINDOWS = WindowSettings()
 
 
 def prepare_bold_subject(
@@ -50,7 +42,7 @@ def prepare_bold_subject(
     out: Path,
     *,
     dataset: str,
-    settings: WindowSettings = WindowSettings(),
+    settings: WindowSettings = DEFAULT_WINDOWS,
 ) -> Path:
     """Write ``out`` from one subject's ``trials`` (recording order; columns of the trial table)
     and its runs (``run_files(session, run, "L"|"R")`` → ``func.gii``) projected by

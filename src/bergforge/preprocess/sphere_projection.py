@@ -21,8 +21,8 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from bergforge.errors import DataError
+from bergforge.preprocess.meshes import BUNDLED
 
-BUNDLED = {"fsaverage5": 10_242}
 HEMIS = ("left", "right")
 
 

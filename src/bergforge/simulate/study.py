@@ -23,21 +23,27 @@ from bergforge.simulate.truth import SubjectTruth, image_latents
 
 log = logging.getLogger(__name__)
 
-#: format → (module of bergforge.simulate, its simulation settings class), imported when used:
-#: the Snakefile's params functions read a study's design through :func:`simulation_params`,
-#: and each Snakemake start would otherwise import every simulator
+#: format → (module of bergforge.simulate, its simulation settings class as ``module:Class``),
+#: imported when used: the Snakefile's params functions read a study's design through
+#: :func:`simulation_params`, and each Snakemake start would otherwise import every simulator
 SIMULATORS = {
-    "things_meg1": ("things_meg", "MegSimulation"),
-    "things_eeg2": ("things_eeg2", "EegSimulation"),
-    "bold5000": ("bold5000", "Bold5000Simulation"),
+    "things_meg1": ("things_meg", "things_meg:MegSimulation"),
+    "things_eeg2": ("things_eeg2", "things_eeg2:EegSimulation"),
+    "bold5000": ("bold5000", "bold5000_settings:Bold5000Simulation"),
 }
+
+
+def settings_class(fmt: str) -> type:
+    """The simulation settings class of ``fmt`` (one of :data:`SIMULATORS`), without importing
+    a simulator that keeps its settings in a module of their own."""
+    module_name, class_name = SIMULATORS[fmt][1].split(":")
+    return getattr(importlib.import_module(f"bergforge.simulate.{module_name}"), class_name)
 
 
 def simulator(fmt: str) -> tuple[Any, type]:
     """(module, settings class) of the simulator of ``fmt`` (one of :data:`SIMULATORS`)."""
-    module_name, class_name = SIMULATORS[fmt]
-    module = importlib.import_module(f"bergforge.simulate.{module_name}")
-    return module, getattr(module, class_name)
+    module = importlib.import_module(f"bergforge.simulate.{SIMULATORS[fmt][0]}")
+    return module, settings_class(fmt)
 
 
 def simulation_params(fmt: str, simulation: dict, name: str):
@@ -46,7 +52,7 @@ def simulation_params(fmt: str, simulation: dict, name: str):
         raise ConfigError(
             f"datasets.{name}.format: no simulator for {fmt!r}; expected one of {sorted(SIMULATORS)}"
         )
-    cls = simulator(fmt)[1]
+    cls = settings_class(fmt)
     params = dict(simulation)
     allowed = {f.name for f in fields(cls)}
     unknown = sorted(set(params) - allowed)

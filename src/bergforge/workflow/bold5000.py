@@ -44,7 +44,7 @@ def bold5000_datasets(config: dict[str, Any], source: str | None = None) -> list
 
 
 def simulation(config: dict[str, Any], name: str) -> Any:
-    """The :class:`~bergforge.simulate.bold5000.Bold5000Simulation` of a simulated dataset,
+    """The :class:`~bergforge.simulate.bold5000_settings.Bold5000Simulation` of a simulated dataset,
     checked (one :class:`ConfigError` naming the key)."""
     from bergforge.simulate.study import simulation_params
 
@@ -68,7 +68,7 @@ def check_decoding_datasets(config: dict[str, Any]) -> None:
     names = bold5000_datasets(config)
     if not names:
         return  # nothing imported for other configs (the Snakefile parses faster)
-    from bergforge.preprocess.bold5000_jobs import window_settings
+    from bergforge.preprocess.bold_window_settings import window_settings
     from bergforge.preprocess.bold_windows import window_indices
 
     for name in names:

@@ -168,7 +168,8 @@ def fit_job(
     device: str = "auto",
 ) -> None:
     """Fit one free-viewing model on the training subjects and save it in ``out``."""
-    from bergforge.models.fixations import fit_fixation_model, save_fixation_model
+    from bergforge.models.fixations.folder import save_fixation_model
+    from bergforge.models.fixations.model import fit_fixation_model
 
     xs, ys, used = [], [], None
     for feature_file, store_file in zip(feature_files, store_files, strict=True):
@@ -194,7 +195,7 @@ def fit_job(
 def _model(folder: Path | str) -> tuple[Any, dict[str, Any]]:
     """The model of a ``fit_fixation_model`` folder and what the fit recorded about its targets
     (stream, times, channels, training subjects, fit seconds)."""
-    from bergforge.models.fixations import load_fixation_model
+    from bergforge.models.fixations.folder import load_fixation_model
 
     model = load_fixation_model(Path(folder))
     meta = model.record.get("free_viewing")

@@ -998,9 +998,9 @@ def _size_fit_ridge_decoder(config, wildcards, input) -> Size:
 def test_trials_mb(store: Any) -> float:
     """The ``test`` trials of a trial-indexed store, in MB (its trial table's split column, read
     by the store's reader)."""
-    from bergforge.preprocess.trial_responses import PreparedTrials
-
     shape = array_shape(store, "data")  # MissingInputError while the store is not there
+    from bergforge.preprocess.trial_responses import PreparedTrials  # Zarr: once a store is read
+
     n_test = PreparedTrials(_path(store)).split_trials("test").size
     return n_test * math.prod(shape[1:]) * 4 / MB
 
