@@ -60,6 +60,7 @@ demo-extra: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks workflow/scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks workflow/scripts
 	$(VENV)/bin/lint-imports --no-cache pyproject.toml
 # lint needs no cluster: SLURM_CONF=/dev/null spares the ~10 s Snakemake's slurm plugin waits
 # on `scontrol show config` where SLURM's tools are installed but no controller answers (CI)
