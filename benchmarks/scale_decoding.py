@@ -7,15 +7,15 @@
   same mesh (turned by a few degrees) and ``trials.tsv`` rows of the design's first runs; the job
   projects, cleans and windows every run as the rule does. One run is in memory at a time, so the
   peak does not grow with the runs (units = the largest run's two files) and the time does.
-- ``fit_ridge_decoder``, ``fit_fmri_mlp``, ``evaluate_decoder``: CSI1–CSI4's trial-indexed stores
-  ``[trial, 20,484, 4]`` (random float32 windows) of the first ``fraction`` of each subject's runs
-  of BOLD5000's design (:mod:`bergforge.simulate.bold5000_design`), split as the task splits them
-  (test = the repeated images, validation = 20 % of the training runs, seed 33), the stimulus
-  table of their images and DINOv2-giant-sized targets (1,536 random values per image). Written
-  once per fraction and shared by the three cases (cache group ``decoders-bold5000``); the
-  evaluation reads the ``ridge_decoder`` the fit case left (the larger model folder: its PCA).
-  ``fmri_mlp`` trains 2 epochs per point; its time is projected to the default 40 epochs, as the
-  trained kinds' cases do (:mod:`scale_trained`).
+- ``fit_ridge_decoder``, ``fit_fmri_mlp``, ``fit_fmri_linear``, ``evaluate_decoder``: CSI1–CSI4's
+  trial-indexed stores ``[trial, 20,484, 4]`` (random float32 windows) of the first ``fraction``
+  of each subject's runs of BOLD5000's design (:mod:`bergforge.simulate.bold5000_design`), split
+  as the task splits them (test = the repeated images, validation = 20 % of the training runs,
+  seed 33), the stimulus table of their images and DINOv2-giant-sized targets (1,536 random values
+  per image). Written once per fraction and shared by the four cases (cache group
+  ``decoders-bold5000``); the evaluation reads the ``ridge_decoder`` the fit case left (the larger
+  model folder: its PCA). ``fmri_mlp`` and ``fmri_linear`` train 2 epochs per point; their time is
+  projected to the default 40 epochs, as the trained kinds' cases do (:mod:`scale_trained`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,11 @@ ICO_ORDER = 7  # 163,842 vertices per hemisphere
 FSAVERAGE5, N_TRS, DIMS = 20_484, 4, 1_536
 N_IMAGES = 4_916  # BOLD5000's stimulus images (every trial's image is one of them)
 TRIAL_MB = FSAVERAGE5 * N_TRS * 4 / 1e6
-MODELS = {"ridge_decoder": f"ridge_decoder-{BACKBONE}", "fmri_mlp": f"fmri_mlp-{BACKBONE}_seed33"}
+MODELS = {
+    "ridge_decoder": f"ridge_decoder-{BACKBONE}",
+    "fmri_mlp": f"fmri_mlp-{BACKBONE}_seed33",
+    "fmri_linear": f"fmri_linear-{BACKBONE}_seed33",
+}
 REAL_EPOCHS = 40  # fmri_mlp's default max_epochs: the real job's worst case (no early stop)
 RUN_EPOCHS = {"max_epochs": 2, "patience": 2}
 GROUP = "decoders-bold5000"
@@ -300,7 +304,7 @@ def decoder_inputs(fraction: float, cache: Path) -> dict:
 def _overrides(capped: bool) -> dict:
     settings = {"device": harness_device() if capped else "cpu"}
     mlp = {**settings, **(RUN_EPOCHS if capped else {})}
-    return {"models": {"fmri_mlp": mlp, "ridge_decoder": RANDOMIZED}}
+    return {"models": {"fmri_mlp": mlp, "fmri_linear": mlp, "ridge_decoder": RANDOMIZED}}
 
 
 def _model_dir(kind: str, fraction: float, cache: Path) -> Path:
@@ -361,12 +365,15 @@ def fit(kind: str, job: dict, capped: bool = True) -> float:
     return fit_decoder(config, DATASET, kind, MODELS[kind], job, harness_device())
 
 
-def _mlp_run(job: dict) -> dict:
-    import bergforge.models.decoding.train as train
+def _trained_run(kind: str):
+    def run(job: dict) -> dict:
+        import bergforge.models.decoding.train as train
 
-    with timed_loops("decoder_loop", train) as loops:
-        seconds = fit("fmri_mlp", job)
-    return projection(job, seconds, loops, REAL_EPOCHS)
+        with timed_loops("decoder_loop", train) as loops:
+            seconds = fit(kind, job)
+        return projection(job, seconds, loops, REAL_EPOCHS)
+
+    return run
 
 
 def _evaluate_prepare(point: Path, fraction: float, cache: Path) -> dict:
@@ -421,8 +428,8 @@ def _real(rule: str, gpu: bool = False) -> Size:
     mb = (READ_BLOCK if gpu else REAL_TRIALS) * TRIAL_MB
     if rule == "fit_ridge_decoder":
         return Size(mb, mb, 3 * FSAVERAGE5 * N_TRS * (PCA_COMPONENTS + 20) * 8 / 1e6)
-    if rule == "fit_fmri_mlp":
-        work, params = fmri_mlp_work(REAL_TRIALS, FSAVERAGE5, DIMS, {})
+    if rule in ("fit_fmri_mlp", "fit_fmri_linear"):
+        work, params = fmri_mlp_work(REAL_TRIALS, FSAVERAGE5, DIMS, {}, 1, rule[len("fit_") :])
         return Size(mb, work, (8 * params + REAL_TRIALS * DIMS) * 4 / 1e6)
     if rule == "evaluate_decoder":  # the model folder: ridge_decoder's PCA and ridge weights
         test = REAL_TEST_TRIALS * TRIAL_MB
@@ -480,12 +487,32 @@ DECODING_CASES = [
         work_unit="training MFLOP (every epoch)",
         real=_real("fit_fmri_mlp"),
         prepare=_decoder_prepare("fmri_mlp"),
-        run=_mlp_run,
+        run=_trained_run("fmri_mlp"),
         size=_fit_size("fmri_mlp"),
         fractions=DECODER_FRACTIONS,
         note=f"the default network (hidden 128, 2 blocks) on every trial in memory; {TIMING}.",
         gpu_variant="cuda",
         gpu_real=_real("fit_fmri_mlp", gpu=True),
+        gpu_note="training MFLOP at half of 50 TFLOP/s plus the CPU's other time; the host holds "
+        "one read block of windows, the GPU the rest",
+        gpu_host_extra_mb=1000.0,
+        **DECODER_COMMON,
+    ),
+    Case(
+        name="fit_fmri_linear[bold5000]",
+        rule="fit_fmri_linear",
+        variant="cpu",
+        dataset=f"{LABEL}, CSI1–CSI4 pooled, seed 33",
+        unit="every subject's windows (MB)",
+        work_unit="training MFLOP (every epoch)",
+        real=_real("fit_fmri_linear"),
+        prepare=_decoder_prepare("fmri_linear"),
+        run=_trained_run("fmri_linear"),
+        size=_fit_size("fmri_linear"),
+        fractions=DECODER_FRACTIONS,
+        note=f"the linear network (hidden 128, no blocks) on every trial in memory; {TIMING}.",
+        gpu_variant="cuda",
+        gpu_real=_real("fit_fmri_linear", gpu=True),
         gpu_note="training MFLOP at half of 50 TFLOP/s plus the CPU's other time; the host holds "
         "one read block of windows, the GPU the rest",
         gpu_host_extra_mb=1000.0,

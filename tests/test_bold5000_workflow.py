@@ -61,6 +61,7 @@ CONFIG = {
                     "batch_size": 4,  # > 10 one-cycle steps from ≈ 24 train trials
                     "patience": 2,
                 },
+                "fmri_linear": {"seeds": [1], "hidden": 16, "max_epochs": 4, "batch_size": 4},
             },
         }
     },
@@ -69,6 +70,11 @@ CONFIG = {
     "features": {"shard_size": 16, "batch_size": 8},
 }
 RAW = "resources/raw/bold"
+DECODERS = (
+    "ridge_decoder-alexnet_untrained",
+    "fmri_mlp-alexnet_untrained_seed1",
+    "fmri_linear-alexnet_untrained_seed1",
+)
 PREPARED = "results/prepared/bold"
 FEATURES = "results/features/bold/alexnet_untrained/features.json"
 
@@ -193,14 +199,14 @@ def test_a_new_subject_reruns_the_study_tables_and_every_store(built, tmp_path):
 
 
 def test_the_decoders_fit_retrieve_and_reach_the_leaderboard(built):
-    """`all` after the data: both kinds fitted on every subject's stores, each evaluated by
+    """`all` after the data: the three kinds fitted on every subject's stores, each evaluated by
     retrieval; the ranks and top-k recomputed here from the saved embeddings and the features."""
     run_snakemake(built, "--cores", "2")
     stimuli = read_stimuli(built / PREPARED / "stimuli.tsv")
     features = FeatureStore.open(built / FEATURES)
     trials = pd.read_csv(built / PREPARED / "trials.tsv", sep="\t")
     test = trials[trials.split == "test"]
-    for model in ("ridge_decoder-alexnet_untrained", "fmri_mlp-alexnet_untrained_seed1"):
+    for model in DECODERS:
         folder = built / "results/evaluation/bold" / model
         payload = json.loads((folder / "retrieval.json").read_text())
         saved = np.load(folder / "retrieval.npz")
@@ -215,15 +221,12 @@ def test_the_decoders_fit_retrieve_and_reach_the_leaderboard(built):
         assert trial["chance"]["top1"] == pytest.approx(1 / len(images))
         assert (built / "results/models/bold" / model.split("/")[-1] / "checksums.json").is_file()
     table = pd.read_csv(built / "results/summary/leaderboard_decoding.tsv", sep="\t")
-    assert {"ridge_decoder", "fmri_mlp"} <= set(table.astype(str).stack())
+    assert {"ridge_decoder", "fmri_mlp", "fmri_linear"} <= set(table.astype(str).stack())
     # `all` exported both decoders; the API decodes a test window as the kind does on its folder
     berg = BERG(built / "results/berg")
-    assert berg.list_decoding_models() == [
-        "fmri/bold/fmri_mlp-alexnet_untrained_seed1",
-        "fmri/bold/ridge_decoder-alexnet_untrained",
-    ]
+    assert berg.list_decoding_models() == [f"fmri/bold/{m}" for m in sorted(DECODERS)]
     x = PreparedTrials(built / PREPARED / "sub-01.zarr").read_split("test")[1][:2]
-    for model in ("ridge_decoder-alexnet_untrained", "fmri_mlp-alexnet_untrained_seed1"):
+    for model in DECODERS:
         kind = get_kind(model.split("-")[0])
         expected = kind.decode(built / "results/models/bold" / model, x)
         out = berg.get_decoding_model("bold", model, device="cpu").decode(x)
@@ -258,7 +261,7 @@ def test_a_release_packs_the_exported_decoders(built):
     run_snakemake(built, "--cores", "2", "release")
     release = built / paths.fill(paths.RELEASE_DIR, version=__version__)
     listed = (release / "SHA256SUMS").read_text()
-    models = ("fmri_mlp-alexnet_untrained_seed1", "ridge_decoder-alexnet_untrained")
+    models = DECODERS
     for model in models:
         rel = f"decoding_models/modality-fmri/train_dataset-bold/model-{model}"
         for name in ("bergforge_decoder.json", "weights.safetensors", "SHA256SUMS"):
@@ -270,6 +273,7 @@ def test_a_release_packs_the_exported_decoders(built):
     assert verify_release(release.parent / f"{release.name}.tar.gz").ok
     seeds = json.loads((release / "provenance.json").read_text())["seeds"]
     assert seeds["bold/fmri_mlp-alexnet_untrained_seed1"] == {"fmri_mlp": 1}
+    assert seeds["bold/fmri_linear-alexnet_untrained_seed1"] == {"fmri_linear": 1}
     assert set(seeds) == {f"bold/{m}" for m in models}
     x = PreparedTrials(built / PREPARED / "sub-02.zarr").read_split("test")[1][:2]
     for model in models:

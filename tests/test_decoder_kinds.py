@@ -1,4 +1,4 @@
-"""The decoding kinds ``ridge_decoder`` and ``fmri_mlp`` on a tiny two-subject study of real
+"""The decoding kinds ``ridge_decoder``, ``fmri_mlp`` and ``fmri_linear`` on a tiny two-subject study of real
 trial stores (``decoding_data``): fitted through the registry as the fit job fits them, then
 decoded from their sealed folders. ``ridge_decoder``'s embeddings equal scikit-learn's pipeline
 written out here; ``fmri_mlp``'s equal a NumPy forward pass of its saved tensors and retrieve far
@@ -186,6 +186,55 @@ def test_linear_with_residual_blocks_is_one_clear_error(study, tmp_path):
         ConfigError, match=r"linear: true has no residual blocks; expected n_blocks: 0, got 1"
     ):
         fit(study, "fmri_mlp", MLP | {"linear": True}, tmp_path / "bad")
+    assert not list((tmp_path / "bad").iterdir())  # nothing written
+
+
+def test_fmri_linear_is_the_linear_fmri_mlp_under_its_own_name(study, tmp_path):
+    """Kind ``fmri_linear``: the same network, training and bytes as ``fmri_mlp`` with ``linear:
+    true, n_blocks: 0, dropout_in: 0`` and the same seed, in a folder of its own kind."""
+    from safetensors.numpy import load_file
+
+    kind = get_kind("fmri_linear")
+    assert kind_task(kind) == "decode" and kind.seeded and kind.modalities == ("fmri",)
+    assert kind.model_name("dinov2_giant") == "fmri_linear-dinov2_giant"
+    common = {k: v for k, v in MLP.items() if k not in ("n_blocks", "dropout_in")}
+    common |= {"seed": 5, "max_epochs": 4, "patience": 4}
+    kind, folder = fit(study, "fmri_linear", common, tmp_path / "fmri_linear")
+    mlp_kind, twin = fit(
+        study,
+        "fmri_mlp",
+        common | {"linear": True, "n_blocks": 0, "dropout_in": 0.0},
+        tmp_path / "twin",
+    )
+    tensors = load_file(folder / "weights.safetensors")
+    assert sorted(tensors) == sorted(load_file(twin / "weights.safetensors"))
+    assert (folder / "weights.safetensors").read_bytes() == (
+        twin / "weights.safetensors"
+    ).read_bytes()
+    record = json.loads((folder / "model.json").read_text())
+    assert record["kind"] == "fmri_linear" and record["seeds"] == {"fmri_linear": 5}
+    network = record["network"]
+    assert network["linear"] is True and network["n_blocks"] == 0 and network["dropout_in"] == 0.0
+    _, data = split_data(study, "test")[0]
+    got = kind.decode(folder, data)
+    np.testing.assert_allclose(got, numpy_forward(tensors, data), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(got, mlp_kind.decode(twin, data))
+    with pytest.raises(DataError, match="a model of kind 'fmri_mlp'; expected a fmri_linear model"):
+        kind.decode(twin, data)  # each kind reads only its own folders
+    with pytest.raises(DataError, match="a model of kind 'fmri_linear'; expected a fmri_mlp model"):
+        mlp_kind.decode(folder, data)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"linear": False}, "models.fmri_linear: linear = False; the fmri_linear kind is linear"),
+        ({"n_blocks": 2}, "models.fmri_linear: n_blocks = 2; the fmri_linear kind has no residual"),
+    ],
+)
+def test_fmri_linear_refuses_the_nonlinear_network(study, tmp_path, settings, message):
+    with pytest.raises(ConfigError, match=message):
+        fit(study, "fmri_linear", MLP | {"n_blocks": 0} | settings, tmp_path / "bad")
     assert not list((tmp_path / "bad").iterdir())  # nothing written
 
 

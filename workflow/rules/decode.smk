@@ -1,5 +1,5 @@
-# Stage 5c: decoding models (kinds with `task = "decode"`: ridge_decoder, fmri_mlp). Their fit
-# rules are encode.smk's (one folder per dataset × backbone × seed, fitted on every subject's
+# Stage 5c: decoding models (kinds with `task = "decode"`: ridge_decoder, fmri_mlp, fmri_linear,
+# simple_conv). Their fit rules are encode.smk's (one folder per dataset × backbone × seed, fitted on every subject's
 # trial-indexed store); here each is evaluated by image retrieval: every subject's test trials
 # decoded, the true image ranked among the test images' embeddings in four aggregations
 # (bergforge.evaluation.decoding; files in docs/interfaces.md, "decoder evaluation").

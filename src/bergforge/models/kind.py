@@ -9,12 +9,12 @@ A kind has a ``task`` (optional attribute, default ``"encode"``):
 - ``encode``: image → brain response (``linear``, ``cnn8``, ``mlp``, ``shared``). Evaluated per
   subject by ``evaluate_subject`` through ``predict_features`` (kinds reading features) or
   ``predict_images`` (kinds reading images), exported, shown on the summary page.
-- ``decode``: brain response → image embedding (``ridge_decoder``, ``fmri_mlp``). Fitted on the
-  trial-indexed prepared stores (``docs/interfaces.md``), its targets the feature rows of each
-  trial's image; it has ``decode(folder, responses) -> embeddings`` instead of the encoding
-  methods and is evaluated by image retrieval (rule ``evaluate_decoder``,
-  :mod:`bergforge.evaluation.decoding`), never by ``evaluate_subject``, the export or the summary
-  sections.
+- ``decode``: brain response → image embedding (``ridge_decoder``, ``fmri_mlp``, ``fmri_linear``,
+  ``simple_conv``). Fitted on the trial-indexed prepared stores (``docs/interfaces.md``), its
+  targets the feature rows of each trial's image; it has ``decode(folder, responses) ->
+  embeddings`` instead of the encoding methods and is evaluated by image retrieval (rule
+  ``evaluate_decoder``, :mod:`bergforge.evaluation.decoding`), never by ``evaluate_subject``, the
+  export or the summary sections.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "shared": "bergforge.models.shared.kind",
     "ridge_decoder": "bergforge.models.ridge_decoder.kind",
     "fmri_mlp": "bergforge.models.decoding.kind",
+    "fmri_linear": "bergforge.models.decoding.fmri_linear_kind",
     "simple_conv": "bergforge.models.decoding.simple_conv_kind",
 }
 ENTRY_POINT_GROUP = "bergforge.model_kinds"

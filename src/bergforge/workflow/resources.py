@@ -498,6 +498,32 @@ COEFFICIENTS: dict[str, JobModel] = {
             "fractions 0.0625, 0.125"
         ),
     ),
+    # fit_fmri_linear: fmri_mlp's job with the linear network (no blocks; the same windows in
+    # memory, nearly the same MFLOP), measured by its own scale case beside fit_fmri_mlp's
+    "fit_fmri_linear/cpu": JobModel(
+        unit="every subject's windows (MB)",
+        work_unit="training MFLOP (every epoch)",
+        real=Size(6184.52928, 59072362.9056, 281.739424),
+        mem_base_mb=863,
+        mem_mb_per_unit=1.04818,
+        seconds_base=49.3,
+        seconds_per_work=6.37382e-06,
+        source="measured 2026-12-06, 2 CPUs, fractions 0.0625, 0.125",
+    ),
+    "fit_fmri_linear/cuda": JobModel(
+        unit="every subject's windows (MB)",
+        work_unit="training MFLOP (every epoch)",
+        real=Size(83.902464, 59072362.9056, 281.739424),  # the host holds one read block
+        mem_base_mb=1863,
+        mem_mb_per_unit=1.04818,
+        seconds_base=49.3,
+        seconds_per_work=7.04153e-07,
+        source=(
+            "GPU estimate (training MFLOP at half of 50 TFLOP/s plus the CPU's other time; the "
+            "host holds one read block of windows, the GPU the rest), memory 2026-12-06, 2 CPUs, "
+            "fractions 0.0625, 0.125"
+        ),
+    ),
     "fit_ridge_decoder/cpu": JobModel(
         unit="every subject's trials (MB)",
         work_unit="every subject's trials (MB)",
@@ -886,14 +912,20 @@ def _trial_stores_mb(stores: Any) -> float:
 
 
 def fmri_mlp_work(
-    n_trials: int, n_vertices: int, n_dims: int, settings: dict, n_subjects: int = 1
+    n_trials: int,
+    n_vertices: int,
+    n_dims: int,
+    settings: dict,
+    n_subjects: int = 1,
+    kind: str = "fmri_mlp",
 ) -> tuple[float, int]:
-    """(training MFLOP over every epoch, parameters) of an ``fmri_mlp`` fit of ``n_trials`` (with
-    ``subject_layers``: one Linear(vertices → hidden) per subject before a hidden → hidden
-    ``lin0``)."""
-    from bergforge.models.decoding.settings import DecoderConfig
+    """(training MFLOP over every epoch, parameters) of an ``fmri_mlp`` (or ``fmri_linear``: no
+    blocks) fit of ``n_trials`` (with ``subject_layers``: one Linear(vertices → hidden) per
+    subject before a hidden → hidden ``lin0``)."""
+    from bergforge.models.decoding.settings import DecoderConfig, LinearDecoderConfig
 
-    cfg = DecoderConfig.from_settings(settings)
+    configs = {"fmri_mlp": DecoderConfig, "fmri_linear": LinearDecoderConfig}
+    cfg = configs[kind].from_settings(settings)
     h, t = cfg.hidden, cfg.n_trs
     first = h if cfg.subject_layers else n_vertices  # lin0's input width
     macs = n_vertices * h * t + cfg.n_blocks * h * h * t + h * n_dims + n_dims * n_dims
@@ -920,16 +952,23 @@ def host_windows_mb(
     return min(mb, READ_BLOCK * mb / max(n_trials, 1))
 
 
-def _size_fit_fmri_mlp(config, wildcards, input) -> Size:
-    from bergforge.workflow.models import kind_settings
+def _size_fit_fmri(kind: str) -> Callable[..., Size]:
+    """The size of a fit of ``kind`` (``fmri_mlp`` or ``fmri_linear``): its windows on the host,
+    its training MFLOP, its parameters (× 8: weights, gradients, AdamW's moments, the best
+    checkpoint and its copy) and the targets."""
 
-    shapes = [array_shape(p, "data") for p in input.prepared]
-    _, n_dims, _ = feature_matrix(input.features)
-    n_trials = sum(shape[0] for shape in shapes)
-    settings = kind_settings(config, wildcards.dataset, "fmri_mlp")
-    work, params = fmri_mlp_work(n_trials, shapes[0][1], n_dims, settings, len(shapes))
-    fixed = (8 * params + n_trials * n_dims) * 4 / MB
-    return Size(host_windows_mb(config, wildcards, "fmri_mlp", shapes), work, fixed)
+    def size(config, wildcards, input) -> Size:
+        from bergforge.workflow.models import kind_settings
+
+        shapes = [array_shape(p, "data") for p in input.prepared]
+        _, n_dims, _ = feature_matrix(input.features)
+        n_trials = sum(shape[0] for shape in shapes)
+        settings = kind_settings(config, wildcards.dataset, kind)
+        work, params = fmri_mlp_work(n_trials, shapes[0][1], n_dims, settings, len(shapes), kind)
+        fixed = (8 * params + n_trials * n_dims) * 4 / MB
+        return Size(host_windows_mb(config, wildcards, kind, shapes), work, fixed)
+
+    return size
 
 
 def recording_sizes(raw: Any) -> list[float]:
@@ -1175,7 +1214,10 @@ JOBS: dict[str, Job] = {
         _size_shared(True), lambda c, w: _kind_device(c, w.dataset, "shared"), "cpu"
     ),
     "fit_fmri_mlp": Job(
-        _size_fit_fmri_mlp, lambda c, w: _kind_device(c, w.dataset, "fmri_mlp"), "cpu"
+        _size_fit_fmri("fmri_mlp"), lambda c, w: _kind_device(c, w.dataset, "fmri_mlp"), "cpu"
+    ),
+    "fit_fmri_linear": Job(
+        _size_fit_fmri("fmri_linear"), lambda c, w: _kind_device(c, w.dataset, "fmri_linear"), "cpu"
     ),
     "fit_ridge_decoder": Job(_size_fit_ridge_decoder, lambda c, w: "cpu", "cpu"),
     "meeg_decoding_windows": Job(_size_meeg_recordings, _modality, "eeg"),

@@ -1,5 +1,6 @@
-"""The fit job of the ``fmri_mlp`` kind: every subject's BOLD windows → one ``FmriMlp`` →
-``weights.safetensors`` + ``model.json`` (written last) in ``results/models/{dataset}/{model}/``.
+"""The fit job of the ``fmri_mlp`` and ``fmri_linear`` kinds: every subject's BOLD windows → one
+``FmriMlp`` (``fmri_linear``: its linear form) → ``weights.safetensors`` + ``model.json`` (written
+last) in ``results/models/{dataset}/{model}/``.
 
 The network is trained on the pooled ``train`` trials of every subject (with ``subject_layers``,
 each trial through its subject's own first layer: the fit request's k-th subject is row k),
@@ -24,7 +25,7 @@ from bergforge.atomic import save_json
 from bergforge.errors import DataError
 from bergforge.models.decoding.data import check_split, pooled_trials
 from bergforge.models.decoding.record import MARKER, WEIGHTS, base_record
-from bergforge.models.decoding.settings import DecoderConfig
+from bergforge.models.decoding.settings import DecoderConfig, LinearDecoderConfig
 from bergforge.models.decoding.weights import network_record
 from bergforge.models.kind import FitRequest
 from bergforge.models.mlp.weights import write_weights
@@ -39,41 +40,66 @@ CHECKPOINT = "checkpoint.safetensors"
 MAX_TARGET_DIMS = 16_384
 
 
+#: the kinds this job fits, with their settings
+CONFIGS: dict[str, type[DecoderConfig]] = {
+    "fmri_mlp": DecoderConfig,
+    "fmri_linear": LinearDecoderConfig,
+}
+
+
 def fit_fmri_mlp(
     request: FitRequest, folder: Path, on_epoch_end: Callable[..., None] | None = None
 ) -> dict[str, Any]:
     """Fit the dataset's ``fmri_mlp`` of a fit job into ``folder``; returns ``model.json``.
 
     ``on_epoch_end`` is :func:`bergforge.models.decoding.train.train_decoder`'s test hook."""
+    return fit_fmri_decoder("fmri_mlp", request, folder, on_epoch_end)
+
+
+def fit_fmri_linear(
+    request: FitRequest, folder: Path, on_epoch_end: Callable[..., None] | None = None
+) -> dict[str, Any]:
+    """Fit the dataset's ``fmri_linear`` of a fit job into ``folder``; returns ``model.json``."""
+    return fit_fmri_decoder("fmri_linear", request, folder, on_epoch_end)
+
+
+def fit_fmri_decoder(
+    kind: str,
+    request: FitRequest,
+    folder: Path,
+    on_epoch_end: Callable[..., None] | None = None,
+) -> dict[str, Any]:
+    """Fit ``kind`` (one of :data:`CONFIGS`) of a fit job into ``folder``; returns ``model.json``."""
     import torch
 
     from bergforge.models.decoding.train import decoder_device, train_decoder
     from bergforge.models.mlp.train import fingerprint, start_job
 
-    check_split(request.split, "fmri_mlp")
-    cfg = DecoderConfig.from_settings(request.settings, request.runtime)
+    check_split(request.split, kind)
+    cfg = CONFIGS[kind].from_settings(request.settings, request.runtime)
     device = decoder_device(cfg)
     start_job(request, device, cfg.device, log)
     data = pooled_trials(request)
     if len(data.target_shape) != 2 or data.target_shape[1] != cfg.n_trs:
         raise DataError(
             f"{data.stores[0].label}: trials of dims {data.dims} and shape {data.target_shape}; "
-            f"fmri_mlp expects [trial, vertex, tr] windows of n_trs = {cfg.n_trs} samples "
+            f"{kind} expects [trial, vertex, tr] windows of n_trs = {cfg.n_trs} samples "
             f"({cfg.SECTION}.n_trs, or the window of the preprocessing)"
         )
     if data.n_dims > MAX_TARGET_DIMS:
         raise DataError(
-            f"fmri_mlp: the targets ({request.features}) have {data.n_dims:,} dimensions (every "
+            f"{kind}: the targets ({request.features}) have {data.n_dims:,} dimensions (every "
             f"layer of the backbone); its output head is a {data.n_dims:,} × {data.n_dims:,} "
             f"matrix. Expected at most {MAX_TARGET_DIMS:,}: choose one layer with "
             "`backbones.<name>.layers` (dinov2_giant reads one layer, 1,536 dimensions)"
         )
-    rows, fit, validation = data.training_rows("fmri_mlp")
+    rows, fit, validation = data.training_rows(kind)
     x, digest = data.read_onto(rows, device)  # on a GPU, the windows never sit on the host whole
     y = data.targets(rows)
     subjects = data.table["store"].to_numpy(dtype=np.int64)[rows]  # k = request.subjects[k]
     log.info(
-        "fmri_mlp: %d train and %d validation trials of %d subjects, windows %s → %d dims",
+        "%s: %d train and %d validation trials of %d subjects, windows %s → %d dims",
+        kind,
         fit.size,
         validation.size,
         len(data.stores),
@@ -100,14 +126,14 @@ def fit_fmri_mlp(
     layers = trained.weights.get("subject_layers.weight")
     layered = list(request.subjects)[: 0 if layers is None else layers.shape[0]]
     model = {
-        **base_record("fmri_mlp", request, data),
+        **base_record(kind, request, data),
         "network": network_record(int(x.shape[1]), data.n_dims, cfg, layered),
         "settings": cfg.hyperparameters(),
         "epochs": trained.epochs,
         "best_epoch": trained.best_epoch,
         "best_validation_top5": trained.best_val_top5,
         "history": trained.history,
-        "seeds": {"fmri_mlp": cfg.seed},
+        "seeds": {kind: cfg.seed},
         "device": str(device),
     }
     save_json(folder / MARKER, model)

@@ -63,7 +63,7 @@ class FmriMlpKind(TrainedDecoderKind):
         with ``subject_layers`` and unused otherwise."""
         from bergforge.models.decoding.weights import FmriMlpDecoder
 
-        return FmriMlpDecoder.load(folder).decode(responses, subjects)
+        return FmriMlpDecoder.load(folder, self.name).decode(responses, subjects)
 
 
 KIND = FmriMlpKind()

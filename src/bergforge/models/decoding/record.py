@@ -1,9 +1,9 @@
-"""``model.json`` of a decoder's model folder: what both decoding kinds record, and its checks.
+"""``model.json`` of a decoder's model folder: what every decoding kind records, and its checks.
 
-Both decoding kinds (``ridge_decoder``, ``fmri_mlp``) write ``model.json`` last into their
-folder (the marker of a complete fit) with the keys of :func:`base_record` and their own; reading
-a decoder first verifies the folder against its ``checksums.json``, then this record, then the
-shape of the responses it is asked to decode.
+The decoding kinds (``ridge_decoder``, ``fmri_mlp``, ``fmri_linear``, ``simple_conv``) write
+``model.json`` last into their folder (the marker of a complete fit) with the keys of
+:func:`base_record` and their own; reading a decoder first verifies the folder against its
+``checksums.json``, then this record, then the shape of the responses it is asked to decode.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bergforge.models.folder_checksums import verify_model_folder
 from bergforge.models.kind import FitRequest
 
 MARKER = "model.json"
-#: a trained decoder's weights (fmri_mlp, simple_conv)
+#: a trained decoder's weights (fmri_mlp, fmri_linear, simple_conv)
 WEIGHTS = "weights.safetensors"
 
 

@@ -1,5 +1,6 @@
-"""Settings of the ``fmri_mlp`` decoder (future config ``models.fmri_mlp``), importable without
-torch. Defaults: research note decoding.md §1.6 (network) and §1.7 (training)."""
+"""Settings of the fMRI decoders ``fmri_mlp`` (config ``models.fmri_mlp``) and ``fmri_linear``
+(``models.fmri_linear``), importable without torch. Defaults: research note decoding.md §1.6
+(network) and §1.7 (training)."""
 
 from __future__ import annotations
 
@@ -96,3 +97,33 @@ class DecoderConfig(DecoderSettings):
             (self.grad_clip >= 0, f"grad_clip = {self.grad_clip}; expected ≥ 0"),
         ]
         self.refuse_failed(checks)
+
+
+@dataclass(frozen=True)
+class LinearDecoderConfig(DecoderConfig):
+    """Hyperparameters of one ``fmri_linear`` fit: ``fmri_mlp``'s with the network linear (no
+    LayerNorm, GELU or residual blocks; neuralbench's linear baseline ``fmri_linear``, decoding.md
+    §1.6) and no dropout, trained the same way (the ``clip`` loss, AdamW + one-cycle, early
+    stopping). ``linear`` and ``n_blocks`` are what make it this kind: another value is refused."""
+
+    SECTION: ClassVar[str] = "models.fmri_linear"
+    n_blocks: int = 0
+    dropout_in: float = 0.0
+    linear: bool = True
+
+    def __post_init__(self) -> None:
+        self.refuse_failed(
+            [
+                (
+                    self.linear is True,
+                    f"linear = {self.linear!r}; the fmri_linear kind is linear (expected true, "
+                    "or leave it out; the nonlinear network is the fmri_mlp kind)",
+                ),
+                (
+                    self.n_blocks == 0,
+                    f"n_blocks = {self.n_blocks}; the fmri_linear kind has no residual blocks "
+                    "(expected 0, or leave it out; blocks are the fmri_mlp kind's)",
+                ),
+            ]
+        )
+        super().__post_init__()

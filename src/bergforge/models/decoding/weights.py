@@ -1,4 +1,4 @@
-"""``weights.safetensors`` of an ``fmri_mlp`` model folder and decoding with it.
+"""``weights.safetensors`` of an ``fmri_mlp`` or ``fmri_linear`` model folder and decoding with it.
 
 The tensors are the network's state dict under PyTorch's names (float32): ``lin0.weight``
 (hidden, n_features), ``lin0.bias``, ``norm0.weight``, ``norm0.bias``,
@@ -78,14 +78,16 @@ def subject_rows(record: dict[str, Any], subjects: Any, n_trials: int, folder: P
 
 
 class FmriMlpDecoder:
-    """A fitted ``fmri_mlp`` (eval mode, on the CPU) and the record it was saved with."""
+    """A fitted ``fmri_mlp`` or ``fmri_linear`` (eval mode, on the CPU) and the record it was
+    saved with."""
 
     def __init__(self, network: Any, record: dict[str, Any], folder: Path) -> None:
         self.network, self.record, self.folder = network, record, folder
 
     @classmethod
-    def load(cls, folder: Path | str) -> FmriMlpDecoder:
-        """The decoder in ``folder`` (verified; a damaged or mismatched file is one error)."""
+    def load(cls, folder: Path | str, kind: str = "fmri_mlp") -> FmriMlpDecoder:
+        """The decoder of ``kind`` in ``folder`` (verified; a damaged or mismatched file, or a
+        model of another kind, is one error)."""
         import torch
 
         from bergforge.models.decoding.network import FmriMlp
@@ -107,7 +109,9 @@ class FmriMlpDecoder:
             network.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
             return network
 
-        network, record = load_network_folder(folder, "fmri_mlp", build)
+        network, record = load_network_folder(folder, kind, build)
+        if kind == "fmri_linear" and not record["network"].get("linear"):
+            raise DataError(f"{folder}: an fmri_linear model.json whose network is not linear")
         return cls(network.eval(), record, Path(folder))
 
     def decode(
