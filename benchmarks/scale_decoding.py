@@ -444,6 +444,32 @@ TIMING = (
 )
 DECODER_COMMON = {"disk_gb": _decoder_disk, "extra": {"cache_group": GROUP}, "full_allowed": False}
 
+
+def _trained_case(kind: str, network: str) -> Case:
+    """The case of rule ``fit_{kind}`` (``fmri_mlp``, ``fmri_linear``) and its GPU estimate."""
+    rule = f"fit_{kind}"
+    return Case(
+        name=f"{rule}[bold5000]",
+        rule=rule,
+        variant="cpu",
+        dataset=f"{LABEL}, CSI1–CSI4 pooled, seed 33",
+        unit="every subject's windows (MB)",
+        work_unit="training MFLOP (every epoch)",
+        real=_real(rule),
+        prepare=_decoder_prepare(kind),
+        run=_trained_run(kind),
+        size=_fit_size(kind),
+        fractions=DECODER_FRACTIONS,
+        note=f"{network} on every trial in memory; {TIMING}.",
+        gpu_variant="cuda",
+        gpu_real=_real(rule, gpu=True),
+        gpu_note="training MFLOP at half of 50 TFLOP/s plus the CPU's other time; the host holds "
+        "one read block of windows, the GPU the rest",
+        gpu_host_extra_mb=1000.0,
+        **DECODER_COMMON,
+    )
+
+
 DECODING_CASES = [
     Case(
         name="bold5000_windows[bold5000]",
@@ -478,46 +504,8 @@ DECODING_CASES = [
         "fixed = the PCA's work arrays (500 components of 81,936 values).",
         **DECODER_COMMON,
     ),
-    Case(
-        name="fit_fmri_mlp[bold5000]",
-        rule="fit_fmri_mlp",
-        variant="cpu",
-        dataset=f"{LABEL}, CSI1–CSI4 pooled, seed 33",
-        unit="every subject's windows (MB)",
-        work_unit="training MFLOP (every epoch)",
-        real=_real("fit_fmri_mlp"),
-        prepare=_decoder_prepare("fmri_mlp"),
-        run=_trained_run("fmri_mlp"),
-        size=_fit_size("fmri_mlp"),
-        fractions=DECODER_FRACTIONS,
-        note=f"the default network (hidden 128, 2 blocks) on every trial in memory; {TIMING}.",
-        gpu_variant="cuda",
-        gpu_real=_real("fit_fmri_mlp", gpu=True),
-        gpu_note="training MFLOP at half of 50 TFLOP/s plus the CPU's other time; the host holds "
-        "one read block of windows, the GPU the rest",
-        gpu_host_extra_mb=1000.0,
-        **DECODER_COMMON,
-    ),
-    Case(
-        name="fit_fmri_linear[bold5000]",
-        rule="fit_fmri_linear",
-        variant="cpu",
-        dataset=f"{LABEL}, CSI1–CSI4 pooled, seed 33",
-        unit="every subject's windows (MB)",
-        work_unit="training MFLOP (every epoch)",
-        real=_real("fit_fmri_linear"),
-        prepare=_decoder_prepare("fmri_linear"),
-        run=_trained_run("fmri_linear"),
-        size=_fit_size("fmri_linear"),
-        fractions=DECODER_FRACTIONS,
-        note=f"the linear network (hidden 128, no blocks) on every trial in memory; {TIMING}.",
-        gpu_variant="cuda",
-        gpu_real=_real("fit_fmri_linear", gpu=True),
-        gpu_note="training MFLOP at half of 50 TFLOP/s plus the CPU's other time; the host holds "
-        "one read block of windows, the GPU the rest",
-        gpu_host_extra_mb=1000.0,
-        **DECODER_COMMON,
-    ),
+    _trained_case("fmri_mlp", "the default network (hidden 128, 2 blocks)"),
+    _trained_case("fmri_linear", "the linear network (hidden 128, no blocks)"),
     Case(
         name="evaluate_decoder[bold5000]",
         rule="evaluate_decoder",
