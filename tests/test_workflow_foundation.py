@@ -51,26 +51,20 @@ def parsed_modules(tmp_path: Path, monkeypatch, *args: str) -> set[str]:
     return set(listing.read_text().splitlines())
 
 
-def test_snakemake_parses_every_stage_without_the_jobs_libraries(tmp_path, monkeypatch):
-    """A dry run of demo-extra's config (every stage: encoding, fMRI, decoding, free viewing)."""
-    imported = parsed_modules(
-        tmp_path, monkeypatch, "all", "--configfile", "config/demo_extra.yaml"
-    )
-    assert "bergforge.workflow.free_viewing" in imported  # the listing is there
-    assert not imported & set(JOB_ONLY_LIBRARIES)
-
-
 @pytest.mark.parametrize("configfile", [None, "config/demo_extra.yaml"], ids=["demo", "extra"])
-def test_the_demos_parse_without_zarr(tmp_path, monkeypatch, configfile):
-    """The demos' configs (MEG and EEG encoding; the extra one adds BOLD5000 decoding studies,
-    free viewing and EEG decoding): the parse names stores and model folders and seals none, so
-    Zarr (0.2–0.5 s a start) stays out, and so do the simulators' and the projection's SciPy and
-    the free-viewing networks (their settings are read from modules of their own)."""
+def test_the_demos_parse_without_the_jobs_libraries_or_zarr(tmp_path, monkeypatch, configfile):
+    """A dry run of the demos' configs (MEG and EEG encoding; the extra one every stage:
+    encoding, fMRI, BOLD5000 and EEG decoding, free viewing): no job's library is imported, and
+    as the parse names stores and model folders and seals none, Zarr (0.2–0.5 s a start) stays
+    out, and so do the simulators' and the projection's SciPy and the free-viewing networks
+    (their settings are read from modules of their own)."""
     extra = ["--configfile", configfile] if configfile else []
     imported = parsed_modules(tmp_path, monkeypatch, *extra, "--", "all")
     assert "bergforge.workflow.models" in imported  # the listing is there
+    assert not imported & set(JOB_ONLY_LIBRARIES)
     assert "zarr" not in imported
     if configfile:  # the settings of a BOLD5000 study and of the free-viewing kinds were read
+        assert "bergforge.workflow.free_viewing" in imported
         read = {
             "bergforge.preprocess.bold_window_settings",
             "bergforge.simulate.bold5000_settings",

@@ -922,10 +922,9 @@ def fmri_mlp_work(
     """(training MFLOP over every epoch, parameters) of an ``fmri_mlp`` (or ``fmri_linear``: no
     blocks) fit of ``n_trials`` (with ``subject_layers``: one Linear(vertices → hidden) per
     subject before a hidden → hidden ``lin0``)."""
-    from bergforge.models.decoding.settings import DecoderConfig, LinearDecoderConfig
+    from bergforge.models.decoding.settings import FMRI_DECODER_CONFIGS
 
-    configs = {"fmri_mlp": DecoderConfig, "fmri_linear": LinearDecoderConfig}
-    cfg = configs[kind].from_settings(settings)
+    cfg = FMRI_DECODER_CONFIGS[kind].from_settings(settings)
     h, t = cfg.hidden, cfg.n_trs
     first = h if cfg.subject_layers else n_vertices  # lin0's input width
     macs = n_vertices * h * t + cfg.n_blocks * h * h * t + h * n_dims + n_dims * n_dims

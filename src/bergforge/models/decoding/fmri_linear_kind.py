@@ -13,22 +13,15 @@ and one leaderboard.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from bergforge.models.decoding.kind import FmriMlpKind
-from bergforge.models.kind import FitRequest
 
 
 class FmriLinearKind(FmriMlpKind):
     """``weights.safetensors`` and ``model.json`` (written last) in ``results/models/{dataset}/
-    fmri_linear-{backbone}/`` (``…_seed{seed}`` with a ``seeds`` list)."""
+    fmri_linear-{backbone}/`` (``…_seed{seed}`` with a ``seeds`` list); fitted and read by
+    ``fmri_mlp``'s code under this kind's name (its settings: ``LinearDecoderConfig``)."""
 
     name = "fmri_linear"
-
-    def fit(self, request: FitRequest, folder: Path) -> None:
-        from bergforge.models.decoding.job import fit_fmri_linear
-
-        fit_fmri_linear(request, Path(folder))
 
 
 KIND = FmriLinearKind()

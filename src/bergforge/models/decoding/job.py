@@ -25,7 +25,7 @@ from bergforge.atomic import save_json
 from bergforge.errors import DataError
 from bergforge.models.decoding.data import check_split, pooled_trials
 from bergforge.models.decoding.record import MARKER, WEIGHTS, base_record
-from bergforge.models.decoding.settings import DecoderConfig, LinearDecoderConfig
+from bergforge.models.decoding.settings import FMRI_DECODER_CONFIGS
 from bergforge.models.decoding.weights import network_record
 from bergforge.models.kind import FitRequest
 from bergforge.models.mlp.weights import write_weights
@@ -40,43 +40,24 @@ CHECKPOINT = "checkpoint.safetensors"
 MAX_TARGET_DIMS = 16_384
 
 
-#: the kinds this job fits, with their settings
-CONFIGS: dict[str, type[DecoderConfig]] = {
-    "fmri_mlp": DecoderConfig,
-    "fmri_linear": LinearDecoderConfig,
-}
-
-
-def fit_fmri_mlp(
-    request: FitRequest, folder: Path, on_epoch_end: Callable[..., None] | None = None
-) -> dict[str, Any]:
-    """Fit the dataset's ``fmri_mlp`` of a fit job into ``folder``; returns ``model.json``.
-
-    ``on_epoch_end`` is :func:`bergforge.models.decoding.train.train_decoder`'s test hook."""
-    return fit_fmri_decoder("fmri_mlp", request, folder, on_epoch_end)
-
-
-def fit_fmri_linear(
-    request: FitRequest, folder: Path, on_epoch_end: Callable[..., None] | None = None
-) -> dict[str, Any]:
-    """Fit the dataset's ``fmri_linear`` of a fit job into ``folder``; returns ``model.json``."""
-    return fit_fmri_decoder("fmri_linear", request, folder, on_epoch_end)
-
-
 def fit_fmri_decoder(
     kind: str,
     request: FitRequest,
     folder: Path,
     on_epoch_end: Callable[..., None] | None = None,
 ) -> dict[str, Any]:
-    """Fit ``kind`` (one of :data:`CONFIGS`) of a fit job into ``folder``; returns ``model.json``."""
+    """Fit the dataset's ``kind`` (``fmri_mlp`` or ``fmri_linear``, one of
+    :data:`~bergforge.models.decoding.settings.FMRI_DECODER_CONFIGS`) of a fit job into
+    ``folder``; returns ``model.json``.
+
+    ``on_epoch_end`` is :func:`bergforge.models.decoding.train.train_decoder`'s test hook."""
     import torch
 
     from bergforge.models.decoding.train import decoder_device, train_decoder
     from bergforge.models.mlp.train import fingerprint, start_job
 
     check_split(request.split, kind)
-    cfg = CONFIGS[kind].from_settings(request.settings, request.runtime)
+    cfg = FMRI_DECODER_CONFIGS[kind].from_settings(request.settings, request.runtime)
     device = decoder_device(cfg)
     start_job(request, device, cfg.device, log)
     data = pooled_trials(request)

@@ -53,9 +53,9 @@ class FmriMlpKind(TrainedDecoderKind):
     modalities = ("fmri",)  # windows [trial, vertex, tr]
 
     def fit(self, request: FitRequest, folder: Path) -> None:
-        from bergforge.models.decoding.job import fit_fmri_mlp
+        from bergforge.models.decoding.job import fit_fmri_decoder
 
-        fit_fmri_mlp(request, Path(folder))
+        fit_fmri_decoder(self.name, request, Path(folder))
 
     def decode(self, folder: Path, responses: Any, subjects: Any = None) -> np.ndarray:
         """Embeddings ``[trial, dims]`` of windows ``[trial, vertex, tr]`` (on the CPU);

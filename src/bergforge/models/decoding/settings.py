@@ -127,3 +127,10 @@ class LinearDecoderConfig(DecoderConfig):
             ]
         )
         super().__post_init__()
+
+
+#: the fMRI decoding kinds and their settings (the fit job and the workflow's sizing read them)
+FMRI_DECODER_CONFIGS: dict[str, type[DecoderConfig]] = {
+    "fmri_mlp": DecoderConfig,
+    "fmri_linear": LinearDecoderConfig,
+}

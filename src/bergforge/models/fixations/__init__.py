@@ -11,10 +11,9 @@ selected times flattened):
 - ``shared`` (:mod:`.shared`): the ``shared`` kind's trunk and one linear adapter per training
   subject, trained on every subject's fixations; the unseen subject gets the **mean adapter**.
 
-:func:`.model.fit_fixation_model` fits either; :class:`.model.FixationModel` predicts the
-unseen subject and :func:`.folder.save_fixation_model` / :func:`.folder.load_fixation_model`
-write and read its folder (``weights.safetensors`` + ``model.json`` + ``checksums.json``, no
-pickle).
-Each lives in its own module (:mod:`.model`, :mod:`.folder`, :mod:`.settings`); this package
-imports none of them, so reading the settings (as Snakemake's parse does) loads no network code.
+:func:`.model.fit_fixation_model` fits either; :class:`.model.FixationModel` predicts the unseen
+subject and :func:`.folder.save_fixation_model` / :func:`.folder.load_fixation_model` write and
+read its folder (``weights.safetensors`` + ``model.json`` + ``checksums.json``, no pickle). Each
+lives in its own module (:mod:`.model`, :mod:`.folder`, :mod:`.settings`); this package imports
+none of them, so reading the settings (as Snakemake's parse does) loads no network code.
 """
