@@ -37,7 +37,7 @@ endif
 
 # the demo's jobs are small: one thread each lets two run side by side on a 2-core laptop; the
 # demo runs locally, so the SLURM plugin need not wait for a controller (README: When a job fails)
-DEMO_THREADS := --set-threads fit_linear=1 evaluate_subject=1 simulate_latents=1
+DEMO_THREADS := --set-threads fit_linear=1 evaluate_subject=1 simulate_latents=1 fit_fixation_model=1
 
 demo: $(STAMP)
 	$(BYTECODE)

@@ -490,6 +490,7 @@ def _fit_run(job: dict) -> dict | None:
             feature_files=job["features"],
             store_files=job["prepared"],
             device="cpu",
+            threads=2,  # the rule's
         )
     seconds = time.perf_counter() - began
     if kind != "shared":

@@ -10,5 +10,6 @@ fit_job(
     feature_files=list(snakemake.input.features),
     store_files=list(snakemake.input.prepared),
     device=kind_device(snakemake.config, snakemake.wildcards.dataset, snakemake.wildcards.kind),
+    threads=snakemake.threads,
     **snakemake.params.job,
 )

@@ -9,8 +9,10 @@ top-5 retrieval accuracy (%) over all subjects pooled as a bar (± sd over seeds
 as a dot, the chance level as a dashed line and, for a simulated study, the oracle's (the
 least-squares decoder of noise-free responses) as a dotted line.
 
-Free-viewing datasets add one panel each: every model × scored subject's median r at the latency
-as a bar, the simulated truth's ceiling as a dotted line.
+Free-viewing datasets add one panel each: every model (kind · route-stream · backbone) is one
+line, its median r at the latency over the scored subjects as a bar (the leave-one-subject-out
+mean where several are scored, ± sd over a seeded kind's seeds), each subject's as a dot, the
+simulated truth's (mean) ceiling as a dotted line.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from matplotlib.figure import Figure
 from bergforge.report.figures import DPI, _save
 from bergforge.report.leaderboard import BASELINE, Leaderboard, Row
 from bergforge.report.leaderboard_decoding import ORACLE_KIND
+from bergforge.report.leaderboard_free_viewing import FreeViewingRow
 
 PANEL_WIDTH = 4.0  # inches per dataset
 ROW_HEIGHT = 0.42  # inches per model line
@@ -47,7 +50,7 @@ def plot_leaderboard(board: Leaderboard, path: Path | str) -> None:
         sum(r.dataset == d and r.subject is None and r.kind != ORACLE_KIND for r in board.decoding)
         for d in decoding
     ]
-    lines += [sum(r.dataset == d for r in board.free_viewing) for d in viewing]
+    lines += [len(_free_viewing_lines(board, d)) for d in viewing]
     n_lines = max(lines)
     n_panels = len(datasets) + len(decoding) + len(viewing)
     size = (PANEL_WIDTH * n_panels, 1.4 + ROW_HEIGHT * n_lines)
@@ -92,24 +95,44 @@ def plot_leaderboard(board: Leaderboard, path: Path | str) -> None:
     _save(fig, path)
 
 
+def _free_viewing_lines(
+    board: Leaderboard, dataset: str
+) -> list[tuple[FreeViewingRow, list[FreeViewingRow]]]:
+    """Per model of ``dataset``: its bar's row (the mean row, or its one subject's) and its
+    subjects' rows."""
+    lines: dict[tuple, list[FreeViewingRow]] = {}
+    for r in board.free_viewing:
+        if r.dataset == dataset:
+            lines.setdefault((r.backbone, r.route, r.stream, r.kind), []).append(r)
+    out = []
+    for rows in lines.values():
+        subjects = [r for r in rows if not r.is_mean]
+        means = [r for r in rows if r.is_mean]
+        out.append((means[0] if means else subjects[0], subjects))
+    return out
+
+
 def _free_viewing_panel(ax, board: Leaderboard, dataset: str) -> None:
-    """One free-viewing dataset: median r at the latency of every model × scored subject (bars;
-    ``ridge_cv`` grey; ± sd over a seeded kind's seeds), the truth's ceiling dotted where the
-    study is simulated."""
-    rows = [r for r in board.free_viewing if r.dataset == dataset]
-    names = [f"{r.kind} · {r.route}-{r.stream} · {r.backbone} · sub-{r.subject:02d}" for r in rows]
-    for y, row in enumerate(rows):
+    """One free-viewing dataset (module docstring): a line per model, ``ridge_cv`` grey."""
+    lines = _free_viewing_lines(board, dataset)
+    rows = [bar for bar, _ in lines]
+    names = [f"{r.kind} · {r.route}-{r.stream} · {r.backbone}" for r in rows]
+    for y, (row, subjects) in enumerate(lines):
         colour = "tab:grey" if row.kind == "ridge_cv" else "tab:purple"
         ax.barh(y, row.median_r, height=0.6, color=colour, alpha=0.5)
         if row.median_r_sd is not None:
             ax.errorbar(row.median_r, y, xerr=row.median_r_sd, fmt="none", color=colour, lw=1)
+        if len(subjects) > 1:
+            ax.plot([r.median_r for r in subjects], [y] * len(subjects), "o", color=colour, ms=3)
     ceilings = sorted({r.ceiling_r for r in rows if r.ceiling_r is not None})
     for ceiling in ceilings:
         ax.axvline(ceiling, color="tab:green", ls=":", lw=1.5)
     ax.set_yticks(range(len(rows)), names, fontsize=7)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     latency = f"{rows[0].latency_ms:.0f} ms" if rows else "the latency"
-    ax.set_xlabel(f"median r at {latency} (unseen subject)")
+    scored = max(len(subjects) for _, subjects in lines) if lines else 1
+    what = "unseen subject" if scored == 1 else "mean over held-out subjects; dots: each"
+    ax.set_xlabel(f"median r at {latency} ({what})")
     ax.set_title(f"{dataset} (free viewing; dotted: ceiling)", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
 

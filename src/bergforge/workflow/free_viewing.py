@@ -286,8 +286,9 @@ def _fv(config: dict[str, Any], wildcards: Any) -> FreeViewing:
 
 
 def split_of(fv: FreeViewing, subject: int) -> str:
-    """``test`` for a subject a model predicts (scored or held out), ``train`` otherwise."""
-    return "test" if subject in fv.fold_subjects() else "train"
+    """``test`` for a held-out subject (no model trains on its MEG), ``train`` otherwise: a
+    scored subject that is not held out is trained on in every fold but its own."""
+    return "test" if subject in fv.heldout else "train"
 
 
 def epochs_inputs(config: dict[str, Any]):

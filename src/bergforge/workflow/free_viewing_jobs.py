@@ -166,10 +166,18 @@ def fit_job(
     feature_files: list[str],
     store_files: list[str],
     device: str = "auto",
+    threads: int = 1,
 ) -> None:
-    """Fit one free-viewing model on the training subjects and save it in ``out``."""
+    """Fit one free-viewing model on the training subjects and save it in ``out``, on
+    ``threads`` CPU threads (torch and BLAS; the rule's ``threads``, never a setting)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
     from bergforge.models.fixations.folder import save_fixation_model
     from bergforge.models.fixations.model import fit_fixation_model
+
+    threads = max(1, int(threads))
+    torch.set_num_threads(threads)
 
     xs, ys, used = [], [], None
     for feature_file, store_file in zip(feature_files, store_files, strict=True):
@@ -177,10 +185,16 @@ def fit_job(
         xs.append(x)
         ys.append(y.reshape(len(y), -1))
     start = time.perf_counter()
-    model = fit_fixation_model(kind, xs, ys, list(subjects), settings, device=device)
+    with threadpool_limits(limits=threads, user_api="blas"):
+        model = fit_fixation_model(kind, xs, ys, list(subjects), settings, device=device)
     seconds = time.perf_counter() - start
     log.info(
-        "%s on %d fixations of subjects %s: %.1f s", kind, sum(map(len, xs)), subjects, seconds
+        "%s on %d fixations of subjects %s: %.1f s (%d threads)",
+        kind,
+        sum(map(len, xs)),
+        subjects,
+        seconds,
+        threads,
     )
     model.record["free_viewing"] = {
         "stream": stream,
