@@ -9,10 +9,10 @@ top-5 retrieval accuracy (%) over all subjects pooled as a bar (± sd over seeds
 as a dot, the chance level as a dashed line and, for a simulated study, the oracle's (the
 least-squares decoder of noise-free responses) as a dotted line.
 
-Free-viewing datasets add one panel each: every model (kind · route-stream · backbone) is one
-line, its median r at the latency over the scored subjects as a bar (the leave-one-subject-out
-mean where several are scored, ± sd over a seeded kind's seeds), each subject's as a dot, the
-simulated truth's (mean) ceiling as a dotted line.
+Free-viewing datasets add one panel each: every model (kind · route-stream, and backbone where
+the panel has several) is one line, its median r at the latency over the scored subjects as a
+bar (the leave-one-subject-out mean where several are scored, ± sd over a seeded kind's seeds),
+each subject's as a dot, the simulated truth's (mean) ceiling as a dotted line.
 """
 
 from __future__ import annotations
@@ -116,7 +116,9 @@ def _free_viewing_panel(ax, board: Leaderboard, dataset: str) -> None:
     """One free-viewing dataset (module docstring): a line per model, ``ridge_cv`` grey."""
     lines = _free_viewing_lines(board, dataset)
     rows = [bar for bar, _ in lines]
-    names = [f"{r.kind} · {r.route}-{r.stream} · {r.backbone}" for r in rows]
+    backbones = sorted({r.backbone for r in rows})
+    one = len(backbones) == 1  # then named in the title, not on every line
+    names = [f"{r.kind} · {r.route}-{r.stream}" + ("" if one else f" · {r.backbone}") for r in rows]
     for y, (row, subjects) in enumerate(lines):
         colour = "tab:grey" if row.kind == "ridge_cv" else "tab:purple"
         ax.barh(y, row.median_r, height=0.6, color=colour, alpha=0.5)
@@ -131,9 +133,9 @@ def _free_viewing_panel(ax, board: Leaderboard, dataset: str) -> None:
     ax.set_ylim(len(rows) - 0.5, -0.5)
     latency = f"{rows[0].latency_ms:.0f} ms" if rows else "the latency"
     scored = max(len(subjects) for _, subjects in lines) if lines else 1
-    what = "unseen subject" if scored == 1 else "mean over held-out subjects; dots: each"
-    ax.set_xlabel(f"median r at {latency} ({what})")
-    ax.set_title(f"{dataset} (free viewing; dotted: ceiling)", fontsize=10)
+    what = "an unseen subject" if scored == 1 else f"bar: mean of {scored} subjects"
+    ax.set_xlabel(f"median r at {latency}\n{what}, dotted: ceiling", fontsize=9)
+    ax.set_title(f"{dataset}\nfree viewing" + (f" · {backbones[0]}" if one else ""), fontsize=9)
     ax.grid(axis="x", alpha=0.3)
 
 
