@@ -45,8 +45,8 @@ CONFIG = {
         "avs": {
             "format": "avs_fixations",
             "source": "simulated",
-            "subjects": [1, 2, 3, 60],
-            "simulation": {"seed": 5, "n_scenes": 5, "image_size": 64, "train_subjects": [1, 2, 3]},
+            "subjects": [1, 2, 60],
+            "simulation": {"seed": 5, "n_scenes": 5, "image_size": 64, "train_subjects": [1, 2]},
             "free_viewing": {
                 "backbones": {"alexnet_untrained": "features.12"},
                 "epochs": {"tmin": -0.1, "tmax": 0.2},
@@ -57,9 +57,6 @@ CONFIG = {
                 "routes": ["gaze"],
                 "streams": ["dual"],
                 "kinds": {"ridge_cv": {}, "shared": SHARED},
-                # leave-one-subject-out: subject 1 scored too (its fold trained on 2 and 3),
-                # subject 60 held out (the challenge's files; no model trains on its MEG)
-                "evaluate": [1, 60],
             },
         }
     },
@@ -69,7 +66,7 @@ CONFIG = {
 RAW = "resources/raw/avs"
 FV = "results/free_viewing/avs"
 MODELS = [("gaze", "dual", kind) for kind in ("ridge_cv", "shared_seed0", "shared_seed1")]
-TRAIN = [1, 2, 3]
+TRAIN = [1, 2]
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +116,6 @@ def test_epochs_equal_mnes_cut_of_the_recording(built):
     assert (trials["split"] == "train").all() and (
         _store(built, 60).trials["split"] == "test"
     ).all()
-    # scored, but trained on in subject 60's fold: a training subject's store
-    assert (_store(built, 1).trials["split"] == "train").all()
     np.testing.assert_array_equal(trials["trial"], table["trial"])  # never reordered
     np.testing.assert_array_equal(trials["fixation"], table["fixation"])
 
@@ -203,54 +198,29 @@ def test_every_model_writes_its_challenge_files_and_its_score_recomputes(built):
 
 
 def test_the_leaderboard_has_a_row_per_model_and_one_for_a_kinds_seeds(built):
-    """A row per kind × scored subject (a kind's seeds: one row), then each kind's mean over the
-    scored subjects (leave-one-subject-out), all recomputed from the evaluation files."""
     from bergforge.cli import main
 
-    def found(kind: str, subject: int) -> dict:
-        tag = f"alexnet_untrained/gaze-dual/{kind}/sub-{subject:02d}.json"
-        return json.loads((built / FV / f"evaluation/{tag}").read_text())
+    def score(kind: str) -> float:
+        found = json.loads(
+            (built / FV / f"evaluation/alexnet_untrained/gaze-dual/{kind}/sub-60.json").read_text()
+        )
+        return found["median_r_at_latency"]
 
-    def score(kind: str, subject: int = 60) -> float:
-        return found(kind, subject)["median_r_at_latency"]
-
-    tsv = pd.read_csv(built / "results/summary/leaderboard_free_viewing.tsv", sep="\t", dtype=str)
-    assert list(zip(tsv["subject"], tsv["kind"], tsv["seeds"], strict=True)) == [
-        ("01", "ridge_cv", "–"),
-        ("01", "shared", "0,1"),
-        ("60", "ridge_cv", "–"),
-        ("60", "shared", "0,1"),
-        ("mean of 2", "ridge_cv", "–"),
-        ("mean of 2", "shared", "0,1"),
+    tsv = pd.read_csv(built / "results/summary/leaderboard_free_viewing.tsv", sep="\t")
+    assert list(zip(tsv["kind"], tsv["seeds"].astype(str), strict=True)) == [
+        ("ridge_cv", "–"),
+        ("shared", "0,1"),
     ]
-    assert (
-        found("ridge_cv", 1)["trained_on"] == [2, 3]
-        and found("ridge_cv", 60)["trained_on"] == TRAIN
-    )
     board = json.loads((built / "results/summary/leaderboard.json").read_text())
-    rows = {(r["subject"], r["kind"]): r for r in board["free_viewing"]}
-    ridge, shared = rows[(60, "ridge_cv")], rows[(60, "shared")]
+    ridge, shared = board["free_viewing"]
     assert ridge["median_r"] == pytest.approx(score("ridge_cv")) and ridge["median_r_sd"] is None
     seeds = [score("shared_seed0"), score("shared_seed1")]
     assert seeds[0] != seeds[1]  # the seeds' models differ
     assert shared["median_r"] == pytest.approx(np.mean(seeds))
     assert shared["median_r_sd"] == pytest.approx(np.std(seeds, ddof=1))
     assert shared["delta_r"] == pytest.approx(np.mean(seeds) - score("ridge_cv"))
-    ridge_mean, shared_mean = rows[(None, "ridge_cv")], rows[(None, "shared")]
-    assert ridge_mean["scored"] == shared_mean["scored"] == [1, 60]
-    assert ridge_mean["median_r"] == pytest.approx(np.mean([score("ridge_cv", s) for s in (1, 60)]))
-    per_seed = [np.mean([score(f"shared_seed{k}", s) for s in (1, 60)]) for k in (0, 1)]
-    assert shared_mean["median_r"] == pytest.approx(np.mean(per_seed))
-    assert shared_mean["median_r_sd"] == pytest.approx(np.std(per_seed, ddof=1))
-    assert shared_mean["delta_r"] == pytest.approx(np.mean(per_seed) - ridge_mean["median_r"])
-    assert shared_mean["ahead"] == sum(rows[(s, "shared")]["delta_r"] > 0 for s in (1, 60))
-    for subject in (1, 60):  # gaze sampling: one forward per scene
-        scenes = _table(built, subject)["scene"].nunique()
-        assert all(
-            r["feature_forwards"] == scenes
-            for r in board["free_viewing"]
-            if r["subject"] == subject
-        )
+    scenes = _table(built, 60)["scene"].nunique()  # gaze sampling: one forward per scene
+    assert all(r["feature_forwards"] == scenes for r in board["free_viewing"])
     code = main(
         [
             "leaderboard",
@@ -274,7 +244,7 @@ def test_runtime_settings_and_the_crop_size_rerun_nothing_and_a_route_only_its_o
     (built / "config/crops.yaml").write_text(json.dumps(config))
     jobs = planned_jobs(built, "--configfile", "config/crops.yaml")
     features = [w for rule, w in jobs if rule == "fixation_features"]
-    assert sorted(int(w["subject"]) for w in features) == [1, 2, 3, 60]
+    assert sorted(int(w["subject"]) for w in features) == [1, 2, 60]
     assert all(w["route"] == "crops" for rule, w in jobs if "route" in w)
     assert {rule for rule, _ in jobs} >= {"fit_fixation_model", "challenge_outputs"}
     assert not any(rule in ("fixation_epochs", "simulate_avs_study") for rule, _ in jobs)
@@ -402,6 +372,10 @@ def test_a_local_copy_is_planned_from_its_path(tmp_path):
     fits = {w["train"] for rule, w in jobs if rule == "fit_fixation_model"}
     assert fits == {"02-03-04", "01-02-03-04"}  # fold of subject 1, and the challenge's
     assert not any(rule == "simulate_avs_study" for rule, _ in jobs)
+    from bergforge.workflow.free_viewing import settings, split_of
+
+    fv = settings(config, "avs")  # subject 1 is scored, yet trained on in the other fold
+    assert [split_of(fv, s) for s in (1, 2, 60)] == ["train", "train", "test"]
 
 
 # --- bad configs ---------------------------------------------------------------------------------
@@ -428,7 +402,7 @@ def _checked(config: dict) -> None:
             lambda d: d["free_viewing"]["kinds"].update(shared={"dropout": 2.0}),
             r"kinds\.shared: .*dropout",
         ),
-        (lambda d: d.update(subjects=[1, 2, 3, 4, 60]), r"the simulated study has subjects"),
+        (lambda d: d.update(subjects=[1, 2, 3, 60]), r"the simulated study has subjects"),
         (
             lambda d: d["free_viewing"]["kinds"].update(shared={"seed": 1, "seeds": [0, 1]}),
             r"kinds\.shared: `seed` and `seeds` both given",
