@@ -235,30 +235,25 @@ def free_viewing_rows(runs: list[FreeViewingRun]) -> list[FreeViewingRow]:
         models.setdefault((row.dataset, row.backbone, row.route, row.stream, row.kind), []).append(
             item
         )
-    means = [
-        mean_row([r for r, _, _ in found], [c for _, c, _ in found], [t for _, _, t in found])
-        for found in models.values()
+    means = {
+        model: mean_row(
+            [r for r, _, _ in found], [c for _, c, _ in found], [t for _, _, t in found]
+        )
+        for model, found in models.items()
         if len(found) > 1
-    ]
-    rows += means
+    }
+    rows += means.values()
 
-    def key(r: FreeViewingRow) -> tuple:
+    def scored_key(r: FreeViewingRow) -> tuple:
         return (r.dataset, r.backbone, r.route, r.stream, r.subject, tuple(r.scored))
 
-    baseline = {key(r): r.median_r for r in rows if r.kind == FREE_VIEWING_BASELINE}
+    baseline = {scored_key(r): r.median_r for r in rows if r.kind == FREE_VIEWING_BASELINE}
     for r in rows:
-        base = baseline.get(key(r))
+        base = baseline.get(scored_key(r))
         r.delta_r = None if base is None or r.kind == FREE_VIEWING_BASELINE else r.median_r - base
-    for r in means:
-        if r.kind != FREE_VIEWING_BASELINE and r.delta_r is not None:
-            deltas = [
-                s.delta_r
-                for s in rows
-                if s.subject is not None
-                and (s.dataset, s.backbone, s.route, s.stream, s.kind)
-                == (r.dataset, r.backbone, r.route, r.stream, r.kind)
-            ]
-            r.ahead = sum(d is not None and d > 0 for d in deltas)
+    for model, r in means.items():
+        if r.delta_r is not None:  # a kind beside its baseline: in how many subjects ahead
+            r.ahead = sum(s.delta_r is not None and s.delta_r > 0 for s, _, _ in models[model])
     datasets = list(dict.fromkeys(r.dataset for r in rows))
     return sorted(rows, key=lambda r: _order(r, datasets))
 
